@@ -1,0 +1,26 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
+#![deny(rustdoc::broken_intra_doc_links)]
+
+pub mod error;
+pub mod memory;
+pub mod model;
+pub mod redact;
+pub mod retry;
+pub mod scheduler;
+pub mod settings;
+pub mod storage;
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+#[cfg(any(test, feature = "conformance"))]
+pub mod testing;
+
+pub use error::{BackendError, Entity, Error, Result, Transience};
+pub use memory::{InMemoryScheduler, InMemoryStorage};
+pub use model::*;
+pub use retry::{Call, DefaultRetryPolicy, RetryPolicy, Retrying, execute_with_retry};
+pub use scheduler::{Delivery, OperationStream, Receipt, Scheduler};
+pub use settings::RetrySettings;
+pub use storage::Storage;

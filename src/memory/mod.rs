@@ -1,0 +1,8 @@
+//! In-process backends: no services needed, same contracts as the others. Data lives as long as
+//! the value does.
+
+mod scheduler;
+mod storage;
+
+pub use scheduler::{DeadLetter, InMemoryScheduler, InMemorySchedulerOptions};
+pub use storage::InMemoryStorage;

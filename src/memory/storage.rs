@@ -1,0 +1,409 @@
+//! [`InMemoryStorage`]: the storage contract on sharded concurrent maps.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
+
+use crate::error::{Entity, Error, Result};
+use crate::model::{
+    Context, ContextId, ContextSummary, Feedback, Message, Metadata, Page, PushNotificationConfig,
+    SubmitOutcome, Submission, Task, TaskId, TaskState, TaskStatus, TaskUpdate,
+};
+use crate::retry::{DefaultRetryPolicy, RetryPolicy};
+use crate::settings::RetrySettings;
+use crate::storage::Storage;
+
+/// Storage in process memory.
+///
+/// Each map is sharded ([`DashMap`]), so operations on different tasks do not contend. No lock is
+/// ever held across an `.await` (there are none inside), and when an operation touches several
+/// maps it locks them in one order — contexts, then tasks, then webhooks and feedback — so that it
+/// is atomic without deadlocks. Everything returned is a copy.
+#[derive(Debug, Default)]
+pub struct InMemoryStorage {
+    contexts: DashMap<ContextId, StoredContext>,
+    tasks: DashMap<TaskId, StoredTask>,
+    webhooks: DashMap<TaskId, PushNotificationConfig>,
+    feedback: DashMap<TaskId, Vec<Feedback>>,
+    /// Creation order shared by tasks and contexts: lists sort by it.
+    sequence: AtomicU64,
+    closed: AtomicBool,
+}
+
+#[derive(Debug)]
+struct StoredTask {
+    task: Task,
+    owner: Option<String>,
+    created: u64,
+}
+
+#[derive(Debug)]
+struct StoredContext {
+    owner: Option<String>,
+    created: u64,
+    task_ids: Vec<TaskId>,
+    data: Metadata,
+    messages: Vec<Message>,
+}
+
+impl InMemoryStorage {
+    /// An empty storage.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(Error::Closed("in-memory storage"));
+        }
+        Ok(())
+    }
+
+    fn next_sequence(&self) -> u64 {
+        self.sequence.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Writes a context's data or messages, creating it for `owner` if it does not exist.
+    fn with_owned_context(&self, context_id: ContextId, owner: Option<&str>, write: impl FnOnce(&mut StoredContext)) -> Result<()> {
+        self.check_open()?;
+        match self.contexts.entry(context_id) {
+            Entry::Occupied(mut entry) => {
+                if entry.get().owner.as_deref() != owner {
+                    return Err(Error::ownership(Entity::Context, context_id));
+                }
+                write(entry.get_mut());
+            }
+            Entry::Vacant(entry) => {
+                let mut context = StoredContext::new(owner, self.next_sequence());
+                write(&mut context);
+                entry.insert(context);
+            }
+        }
+        Ok(())
+    }
+
+    fn tasks_in_order(&self, ids: impl IntoIterator<Item = TaskId>, page: Page, owner: Option<&str>) -> Vec<Task> {
+        let visible = ids.into_iter().filter_map(|id| {
+            let stored = self.tasks.get(&id)?;
+            owner_matches(&stored.owner, owner).then(|| stored.task.clone())
+        });
+        page.apply(visible)
+    }
+}
+
+impl StoredContext {
+    fn new(owner: Option<&str>, created: u64) -> Self {
+        Self { owner: owner.map(str::to_owned), created, task_ids: Vec::new(), data: Metadata::new(), messages: Vec::new() }
+    }
+}
+
+fn owner_matches(stored: &Option<String>, filter: Option<&str>) -> bool {
+    filter.is_none_or(|owner| stored.as_deref() == Some(owner))
+}
+
+/// A copy of `task` holding only the last `history_length` messages.
+fn copy_with_history(task: &Task, history_length: Option<usize>) -> Task {
+    let keep = history_length.filter(|&n| n > 0).unwrap_or(usize::MAX);
+    let skip = task.history.len().saturating_sub(keep);
+    Task {
+        id: task.id,
+        context_id: task.context_id,
+        status: task.status.clone(),
+        artifacts: task.artifacts.clone(),
+        history: task.history[skip..].to_vec(),
+        metadata: task.metadata.clone(),
+    }
+}
+
+/// Applies an update that is known to be allowed.
+pub(crate) fn apply_update(task: &mut Task, update: &TaskUpdate) {
+    task.status = TaskStatus::now(update.state);
+    for artifact in &update.artifacts {
+        if !task.has_artifact(artifact.artifact_id) {
+            task.artifacts.push(artifact.clone());
+        }
+    }
+    for message in &update.messages {
+        if !task.has_message(message.message_id) {
+            let mut message = message.clone();
+            message.task_id = Some(task.id);
+            message.context_id = Some(task.context_id);
+            task.history.push(message);
+        }
+    }
+    for (key, value) in &update.metadata {
+        task.metadata.insert(key.clone(), value.clone());
+    }
+}
+
+/// Decides whether `update` may be applied to `task`: `Ok(true)` to apply, `Ok(false)` when it is
+/// already applied (an idempotent replay), an error when the state machine forbids it.
+pub(crate) fn check_update(task: &Task, update: &TaskUpdate) -> Result<bool> {
+    if update.is_applied_to(task) {
+        return Ok(false);
+    }
+    let current = task.status.state;
+    if current.is_terminal() {
+        return Err(Error::TaskImmutable { task_id: task.id, state: current });
+    }
+    if let Some(expected) = update.expected.filter(|&expected| expected != current) {
+        return Err(Error::StateConflict { task_id: task.id, expected, actual: current });
+    }
+    Ok(true)
+}
+
+/// The message as stored: bound to its task and context.
+pub(crate) fn stamped(message: &Message, context_id: ContextId) -> Result<(TaskId, Message)> {
+    let task_id = message.task_id.ok_or_else(|| Error::Invalid {
+        what: "message",
+        reason: format!("message {} has no taskId; submit_task needs it to name the task", message.message_id),
+    })?;
+    let mut message = message.clone();
+    message.context_id = Some(context_id);
+    Ok((task_id, message))
+}
+
+#[async_trait]
+impl Storage for InMemoryStorage {
+    async fn load_task(&self, task_id: TaskId, history_length: Option<usize>) -> Result<Option<Task>> {
+        self.check_open()?;
+        Ok(self.tasks.get(&task_id).map(|stored| copy_with_history(&stored.task, history_length)))
+    }
+
+    async fn submit_task(&self, context_id: ContextId, message: &Message, owner: Option<&str>) -> Result<Submission> {
+        self.check_open()?;
+        let (task_id, message) = stamped(message, context_id)?;
+        // Lock order: the context entry, then the task entry.
+        let context = self.contexts.entry(context_id);
+        match self.tasks.entry(task_id) {
+            Entry::Occupied(mut entry) => {
+                let stored = entry.get_mut();
+                if stored.owner.as_deref() != owner || stored.task.context_id != context_id {
+                    return Err(Error::ownership(Entity::Task, task_id));
+                }
+                let task = &mut stored.task;
+                if task.has_message(message.message_id) {
+                    return Ok(Submission { task: task.clone(), outcome: SubmitOutcome::Duplicate });
+                }
+                if task.status.state.is_terminal() {
+                    return Err(Error::TaskImmutable { task_id, state: task.status.state });
+                }
+                task.history.push(message);
+                task.status = TaskStatus::now(TaskState::Submitted);
+                Ok(Submission { task: task.clone(), outcome: SubmitOutcome::Continued })
+            }
+            Entry::Vacant(entry) => {
+                match context {
+                    Entry::Occupied(mut context) => {
+                        if context.get().owner.as_deref() != owner {
+                            return Err(Error::ownership(Entity::Context, context_id));
+                        }
+                        context.get_mut().task_ids.push(task_id);
+                    }
+                    Entry::Vacant(context) => {
+                        let mut created = StoredContext::new(owner, self.next_sequence());
+                        created.task_ids.push(task_id);
+                        context.insert(created);
+                    }
+                }
+                let task = Task {
+                    id: task_id,
+                    context_id,
+                    status: TaskStatus::now(TaskState::Submitted),
+                    artifacts: Vec::new(),
+                    history: vec![message],
+                    metadata: Metadata::new(),
+                };
+                let created = self.next_sequence();
+                entry.insert(StoredTask { task: task.clone(), owner: owner.map(str::to_owned), created });
+                Ok(Submission { task, outcome: SubmitOutcome::Created })
+            }
+        }
+    }
+
+    async fn update_task(&self, task_id: TaskId, update: &TaskUpdate) -> Result<Task> {
+        self.check_open()?;
+        let mut stored = self.tasks.get_mut(&task_id).ok_or_else(|| Error::not_found(Entity::Task, task_id))?;
+        if check_update(&stored.task, update)? {
+            apply_update(&mut stored.task, update);
+        }
+        Ok(stored.task.clone())
+    }
+
+    async fn update_task_state_if(&self, task_id: TaskId, from: TaskState, to: TaskState) -> Result<bool> {
+        self.check_open()?;
+        let Some(mut stored) = self.tasks.get_mut(&task_id) else {
+            return Ok(false);
+        };
+        if stored.task.status.state != from {
+            return Ok(false);
+        }
+        if from.is_terminal() {
+            return Err(Error::TaskImmutable { task_id, state: from });
+        }
+        stored.task.status = TaskStatus::now(to);
+        Ok(true)
+    }
+
+    async fn list_tasks(&self, page: Page, owner: Option<&str>) -> Result<Vec<Task>> {
+        self.check_open()?;
+        let mut order: Vec<(u64, TaskId)> = self
+            .tasks
+            .iter()
+            .filter(|entry| owner_matches(&entry.owner, owner))
+            .map(|entry| (entry.created, *entry.key()))
+            .collect();
+        order.sort_unstable();
+        Ok(self.tasks_in_order(page.apply(order.into_iter().map(|(_, id)| id)), Page::ALL, None))
+    }
+
+    async fn count_tasks(&self, state: Option<TaskState>) -> Result<u64> {
+        self.check_open()?;
+        let count = match state {
+            None => self.tasks.len(),
+            Some(state) => self.tasks.iter().filter(|entry| entry.task.status.state == state).count(),
+        };
+        Ok(count as u64)
+    }
+
+    async fn list_tasks_by_context(&self, context_id: ContextId, page: Page, owner: Option<&str>) -> Result<Vec<Task>> {
+        self.check_open()?;
+        let ids = self.contexts.get(&context_id).map(|context| context.task_ids.clone()).unwrap_or_default();
+        Ok(self.tasks_in_order(ids, page, owner))
+    }
+
+    async fn load_context(&self, context_id: ContextId) -> Result<Option<Context>> {
+        self.check_open()?;
+        Ok(self.contexts.get(&context_id).map(|context| Context {
+            context_id,
+            task_ids: context.task_ids.clone(),
+            data: context.data.clone(),
+            messages: context.messages.clone(),
+        }))
+    }
+
+    async fn update_context(&self, context_id: ContextId, data: &Metadata, owner: Option<&str>) -> Result<()> {
+        self.with_owned_context(context_id, owner, |context| context.data = data.clone())
+    }
+
+    async fn append_to_context(&self, context_id: ContextId, messages: &[Message], owner: Option<&str>) -> Result<()> {
+        self.with_owned_context(context_id, owner, |context| {
+            for message in messages {
+                if !context.messages.iter().any(|m| m.message_id == message.message_id) {
+                    let mut message = message.clone();
+                    message.context_id = Some(context_id);
+                    context.messages.push(message);
+                }
+            }
+        })
+    }
+
+    async fn list_contexts(&self, page: Page, owner: Option<&str>) -> Result<Vec<ContextSummary>> {
+        self.check_open()?;
+        let mut contexts: Vec<(u64, ContextSummary)> = self
+            .contexts
+            .iter()
+            .filter(|entry| owner_matches(&entry.owner, owner))
+            .map(|entry| {
+                let summary = ContextSummary {
+                    context_id: *entry.key(),
+                    task_count: entry.task_ids.len() as u64,
+                    task_ids: entry.task_ids.clone(),
+                };
+                (entry.created, summary)
+            })
+            .collect();
+        contexts.sort_unstable_by_key(|(created, _)| *created);
+        Ok(page.apply(contexts.into_iter().map(|(_, summary)| summary)))
+    }
+
+    async fn clear_context(&self, context_id: ContextId) -> Result<()> {
+        self.check_open()?;
+        let Entry::Occupied(context) = self.contexts.entry(context_id) else {
+            return Err(Error::not_found(Entity::Context, context_id));
+        };
+        for task_id in &context.get().task_ids {
+            self.tasks.remove(task_id);
+            self.webhooks.remove(task_id);
+            self.feedback.remove(task_id);
+        }
+        context.remove();
+        Ok(())
+    }
+
+    async fn clear_all(&self) -> Result<()> {
+        self.check_open()?;
+        self.contexts.clear();
+        self.tasks.clear();
+        self.webhooks.clear();
+        self.feedback.clear();
+        Ok(())
+    }
+
+    async fn save_webhook_config(&self, task_id: TaskId, config: &PushNotificationConfig) -> Result<()> {
+        self.check_open()?;
+        // Holding the task keeps a concurrent clear_context from leaving an orphan config.
+        let _task = self.tasks.get(&task_id).ok_or_else(|| Error::not_found(Entity::Task, task_id))?;
+        self.webhooks.insert(task_id, config.clone());
+        Ok(())
+    }
+
+    async fn load_webhook_config(&self, task_id: TaskId) -> Result<Option<PushNotificationConfig>> {
+        self.check_open()?;
+        Ok(self.webhooks.get(&task_id).map(|config| config.clone()))
+    }
+
+    async fn delete_webhook_config(&self, task_id: TaskId) -> Result<()> {
+        self.check_open()?;
+        self.webhooks.remove(&task_id);
+        Ok(())
+    }
+
+    async fn load_all_webhook_configs(&self) -> Result<HashMap<TaskId, PushNotificationConfig>> {
+        self.check_open()?;
+        Ok(self.webhooks.iter().map(|entry| (*entry.key(), entry.value().clone())).collect())
+    }
+
+    async fn store_task_feedback(&self, feedback: &Feedback) -> Result<()> {
+        self.check_open()?;
+        let task_id = feedback.task_id;
+        let _task = self.tasks.get(&task_id).ok_or_else(|| Error::not_found(Entity::Task, task_id))?;
+        let mut stored = self.feedback.entry(task_id).or_default();
+        if !stored.iter().any(|f| f.id == feedback.id) {
+            stored.push(feedback.clone());
+        }
+        Ok(())
+    }
+
+    async fn get_task_feedback(&self, task_id: TaskId) -> Result<Vec<Feedback>> {
+        self.check_open()?;
+        Ok(self.feedback.get(&task_id).map(|f| f.clone()).unwrap_or_default())
+    }
+
+    async fn get_task_owner(&self, task_id: TaskId) -> Result<Option<String>> {
+        self.check_open()?;
+        let stored = self.tasks.get(&task_id).ok_or_else(|| Error::not_found(Entity::Task, task_id))?;
+        Ok(stored.owner.clone())
+    }
+
+    async fn get_context_owner(&self, context_id: ContextId) -> Result<Option<String>> {
+        self.check_open()?;
+        let stored = self.contexts.get(&context_id).ok_or_else(|| Error::not_found(Entity::Context, context_id))?;
+        Ok(stored.owner.clone())
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.closed.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl DefaultRetryPolicy for InMemoryStorage {
+    /// The storage policy's attempts with a 0.1–1 s window (unless the waits were configured).
+    fn default_retry_policy(&self, settings: &RetrySettings) -> RetryPolicy {
+        RetrySettings::in_memory(settings.storage, RetryPolicy::STORAGE)
+    }
+}

@@ -1,0 +1,24 @@
+//! The domain model: tasks, messages, contexts, webhooks, feedback and scheduled operations.
+//!
+//! The JSON wire format is A2A/Bindu's: camelCase field names (snake_case is accepted on
+//! input), UUID strings for ids, `kind` tags on tasks, messages and parts.
+
+mod ids;
+mod message;
+mod operation;
+mod records;
+mod state;
+mod task;
+
+pub use ids::{ArtifactId, ContextId, MessageId, OperationId, TaskId};
+pub use message::{DataPart, FileContent, FilePart, Message, Part, Role, TextPart, metadata};
+pub use operation::{Action, TaskIdParams, TaskOperation, TaskSendParams};
+pub use records::{Context, ContextSummary, Feedback, Page, PushNotificationConfig};
+pub use state::TaskState;
+pub use task::{Artifact, SubmitOutcome, Submission, Task, TaskStatus, TaskUpdate};
+
+/// Free-form JSON object.
+pub type Metadata = serde_json::Map<String, serde_json::Value>;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,202 @@
+//! Tasks, their status and artifacts, and the write requests storage accepts.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{ArtifactId, ContextId, Message, Metadata, Part, TaskId, TaskState};
+
+/// A task as stored and as sent on the wire.
+///
+/// `artifacts`, `history` and `metadata` are always present (possibly empty), whatever the backend.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename = "task", rename_all = "camelCase")]
+pub struct Task {
+    /// The task's id.
+    pub id: TaskId,
+    /// The context it belongs to.
+    #[serde(alias = "context_id")]
+    pub context_id: ContextId,
+    /// Current state and when it was entered.
+    pub status: TaskStatus,
+    /// Results, oldest first.
+    #[serde(default)]
+    pub artifacts: Vec<Artifact>,
+    /// Messages, oldest first.
+    #[serde(default)]
+    pub history: Vec<Message>,
+    /// Free-form metadata.
+    #[serde(default)]
+    pub metadata: Metadata,
+}
+
+impl Task {
+    /// Whether the history already holds a message with this id.
+    pub fn has_message(&self, message_id: super::MessageId) -> bool {
+        self.history.iter().any(|m| m.message_id == message_id)
+    }
+
+    /// Whether an artifact with this id is already stored.
+    pub fn has_artifact(&self, artifact_id: ArtifactId) -> bool {
+        self.artifacts.iter().any(|a| a.artifact_id == artifact_id)
+    }
+
+    /// Keeps only the last `history_length` messages; `None` or `Some(0)` keeps them all.
+    pub fn truncate_history(&mut self, history_length: Option<usize>) {
+        if let Some(keep) = history_length.filter(|&n| n > 0) {
+            let drop = self.history.len().saturating_sub(keep);
+            self.history.drain(..drop);
+        }
+    }
+}
+
+/// A task's state and the time it was entered.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskStatus {
+    /// The state.
+    pub state: TaskState,
+    /// When the state was written (UTC).
+    pub timestamp: DateTime<Utc>,
+    /// An optional message explaining the state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<Message>,
+}
+
+impl TaskStatus {
+    /// `state`, entered now.
+    pub fn now(state: TaskState) -> Self {
+        Self { state, timestamp: Utc::now(), message: None }
+    }
+}
+
+/// A result the agent produced.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Artifact {
+    /// Writing an artifact twice with the same id stores it once.
+    #[serde(alias = "artifact_id")]
+    pub artifact_id: ArtifactId,
+    /// Name, e.g. `result`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Content.
+    #[serde(default)]
+    pub parts: Vec<Part>,
+    /// Free-form metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Metadata>,
+    /// Streaming: append to an earlier artifact with this id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub append: Option<bool>,
+    /// Streaming: the last chunk.
+    #[serde(default, alias = "last_chunk", skip_serializing_if = "Option::is_none")]
+    pub last_chunk: Option<bool>,
+    /// URIs of the A2A extensions in use.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extensions: Vec<String>,
+}
+
+impl Artifact {
+    /// An artifact with a fresh id, a name and parts.
+    pub fn new(name: impl Into<String>, parts: Vec<Part>) -> Self {
+        Self {
+            artifact_id: ArtifactId::new(),
+            name: Some(name.into()),
+            description: None,
+            parts,
+            metadata: None,
+            append: None,
+            last_chunk: None,
+            extensions: Vec::new(),
+        }
+    }
+}
+
+/// What [`Storage::update_task`](crate::Storage::update_task) writes: a new state, plus
+/// artifacts and messages to append and metadata to merge.
+///
+/// The write is idempotent: messages and artifacts whose ids are already stored are skipped, and
+/// replaying an update that was already applied returns the task unchanged.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskUpdate {
+    /// The state to set.
+    pub state: TaskState,
+    /// If set, the update applies only when the task is in this state
+    /// ([`Error::StateConflict`](crate::Error::StateConflict) otherwise).
+    pub expected: Option<TaskState>,
+    /// Artifacts to append.
+    pub artifacts: Vec<Artifact>,
+    /// Messages to append; storage stamps them with the task's ids.
+    pub messages: Vec<Message>,
+    /// Keys to merge into the task's metadata (shallow; an empty map changes nothing).
+    pub metadata: Metadata,
+}
+
+impl TaskUpdate {
+    /// Set the state to `state`, nothing else.
+    pub fn to(state: TaskState) -> Self {
+        Self {
+            state,
+            expected: None,
+            artifacts: Vec::new(),
+            messages: Vec::new(),
+            metadata: Metadata::new(),
+        }
+    }
+
+    /// Apply only if the task is currently in `state`.
+    pub fn expecting(mut self, state: TaskState) -> Self {
+        self.expected = Some(state);
+        self
+    }
+
+    /// Also append `artifact`.
+    pub fn with_artifact(mut self, artifact: Artifact) -> Self {
+        self.artifacts.push(artifact);
+        self
+    }
+
+    /// Also append `message`.
+    pub fn with_message(mut self, message: Message) -> Self {
+        self.messages.push(message);
+        self
+    }
+
+    /// Also merge `key: value` into the metadata.
+    pub fn with_metadata(mut self, key: impl Into<String>, value: serde_json::Value) -> Self {
+        self.metadata.insert(key.into(), value);
+        self
+    }
+
+    /// Whether applying this update to `task` would change nothing: the task is already in the
+    /// target state and holds every message, artifact and metadata value. Such a replay succeeds
+    /// even on a terminal task, which is what makes the write safe to retry.
+    pub fn is_applied_to(&self, task: &Task) -> bool {
+        task.status.state == self.state
+            && self.messages.iter().all(|m| task.has_message(m.message_id))
+            && self.artifacts.iter().all(|a| task.has_artifact(a.artifact_id))
+            && self.metadata.iter().all(|(k, v)| task.metadata.get(k) == Some(v))
+    }
+}
+
+/// How [`Storage::submit_task`](crate::Storage::submit_task) treated a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubmitOutcome {
+    /// A new task was created in `submitted`.
+    Created,
+    /// The message was appended to an existing non-terminal task, which went back to `submitted`.
+    Continued,
+    /// The message was already in the task's history (a resend or a replay): nothing changed.
+    Duplicate,
+}
+
+/// The result of [`Storage::submit_task`](crate::Storage::submit_task).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Submission {
+    /// The task after the submit.
+    pub task: Task,
+    /// What the submit did.
+    pub outcome: SubmitOutcome,
+}

@@ -1,0 +1,79 @@
+//! Hiding secrets before anything is logged, displayed or debug-printed.
+
+/// `url` with any password replaced by `***`: the `user:password@` part of the authority and
+/// `password=` / `token=` query parameters. Text that is not a URL is returned as is.
+pub fn url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let authority_start = scheme_end + 3;
+    let rest = &url[authority_start..];
+    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_len];
+    let mut out = String::with_capacity(url.len());
+    out.push_str(&url[..authority_start]);
+    match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            match userinfo.find(':') {
+                Some(colon) => {
+                    out.push_str(&userinfo[..colon]);
+                    out.push_str(":***");
+                }
+                // redis://secret@host puts the password where the user would be.
+                None if url.starts_with("redis") => out.push_str("***"),
+                None => out.push_str(userinfo),
+            }
+            out.push_str(&authority[at..]);
+        }
+        None => out.push_str(authority),
+    }
+    out.push_str(&redact_query(&rest[authority_len..]));
+    out
+}
+
+fn redact_query(tail: &str) -> String {
+    let Some(q) = tail.find('?') else {
+        return tail.to_owned();
+    };
+    let (path, query) = tail.split_at(q + 1);
+    let (query, fragment) = query.split_at(query.find('#').unwrap_or(query.len()));
+    let params: Vec<String> = query
+        .split('&')
+        .map(|param| match param.split_once('=') {
+            Some((key, _)) if is_secret_key(key) => format!("{key}=***"),
+            _ => param.to_owned(),
+        })
+        .collect();
+    format!("{path}{}{fragment}", params.join("&"))
+}
+
+fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["password", "passwd", "pass", "token", "secret", "sslpassword"].contains(&key.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url;
+
+    #[test]
+    fn hides_passwords() {
+        assert_eq!(url("postgres://bindu:hunter2@db:5432/app"), "postgres://bindu:***@db:5432/app");
+        assert_eq!(url("redis://:hunter2@127.0.0.1:6379/0"), "redis://:***@127.0.0.1:6379/0");
+        assert_eq!(url("redis://hunter2@127.0.0.1/0"), "redis://***@127.0.0.1/0");
+        assert_eq!(url("rediss://default:p%40ss@h"), "rediss://default:***@h");
+        assert_eq!(
+            url("postgresql://u@h/db?password=hunter2&sslmode=require"),
+            "postgresql://u@h/db?password=***&sslmode=require"
+        );
+        assert_eq!(url("https://h/x?token=abc#frag"), "https://h/x?token=***#frag");
+    }
+
+    #[test]
+    fn leaves_the_rest_alone() {
+        assert_eq!(url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(url("host=h user=u"), "host=h user=u");
+        assert_eq!(url("https://example.org/a@b"), "https://example.org/a@b");
+    }
+}

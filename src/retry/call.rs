@@ -1,0 +1,83 @@
+//! The one table of which operations are idempotent.
+
+/// A retried operation: its name (for logs and errors) and whether replaying it after an
+/// uncertain failure is safe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Call {
+    /// The operation's name, e.g. `submit_task`.
+    pub name: &'static str,
+    /// Whether a replay after an uncertain failure has the same effect as one call.
+    pub idempotent: bool,
+}
+
+impl Call {
+    /// An operation that may be replayed after an uncertain failure.
+    pub const fn idempotent(name: &'static str) -> Self {
+        Self { name, idempotent: true }
+    }
+
+    /// An operation that is retried only when it surely was not applied.
+    pub const fn non_idempotent(name: &'static str) -> Self {
+        Self { name, idempotent: false }
+    }
+
+    // Storage. Writes are idempotent because they carry their own keys (message, artifact and
+    // feedback ids) or are upserts; the two exceptions report a replay differently.
+    /// [`Storage::load_task`](crate::Storage::load_task)
+    pub const LOAD_TASK: Self = Self::idempotent("load_task");
+    /// [`Storage::submit_task`](crate::Storage::submit_task): deduplicated by message id.
+    pub const SUBMIT_TASK: Self = Self::idempotent("submit_task");
+    /// [`Storage::update_task`](crate::Storage::update_task): deduplicated by ids; a replay is a no-op.
+    pub const UPDATE_TASK: Self = Self::idempotent("update_task");
+    /// [`Storage::update_task_state_if`](crate::Storage::update_task_state_if): a replay returns `false`.
+    pub const UPDATE_TASK_STATE_IF: Self = Self::non_idempotent("update_task_state_if");
+    /// [`Storage::list_tasks`](crate::Storage::list_tasks)
+    pub const LIST_TASKS: Self = Self::idempotent("list_tasks");
+    /// [`Storage::count_tasks`](crate::Storage::count_tasks)
+    pub const COUNT_TASKS: Self = Self::idempotent("count_tasks");
+    /// [`Storage::list_tasks_by_context`](crate::Storage::list_tasks_by_context)
+    pub const LIST_TASKS_BY_CONTEXT: Self = Self::idempotent("list_tasks_by_context");
+    /// [`Storage::load_context`](crate::Storage::load_context)
+    pub const LOAD_CONTEXT: Self = Self::idempotent("load_context");
+    /// [`Storage::update_context`](crate::Storage::update_context): a replacement.
+    pub const UPDATE_CONTEXT: Self = Self::idempotent("update_context");
+    /// [`Storage::append_to_context`](crate::Storage::append_to_context): deduplicated by message id.
+    pub const APPEND_TO_CONTEXT: Self = Self::idempotent("append_to_context");
+    /// [`Storage::list_contexts`](crate::Storage::list_contexts)
+    pub const LIST_CONTEXTS: Self = Self::idempotent("list_contexts");
+    /// [`Storage::clear_context`](crate::Storage::clear_context): a replay reports not found.
+    pub const CLEAR_CONTEXT: Self = Self::non_idempotent("clear_context");
+    /// [`Storage::clear_all`](crate::Storage::clear_all)
+    pub const CLEAR_ALL: Self = Self::idempotent("clear_all");
+    /// [`Storage::save_webhook_config`](crate::Storage::save_webhook_config): an upsert.
+    pub const SAVE_WEBHOOK_CONFIG: Self = Self::idempotent("save_webhook_config");
+    /// [`Storage::load_webhook_config`](crate::Storage::load_webhook_config)
+    pub const LOAD_WEBHOOK_CONFIG: Self = Self::idempotent("load_webhook_config");
+    /// [`Storage::delete_webhook_config`](crate::Storage::delete_webhook_config)
+    pub const DELETE_WEBHOOK_CONFIG: Self = Self::idempotent("delete_webhook_config");
+    /// [`Storage::load_all_webhook_configs`](crate::Storage::load_all_webhook_configs)
+    pub const LOAD_ALL_WEBHOOK_CONFIGS: Self = Self::idempotent("load_all_webhook_configs");
+    /// [`Storage::store_task_feedback`](crate::Storage::store_task_feedback): deduplicated by feedback id.
+    pub const STORE_TASK_FEEDBACK: Self = Self::idempotent("store_task_feedback");
+    /// [`Storage::get_task_feedback`](crate::Storage::get_task_feedback)
+    pub const GET_TASK_FEEDBACK: Self = Self::idempotent("get_task_feedback");
+    /// [`Storage::get_task_owner`](crate::Storage::get_task_owner)
+    pub const GET_TASK_OWNER: Self = Self::idempotent("get_task_owner");
+    /// [`Storage::get_context_owner`](crate::Storage::get_context_owner)
+    pub const GET_CONTEXT_OWNER: Self = Self::idempotent("get_context_owner");
+    /// [`Storage::close`](crate::Storage::close)
+    pub const CLOSE: Self = Self::idempotent("close");
+
+    // Scheduler. Enqueues are deduplicated by operation id.
+    /// [`Scheduler::run_task`](crate::Scheduler::run_task)
+    pub const RUN_TASK: Self = Self::idempotent("run_task");
+    /// [`Scheduler::cancel_task`](crate::Scheduler::cancel_task)
+    pub const CANCEL_TASK: Self = Self::idempotent("cancel_task");
+    /// [`Scheduler::pause_task`](crate::Scheduler::pause_task)
+    pub const PAUSE_TASK: Self = Self::idempotent("pause_task");
+    /// [`Scheduler::resume_task`](crate::Scheduler::resume_task)
+    pub const RESUME_TASK: Self = Self::idempotent("resume_task");
+    /// [`Scheduler::receive_task_operations`](crate::Scheduler::receive_task_operations): opening
+    /// the stream only.
+    pub const RECEIVE_TASK_OPERATIONS: Self = Self::idempotent("receive_task_operations");
+}

@@ -1,0 +1,211 @@
+//! The [`Storage`] trait: tasks, contexts, webhook configs and feedback.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::model::{
+    Context, ContextId, ContextSummary, Feedback, Message, Metadata, Page, PushNotificationConfig,
+    Submission, Task, TaskId, TaskState, TaskUpdate,
+};
+
+/// Where tasks, contexts, webhook configs and feedback live.
+///
+/// Every backend passes the same [conformance suite](crate::conformance), which checks exactly
+/// the contracts written here. Shared rules:
+///
+/// - **Ownership.** `owner` is the caller's identity (a DID), or `None` when authentication is
+///   off. Writes that would touch a record owned by someone else fail with
+///   [`Error::Ownership`](crate::Error::Ownership); list filters compare owners exactly, so `None`
+///   matches only unowned records — except that passing `owner: None` to a list means *no filter*.
+/// - **State machine.** Completed, failed, canceled and rejected are terminal; a terminal task
+///   never changes again ([`Error::TaskImmutable`](crate::Error::TaskImmutable)).
+/// - **Ordering.** Every list is ordered by creation, oldest first; [`Page`] windows it.
+/// - **Copies.** Every returned value is an owned copy; nothing aliases stored state.
+/// - **Idempotent** operations may be replayed after an uncertain failure with the same outcome;
+///   [`Retrying`](crate::Retrying) relies on what each method says here.
+#[async_trait]
+pub trait Storage: Send + Sync {
+    /// The task, with only its last `history_length` messages when that is `Some(n)` with
+    /// `n > 0`; `None` when it does not exist. Idempotent (a read).
+    async fn load_task(&self, task_id: TaskId, history_length: Option<usize>) -> Result<Option<Task>>;
+
+    /// Accepts `message` for the task named by `message.task_id`, atomically:
+    ///
+    /// - no such task: creates the context if needed (owned by `owner`; an existing context owned
+    ///   by someone else is an [`Error::Ownership`](crate::Error::Ownership)) and the task in
+    ///   `submitted` with the message as its history ([`SubmitOutcome::Created`](crate::SubmitOutcome::Created));
+    /// - the message id is already in the task's history: returns the task unchanged
+    ///   ([`SubmitOutcome::Duplicate`](crate::SubmitOutcome::Duplicate)), even if it is terminal;
+    /// - a terminal task: [`Error::TaskImmutable`](crate::Error::TaskImmutable);
+    /// - a non-terminal task: appends the message and sets `submitted`
+    ///   ([`SubmitOutcome::Continued`](crate::SubmitOutcome::Continued)). The task must belong to
+    ///   `owner` and to `context_id` ([`Error::Ownership`](crate::Error::Ownership) otherwise).
+    ///
+    /// The stored message is stamped with the task and context ids. A message without a task id
+    /// is [`Error::Invalid`](crate::Error::Invalid). Idempotent: a replay is a `Duplicate`.
+    async fn submit_task(&self, context_id: ContextId, message: &Message, owner: Option<&str>) -> Result<Submission>;
+
+    /// Applies `update` (new state, appended artifacts and messages, merged metadata) and returns
+    /// the task. [`Error::NotFound`](crate::Error::NotFound) for an unknown task;
+    /// [`Error::StateConflict`](crate::Error::StateConflict) when `update.expected` does not
+    /// match; [`Error::TaskImmutable`](crate::Error::TaskImmutable) on a terminal task. Messages
+    /// and artifacts whose ids are already stored are skipped. Idempotent: replaying an update
+    /// that was applied returns the task unchanged (see [`TaskUpdate::is_applied_to`]).
+    async fn update_task(&self, task_id: TaskId, update: &TaskUpdate) -> Result<Task>;
+
+    /// Compare-and-swap of the state: sets `to` only if the task is in `from`. `true` only if
+    /// this call made the change; `false` for an unknown task or another state.
+    /// [`Error::TaskImmutable`](crate::Error::TaskImmutable) if `from` is terminal. **Not
+    /// idempotent**: a replay of a swap that happened returns `false`.
+    async fn update_task_state_if(&self, task_id: TaskId, from: TaskState, to: TaskState) -> Result<bool>;
+
+    /// Tasks oldest first, windowed by `page`, only `owner`'s when `owner` is `Some`.
+    /// Idempotent (a read).
+    async fn list_tasks(&self, page: Page, owner: Option<&str>) -> Result<Vec<Task>>;
+
+    /// How many tasks there are, only those in `state` when it is `Some`. Idempotent (a read).
+    async fn count_tasks(&self, state: Option<TaskState>) -> Result<u64>;
+
+    /// The context's tasks oldest first, windowed by `page`, only `owner`'s when `owner` is
+    /// `Some`; empty for an unknown context. Idempotent (a read).
+    async fn list_tasks_by_context(&self, context_id: ContextId, page: Page, owner: Option<&str>) -> Result<Vec<Task>>;
+
+    /// The context (its task ids oldest first, its data and messages); `None` when it does not
+    /// exist. Idempotent (a read).
+    async fn load_context(&self, context_id: ContextId) -> Result<Option<Context>>;
+
+    /// Replaces the context's data, creating the context (owned by `owner`) if needed.
+    /// [`Error::Ownership`](crate::Error::Ownership) if it belongs to someone else. Idempotent.
+    async fn update_context(&self, context_id: ContextId, data: &Metadata, owner: Option<&str>) -> Result<()>;
+
+    /// Appends messages to the context's message log, creating the context (owned by `owner`) if
+    /// needed; messages whose ids are already in the log are skipped.
+    /// [`Error::Ownership`](crate::Error::Ownership) if it belongs to someone else. Idempotent.
+    async fn append_to_context(&self, context_id: ContextId, messages: &[Message], owner: Option<&str>) -> Result<()>;
+
+    /// Contexts oldest first with their task counts and ids, windowed by `page`, only `owner`'s
+    /// when `owner` is `Some`. Idempotent (a read).
+    async fn list_contexts(&self, page: Page, owner: Option<&str>) -> Result<Vec<ContextSummary>>;
+
+    /// Deletes the context with its tasks and their feedback and webhook configs.
+    /// [`Error::NotFound`](crate::Error::NotFound) for an unknown context. **Not idempotent**: a
+    /// replay reports `NotFound`.
+    async fn clear_context(&self, context_id: ContextId) -> Result<()>;
+
+    /// Deletes everything. Idempotent.
+    async fn clear_all(&self) -> Result<()>;
+
+    /// Stores the task's webhook config, replacing any earlier one (one per task).
+    /// [`Error::NotFound`](crate::Error::NotFound) for an unknown task. Idempotent.
+    async fn save_webhook_config(&self, task_id: TaskId, config: &PushNotificationConfig) -> Result<()>;
+
+    /// The task's webhook config, `None` if it has none. Idempotent (a read).
+    async fn load_webhook_config(&self, task_id: TaskId) -> Result<Option<PushNotificationConfig>>;
+
+    /// Removes the task's webhook config; removing a missing one succeeds. Idempotent.
+    async fn delete_webhook_config(&self, task_id: TaskId) -> Result<()>;
+
+    /// Every stored webhook config by task (read at start-up to resume notifications).
+    /// Idempotent (a read).
+    async fn load_all_webhook_configs(&self) -> Result<HashMap<TaskId, PushNotificationConfig>>;
+
+    /// Appends feedback for `feedback.task_id`; feedback whose id is already stored is skipped.
+    /// [`Error::NotFound`](crate::Error::NotFound) for an unknown task. Idempotent.
+    async fn store_task_feedback(&self, feedback: &Feedback) -> Result<()>;
+
+    /// The task's feedback oldest first; empty when there is none or the task is unknown.
+    /// Idempotent (a read).
+    async fn get_task_feedback(&self, task_id: TaskId) -> Result<Vec<Feedback>>;
+
+    /// The task's owner (`None` when unowned). [`Error::NotFound`](crate::Error::NotFound) for an
+    /// unknown task. Idempotent (a read).
+    async fn get_task_owner(&self, task_id: TaskId) -> Result<Option<String>>;
+
+    /// The context's owner (`None` when unowned). [`Error::NotFound`](crate::Error::NotFound) for
+    /// an unknown context. Idempotent (a read).
+    async fn get_context_owner(&self, context_id: ContextId) -> Result<Option<String>>;
+
+    /// Releases the backend's resources; later calls fail with
+    /// [`Error::Closed`](crate::Error::Closed). Stored data is kept. Idempotent.
+    async fn close(&self) -> Result<()>;
+}
+
+macro_rules! forward_storage {
+    ($($wrapper:ident),*) => {$(
+        #[async_trait]
+        #[deny(clippy::missing_trait_methods)]
+        impl<T: Storage + ?Sized> Storage for $wrapper<T> {
+            async fn load_task(&self, task_id: TaskId, history_length: Option<usize>) -> Result<Option<Task>> {
+                (**self).load_task(task_id, history_length).await
+            }
+            async fn submit_task(&self, context_id: ContextId, message: &Message, owner: Option<&str>) -> Result<Submission> {
+                (**self).submit_task(context_id, message, owner).await
+            }
+            async fn update_task(&self, task_id: TaskId, update: &TaskUpdate) -> Result<Task> {
+                (**self).update_task(task_id, update).await
+            }
+            async fn update_task_state_if(&self, task_id: TaskId, from: TaskState, to: TaskState) -> Result<bool> {
+                (**self).update_task_state_if(task_id, from, to).await
+            }
+            async fn list_tasks(&self, page: Page, owner: Option<&str>) -> Result<Vec<Task>> {
+                (**self).list_tasks(page, owner).await
+            }
+            async fn count_tasks(&self, state: Option<TaskState>) -> Result<u64> {
+                (**self).count_tasks(state).await
+            }
+            async fn list_tasks_by_context(&self, context_id: ContextId, page: Page, owner: Option<&str>) -> Result<Vec<Task>> {
+                (**self).list_tasks_by_context(context_id, page, owner).await
+            }
+            async fn load_context(&self, context_id: ContextId) -> Result<Option<Context>> {
+                (**self).load_context(context_id).await
+            }
+            async fn update_context(&self, context_id: ContextId, data: &Metadata, owner: Option<&str>) -> Result<()> {
+                (**self).update_context(context_id, data, owner).await
+            }
+            async fn append_to_context(&self, context_id: ContextId, messages: &[Message], owner: Option<&str>) -> Result<()> {
+                (**self).append_to_context(context_id, messages, owner).await
+            }
+            async fn list_contexts(&self, page: Page, owner: Option<&str>) -> Result<Vec<ContextSummary>> {
+                (**self).list_contexts(page, owner).await
+            }
+            async fn clear_context(&self, context_id: ContextId) -> Result<()> {
+                (**self).clear_context(context_id).await
+            }
+            async fn clear_all(&self) -> Result<()> {
+                (**self).clear_all().await
+            }
+            async fn save_webhook_config(&self, task_id: TaskId, config: &PushNotificationConfig) -> Result<()> {
+                (**self).save_webhook_config(task_id, config).await
+            }
+            async fn load_webhook_config(&self, task_id: TaskId) -> Result<Option<PushNotificationConfig>> {
+                (**self).load_webhook_config(task_id).await
+            }
+            async fn delete_webhook_config(&self, task_id: TaskId) -> Result<()> {
+                (**self).delete_webhook_config(task_id).await
+            }
+            async fn load_all_webhook_configs(&self) -> Result<HashMap<TaskId, PushNotificationConfig>> {
+                (**self).load_all_webhook_configs().await
+            }
+            async fn store_task_feedback(&self, feedback: &Feedback) -> Result<()> {
+                (**self).store_task_feedback(feedback).await
+            }
+            async fn get_task_feedback(&self, task_id: TaskId) -> Result<Vec<Feedback>> {
+                (**self).get_task_feedback(task_id).await
+            }
+            async fn get_task_owner(&self, task_id: TaskId) -> Result<Option<String>> {
+                (**self).get_task_owner(task_id).await
+            }
+            async fn get_context_owner(&self, context_id: ContextId) -> Result<Option<String>> {
+                (**self).get_context_owner(context_id).await
+            }
+            async fn close(&self) -> Result<()> {
+                (**self).close().await
+            }
+        }
+    )*};
+}
+
+forward_storage!(Arc, Box);

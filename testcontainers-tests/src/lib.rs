@@ -1,0 +1,1 @@
+//! Container-based integration tests for `bindu` (filled by a later issue).

@@ -6,7 +6,11 @@
 pub mod error;
 pub mod memory;
 pub mod model;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod redact;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod retry;
 pub mod scheduler;
 pub mod settings;

@@ -46,7 +46,12 @@ pub trait Storage: Send + Sync {
     ///
     /// The stored message is stamped with the task and context ids. A message without a task id
     /// is [`Error::Invalid`](crate::Error::Invalid). Idempotent: a replay is a `Duplicate`.
-    async fn submit_task(&self, context_id: ContextId, message: &Message, owner: Option<&str>) -> Result<Submission>;
+    async fn submit_task(
+        &self,
+        context_id: ContextId,
+        message: &Message,
+        owner: Option<&str>,
+    ) -> Result<Submission>;
 
     /// Applies `update` (new state, appended artifacts and messages, merged metadata) and returns
     /// the task. [`Error::NotFound`](crate::Error::NotFound) for an unknown task;
@@ -71,7 +76,12 @@ pub trait Storage: Send + Sync {
 
     /// The context's tasks oldest first, windowed by `page`, only `owner`'s when `owner` is
     /// `Some`; empty for an unknown context. Idempotent (a read).
-    async fn list_tasks_by_context(&self, context_id: ContextId, page: Page, owner: Option<&str>) -> Result<Vec<Task>>;
+    async fn list_tasks_by_context(
+        &self,
+        context_id: ContextId,
+        page: Page,
+        owner: Option<&str>,
+    ) -> Result<Vec<Task>>;
 
     /// The context (its task ids oldest first, its data and messages); `None` when it does not
     /// exist. Idempotent (a read).
@@ -79,12 +89,18 @@ pub trait Storage: Send + Sync {
 
     /// Replaces the context's data, creating the context (owned by `owner`) if needed.
     /// [`Error::Ownership`](crate::Error::Ownership) if it belongs to someone else. Idempotent.
-    async fn update_context(&self, context_id: ContextId, data: &Metadata, owner: Option<&str>) -> Result<()>;
+    async fn update_context(&self, context_id: ContextId, data: &Metadata, owner: Option<&str>)
+    -> Result<()>;
 
     /// Appends messages to the context's message log, creating the context (owned by `owner`) if
     /// needed; messages whose ids are already in the log are skipped.
     /// [`Error::Ownership`](crate::Error::Ownership) if it belongs to someone else. Idempotent.
-    async fn append_to_context(&self, context_id: ContextId, messages: &[Message], owner: Option<&str>) -> Result<()>;
+    async fn append_to_context(
+        &self,
+        context_id: ContextId,
+        messages: &[Message],
+        owner: Option<&str>,
+    ) -> Result<()>;
 
     /// Contexts oldest first with their task counts and ids, windowed by `page`, only `owner`'s
     /// when `owner` is `Some`. Idempotent (a read).

@@ -32,7 +32,11 @@ async fn storage_box_dyn() {
 #[tokio::test]
 async fn storage_close() {
     storage::close_makes_later_calls_fail(&InMemoryStorage::new()).await;
-    storage::close_makes_later_calls_fail(&Retrying::with_policy(InMemoryStorage::new(), RetryPolicy::STORAGE)).await;
+    storage::close_makes_later_calls_fail(&Retrying::with_policy(
+        InMemoryStorage::new(),
+        RetryPolicy::STORAGE,
+    ))
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

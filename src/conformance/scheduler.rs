@@ -156,7 +156,9 @@ pub async fn unacknowledged_delivery_is_redelivered(scheduler: &dyn Scheduler, e
 pub async fn dead_lettered_operation_is_not_redelivered(scheduler: &dyn Scheduler, expect: Expectations) {
     let mut stream = open(scheduler).await;
     let task_id = TaskId::new();
-    within("pause_task", scheduler.pause_task(OperationId::new(), &TaskIdParams::new(task_id))).await.unwrap();
+    within("pause_task", scheduler.pause_task(OperationId::new(), &TaskIdParams::new(task_id)))
+        .await
+        .unwrap();
     let wanted = set(&[task_id]);
     let delivery = next_for(&mut stream, &wanted, Duration::from_secs(10)).await;
     within("dead_letter", delivery.dead_letter("conformance: poison")).await.unwrap();
@@ -168,7 +170,9 @@ pub async fn dead_lettered_operation_is_not_redelivered(scheduler: &dyn Schedule
 pub async fn ack_and_keep_alive_are_idempotent(scheduler: &dyn Scheduler, expect: Expectations) {
     let mut stream = open(scheduler).await;
     let task_id = TaskId::new();
-    within("resume_task", scheduler.resume_task(OperationId::new(), &TaskIdParams::new(task_id))).await.unwrap();
+    within("resume_task", scheduler.resume_task(OperationId::new(), &TaskIdParams::new(task_id)))
+        .await
+        .unwrap();
     let wanted = set(&[task_id]);
     let delivery = next_for(&mut stream, &wanted, Duration::from_secs(10)).await;
     within("keep_alive", delivery.keep_alive()).await.unwrap();

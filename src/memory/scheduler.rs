@@ -29,7 +29,12 @@ pub struct InMemorySchedulerOptions {
 
 impl Default for InMemorySchedulerOptions {
     fn default() -> Self {
-        Self { capacity: 100, enqueue_timeout: Duration::from_secs(5), max_deliveries: 5, dedup_window: 100_000 }
+        Self {
+            capacity: 100,
+            enqueue_timeout: Duration::from_secs(5),
+            max_deliveries: 5,
+            dedup_window: 100_000,
+        }
     }
 }
 
@@ -152,7 +157,11 @@ impl Shared {
             entry.deliveries += 1;
             if entry.deliveries > self.options.max_deliveries {
                 let reason = format!("not acknowledged after {} deliveries", self.options.max_deliveries);
-                queue.dead.push(DeadLetter { operation: entry.operation, deliveries: entry.deliveries - 1, reason });
+                queue.dead.push(DeadLetter {
+                    operation: entry.operation,
+                    deliveries: entry.deliveries - 1,
+                    reason,
+                });
                 self.free_slots.add_permits(1);
                 continue;
             }
@@ -184,10 +193,10 @@ impl Queue {
             return false;
         }
         self.seen_order.push_back(id);
-        if self.seen_order.len() > window {
-            if let Some(oldest) = self.seen_order.pop_front() {
-                self.seen.remove(&oldest);
-            }
+        if self.seen_order.len() > window
+            && let Some(oldest) = self.seen_order.pop_front()
+        {
+            self.seen.remove(&oldest);
         }
         true
     }
@@ -216,7 +225,11 @@ impl Receipt for MemoryReceipt {
 
     async fn dead_letter(&self, reason: &str) -> Result<()> {
         if let Some(entry) = self.settle() {
-            let dead = DeadLetter { operation: entry.operation, deliveries: entry.deliveries, reason: reason.to_owned() };
+            let dead = DeadLetter {
+                operation: entry.operation,
+                deliveries: entry.deliveries,
+                reason: reason.to_owned(),
+            };
             self.shared.lock().dead.push(dead);
             self.shared.free_slots.add_permits(1);
         }

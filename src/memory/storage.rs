@@ -10,7 +10,7 @@ use dashmap::mapref::entry::Entry;
 use crate::error::{Entity, Error, Result};
 use crate::model::{
     Context, ContextId, ContextSummary, Feedback, Message, Metadata, Page, PushNotificationConfig,
-    SubmitOutcome, Submission, Task, TaskId, TaskState, TaskStatus, TaskUpdate,
+    Submission, SubmitOutcome, Task, TaskId, TaskState, TaskStatus, TaskUpdate,
 };
 use crate::retry::{DefaultRetryPolicy, RetryPolicy};
 use crate::settings::RetrySettings;
@@ -67,7 +67,12 @@ impl InMemoryStorage {
     }
 
     /// Writes a context's data or messages, creating it for `owner` if it does not exist.
-    fn with_owned_context(&self, context_id: ContextId, owner: Option<&str>, write: impl FnOnce(&mut StoredContext)) -> Result<()> {
+    fn with_owned_context(
+        &self,
+        context_id: ContextId,
+        owner: Option<&str>,
+        write: impl FnOnce(&mut StoredContext),
+    ) -> Result<()> {
         self.check_open()?;
         match self.contexts.entry(context_id) {
             Entry::Occupied(mut entry) => {
@@ -85,7 +90,12 @@ impl InMemoryStorage {
         Ok(())
     }
 
-    fn tasks_in_order(&self, ids: impl IntoIterator<Item = TaskId>, page: Page, owner: Option<&str>) -> Vec<Task> {
+    fn tasks_in_order(
+        &self,
+        ids: impl IntoIterator<Item = TaskId>,
+        page: Page,
+        owner: Option<&str>,
+    ) -> Vec<Task> {
         let visible = ids.into_iter().filter_map(|id| {
             let stored = self.tasks.get(&id)?;
             owner_matches(&stored.owner, owner).then(|| stored.task.clone())
@@ -96,7 +106,13 @@ impl InMemoryStorage {
 
 impl StoredContext {
     fn new(owner: Option<&str>, created: u64) -> Self {
-        Self { owner: owner.map(str::to_owned), created, task_ids: Vec::new(), data: Metadata::new(), messages: Vec::new() }
+        Self {
+            owner: owner.map(str::to_owned),
+            created,
+            task_ids: Vec::new(),
+            data: Metadata::new(),
+            messages: Vec::new(),
+        }
     }
 }
 
@@ -159,7 +175,10 @@ pub(crate) fn check_update(task: &Task, update: &TaskUpdate) -> Result<bool> {
 pub(crate) fn stamped(message: &Message, context_id: ContextId) -> Result<(TaskId, Message)> {
     let task_id = message.task_id.ok_or_else(|| Error::Invalid {
         what: "message",
-        reason: format!("message {} has no taskId; submit_task needs it to name the task", message.message_id),
+        reason: format!(
+            "message {} has no taskId; submit_task needs it to name the task",
+            message.message_id
+        ),
     })?;
     let mut message = message.clone();
     message.context_id = Some(context_id);
@@ -173,7 +192,12 @@ impl Storage for InMemoryStorage {
         Ok(self.tasks.get(&task_id).map(|stored| copy_with_history(&stored.task, history_length)))
     }
 
-    async fn submit_task(&self, context_id: ContextId, message: &Message, owner: Option<&str>) -> Result<Submission> {
+    async fn submit_task(
+        &self,
+        context_id: ContextId,
+        message: &Message,
+        owner: Option<&str>,
+    ) -> Result<Submission> {
         self.check_open()?;
         let (task_id, message) = stamped(message, context_id)?;
         // Lock order: the context entry, then the task entry.
@@ -226,7 +250,8 @@ impl Storage for InMemoryStorage {
 
     async fn update_task(&self, task_id: TaskId, update: &TaskUpdate) -> Result<Task> {
         self.check_open()?;
-        let mut stored = self.tasks.get_mut(&task_id).ok_or_else(|| Error::not_found(Entity::Task, task_id))?;
+        let mut stored =
+            self.tasks.get_mut(&task_id).ok_or_else(|| Error::not_found(Entity::Task, task_id))?;
         if check_update(&stored.task, update)? {
             apply_update(&mut stored.task, update);
         }
@@ -269,7 +294,12 @@ impl Storage for InMemoryStorage {
         Ok(count as u64)
     }
 
-    async fn list_tasks_by_context(&self, context_id: ContextId, page: Page, owner: Option<&str>) -> Result<Vec<Task>> {
+    async fn list_tasks_by_context(
+        &self,
+        context_id: ContextId,
+        page: Page,
+        owner: Option<&str>,
+    ) -> Result<Vec<Task>> {
         self.check_open()?;
         let ids = self.contexts.get(&context_id).map(|context| context.task_ids.clone()).unwrap_or_default();
         Ok(self.tasks_in_order(ids, page, owner))
@@ -285,11 +315,21 @@ impl Storage for InMemoryStorage {
         }))
     }
 
-    async fn update_context(&self, context_id: ContextId, data: &Metadata, owner: Option<&str>) -> Result<()> {
+    async fn update_context(
+        &self,
+        context_id: ContextId,
+        data: &Metadata,
+        owner: Option<&str>,
+    ) -> Result<()> {
         self.with_owned_context(context_id, owner, |context| context.data = data.clone())
     }
 
-    async fn append_to_context(&self, context_id: ContextId, messages: &[Message], owner: Option<&str>) -> Result<()> {
+    async fn append_to_context(
+        &self,
+        context_id: ContextId,
+        messages: &[Message],
+        owner: Option<&str>,
+    ) -> Result<()> {
         self.with_owned_context(context_id, owner, |context| {
             for message in messages {
                 if !context.messages.iter().any(|m| m.message_id == message.message_id) {
@@ -391,7 +431,8 @@ impl Storage for InMemoryStorage {
 
     async fn get_context_owner(&self, context_id: ContextId) -> Result<Option<String>> {
         self.check_open()?;
-        let stored = self.contexts.get(&context_id).ok_or_else(|| Error::not_found(Entity::Context, context_id))?;
+        let stored =
+            self.contexts.get(&context_id).ok_or_else(|| Error::not_found(Entity::Context, context_id))?;
         Ok(stored.owner.clone())
     }
 

@@ -15,7 +15,7 @@ pub use message::{DataPart, FileContent, FilePart, Message, Part, Role, TextPart
 pub use operation::{Action, TaskIdParams, TaskOperation, TaskSendParams};
 pub use records::{Context, ContextSummary, Feedback, Page, PushNotificationConfig};
 pub use state::TaskState;
-pub use task::{Artifact, SubmitOutcome, Submission, Task, TaskStatus, TaskUpdate};
+pub use task::{Artifact, Submission, SubmitOutcome, Task, TaskStatus, TaskUpdate};
 
 /// Free-form JSON object.
 pub type Metadata = serde_json::Map<String, serde_json::Value>;

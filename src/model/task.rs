@@ -137,13 +137,7 @@ pub struct TaskUpdate {
 impl TaskUpdate {
     /// Set the state to `state`, nothing else.
     pub fn to(state: TaskState) -> Self {
-        Self {
-            state,
-            expected: None,
-            artifacts: Vec::new(),
-            messages: Vec::new(),
-            metadata: Metadata::new(),
-        }
+        Self { state, expected: None, artifacts: Vec::new(), messages: Vec::new(), metadata: Metadata::new() }
     }
 
     /// Apply only if the task is currently in `state`.

@@ -46,8 +46,12 @@ fn task_round_trips_bindu_json() {
     assert_eq!(task.status.state, TaskState::InputRequired);
     let message = &task.history[0];
     assert_eq!(message.role, Role::User);
-    assert!(matches!(&message.parts[1], Part::File(FilePart { file: FileContent::Bytes { mime_type: Some(m), .. }, .. }) if m == "text/plain"));
-    assert!(matches!(&message.parts[2], Part::File(FilePart { file: FileContent::Uri { uri, .. }, .. }) if uri.ends_with("b.pdf")));
+    assert!(
+        matches!(&message.parts[1], Part::File(FilePart { file: FileContent::Bytes { mime_type: Some(m), .. }, .. }) if m == "text/plain")
+    );
+    assert!(
+        matches!(&message.parts[2], Part::File(FilePart { file: FileContent::Uri { uri, .. }, .. }) if uri.ends_with("b.pdf"))
+    );
     assert!(matches!(&message.parts[3], Part::Data(_)));
     assert_eq!(task.artifacts[0].last_chunk, Some(true));
 
@@ -87,9 +91,13 @@ fn parts_are_a_real_tagged_enum() {
 
 #[test]
 fn system_role_and_unknown_role() {
-    let m: Message = serde_json::from_value(json!({"messageId": MESSAGE, "role": "system", "parts": []})).unwrap();
+    let m: Message =
+        serde_json::from_value(json!({"messageId": MESSAGE, "role": "system", "parts": []})).unwrap();
     assert_eq!(m.role, Role::System);
-    assert!(serde_json::from_value::<Message>(json!({"messageId": MESSAGE, "role": "robot", "parts": []})).is_err());
+    assert!(
+        serde_json::from_value::<Message>(json!({"messageId": MESSAGE, "role": "robot", "parts": []}))
+            .is_err()
+    );
 }
 
 #[test]
@@ -114,7 +122,8 @@ fn operations_round_trip() {
         assert!(json.contains(&format!("\"operation\":\"{}\"", op.action.name())));
         assert_eq!(serde_json::from_str::<TaskOperation>(&json).unwrap(), op);
     }
-    let err = serde_json::from_value::<TaskOperation>(json!({"id": TASK, "operation": "explode", "params": {}}));
+    let err =
+        serde_json::from_value::<TaskOperation>(json!({"id": TASK, "operation": "explode", "params": {}}));
     assert!(err.is_err());
 }
 

@@ -65,7 +65,10 @@ impl RetryPolicy {
     /// Checks the invariants (at least one attempt, `min_wait <= max_wait`).
     pub fn validate(&self) -> Result<()> {
         if self.max_attempts == 0 {
-            return Err(Error::Invalid { what: "retry policy", reason: "max_attempts must be at least 1".into() });
+            return Err(Error::Invalid {
+                what: "retry policy",
+                reason: "max_attempts must be at least 1".into(),
+            });
         }
         if self.min_wait > self.max_wait {
             return Err(Error::Invalid {
@@ -126,7 +129,14 @@ mod tests {
         // Tenacity, no jitter: storage waits 1, 2, 4, 5.
         assert_eq!(secs(RetryPolicy::STORAGE.with_jitter(false).backoff()), [1.0, 2.0, 4.0, 5.0]);
         assert_eq!(secs(RetryPolicy::WORKER.with_jitter(false).backoff()), [1.0, 2.0]);
-        assert_eq!(secs(RetryPolicy::new(3, Duration::from_millis(100), Duration::from_secs(1)).with_jitter(false).backoff()), [1.0, 1.0]);
+        assert_eq!(
+            secs(
+                RetryPolicy::new(3, Duration::from_millis(100), Duration::from_secs(1))
+                    .with_jitter(false)
+                    .backoff()
+            ),
+            [1.0, 1.0]
+        );
         assert!(RetryPolicy::never().backoff().next().is_none());
     }
 
@@ -153,7 +163,10 @@ mod tests {
         assert!(RetryPolicy::WORKER.validate().is_ok());
         let err = RetryPolicy::WORKER.with_max_attempts(0).validate().unwrap_err();
         assert!(err.to_string().contains("max_attempts must be at least 1"));
-        let err = RetryPolicy::WORKER.with_waits(Duration::from_secs(5), Duration::from_secs(1)).validate().unwrap_err();
+        let err = RetryPolicy::WORKER
+            .with_waits(Duration::from_secs(5), Duration::from_secs(1))
+            .validate()
+            .unwrap_err();
         assert!(err.to_string().contains("above max_wait"));
     }
 }

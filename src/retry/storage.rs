@@ -18,7 +18,12 @@ impl<S: Storage> Storage for Retrying<S> {
     async fn load_task(&self, task_id: TaskId, history_length: Option<usize>) -> Result<Option<Task>> {
         self.call(Call::LOAD_TASK, || self.inner.load_task(task_id, history_length)).await
     }
-    async fn submit_task(&self, context_id: ContextId, message: &Message, owner: Option<&str>) -> Result<Submission> {
+    async fn submit_task(
+        &self,
+        context_id: ContextId,
+        message: &Message,
+        owner: Option<&str>,
+    ) -> Result<Submission> {
         self.call(Call::SUBMIT_TASK, || self.inner.submit_task(context_id, message, owner)).await
     }
     async fn update_task(&self, task_id: TaskId, update: &TaskUpdate) -> Result<Task> {
@@ -33,16 +38,32 @@ impl<S: Storage> Storage for Retrying<S> {
     async fn count_tasks(&self, state: Option<TaskState>) -> Result<u64> {
         self.call(Call::COUNT_TASKS, || self.inner.count_tasks(state)).await
     }
-    async fn list_tasks_by_context(&self, context_id: ContextId, page: Page, owner: Option<&str>) -> Result<Vec<Task>> {
-        self.call(Call::LIST_TASKS_BY_CONTEXT, || self.inner.list_tasks_by_context(context_id, page, owner)).await
+    async fn list_tasks_by_context(
+        &self,
+        context_id: ContextId,
+        page: Page,
+        owner: Option<&str>,
+    ) -> Result<Vec<Task>> {
+        self.call(Call::LIST_TASKS_BY_CONTEXT, || self.inner.list_tasks_by_context(context_id, page, owner))
+            .await
     }
     async fn load_context(&self, context_id: ContextId) -> Result<Option<Context>> {
         self.call(Call::LOAD_CONTEXT, || self.inner.load_context(context_id)).await
     }
-    async fn update_context(&self, context_id: ContextId, data: &Metadata, owner: Option<&str>) -> Result<()> {
+    async fn update_context(
+        &self,
+        context_id: ContextId,
+        data: &Metadata,
+        owner: Option<&str>,
+    ) -> Result<()> {
         self.call(Call::UPDATE_CONTEXT, || self.inner.update_context(context_id, data, owner)).await
     }
-    async fn append_to_context(&self, context_id: ContextId, messages: &[Message], owner: Option<&str>) -> Result<()> {
+    async fn append_to_context(
+        &self,
+        context_id: ContextId,
+        messages: &[Message],
+        owner: Option<&str>,
+    ) -> Result<()> {
         self.call(Call::APPEND_TO_CONTEXT, || self.inner.append_to_context(context_id, messages, owner)).await
     }
     async fn list_contexts(&self, page: Page, owner: Option<&str>) -> Result<Vec<ContextSummary>> {

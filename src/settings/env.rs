@@ -9,8 +9,10 @@ use crate::error::{Error, Result};
 /// A source of setting values: the process environment over a `.env` file, or anything else
 /// that maps names to values (tests use a `HashMap`).
 pub struct Env<'a> {
-    lookup: Box<dyn Fn(&str) -> Option<String> + 'a>,
+    lookup: Lookup<'a>,
 }
+
+type Lookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
 
 impl<'a> Env<'a> {
     /// Values from `lookup`.
@@ -26,7 +28,8 @@ impl<'a> Env<'a> {
         match dotenvy::dotenv_iter() {
             Ok(iter) => {
                 for item in iter {
-                    let (key, value) = item.map_err(|err| Error::config(".env", format!("cannot be parsed: {err}")))?;
+                    let (key, value) =
+                        item.map_err(|err| Error::config(".env", format!("cannot be parsed: {err}")))?;
                     dotenv.insert(key, value);
                 }
             }

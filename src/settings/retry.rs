@@ -84,10 +84,12 @@ impl RetrySettings {
             .map_err(|(setting, reason)| Error::config(setting.clone(), reason.clone()))
     }
 
-    /// Makes these the process-wide settings. Fails (returning them) if the process-wide settings
-    /// were already fixed by an earlier `install` or use.
-    pub fn install(self) -> std::result::Result<(), Self> {
-        GLOBAL.set(Ok(self)).map_err(|_| self)
+    /// Makes these the process-wide settings. Fails if the process-wide settings were already
+    /// fixed by an earlier `install` or use.
+    pub fn install(self) -> Result<()> {
+        GLOBAL.set(Ok(self)).map_err(|_| {
+            Error::config("retry settings", "already fixed: install them before the first Retrying::new")
+        })
     }
 
     /// `policy` with the in-memory backends' 0.1–1 s window, unless its waits were configured
@@ -137,10 +139,22 @@ mod tests {
     #[test]
     fn defaults_are_bindus() {
         let s = settings(&[]).unwrap();
-        assert_eq!((s.worker.max_attempts, s.worker.min_wait, s.worker.max_wait), (3, Duration::from_secs(1), Duration::from_secs(10)));
-        assert_eq!((s.storage.max_attempts, s.storage.min_wait, s.storage.max_wait), (5, Duration::from_millis(500), Duration::from_secs(5)));
-        assert_eq!((s.scheduler.max_attempts, s.scheduler.min_wait, s.scheduler.max_wait), (3, Duration::from_secs(1), Duration::from_secs(8)));
-        assert_eq!((s.api.max_attempts, s.api.min_wait, s.api.max_wait), (4, Duration::from_secs(1), Duration::from_secs(15)));
+        assert_eq!(
+            (s.worker.max_attempts, s.worker.min_wait, s.worker.max_wait),
+            (3, Duration::from_secs(1), Duration::from_secs(10))
+        );
+        assert_eq!(
+            (s.storage.max_attempts, s.storage.min_wait, s.storage.max_wait),
+            (5, Duration::from_millis(500), Duration::from_secs(5))
+        );
+        assert_eq!(
+            (s.scheduler.max_attempts, s.scheduler.min_wait, s.scheduler.max_wait),
+            (3, Duration::from_secs(1), Duration::from_secs(8))
+        );
+        assert_eq!(
+            (s.api.max_attempts, s.api.min_wait, s.api.max_wait),
+            (4, Duration::from_secs(1), Duration::from_secs(15))
+        );
     }
 
     #[test]
@@ -180,7 +194,11 @@ mod tests {
             ("RETRY__SCHEDULER_MAX_ATTEMPTS", "-1", "got \"-1\""),
             ("RETRY__API_MAX_ATTEMPTS", "2.5", "got \"2.5\""),
             ("RETRY__API_MAX_ATTEMPTS", "", "got \"\""),
-            ("RETRY__WORKER_MIN_WAIT", "-0.5", "expected a finite, non-negative number of seconds, got \"-0.5\""),
+            (
+                "RETRY__WORKER_MIN_WAIT",
+                "-0.5",
+                "expected a finite, non-negative number of seconds, got \"-0.5\"",
+            ),
             ("RETRY__STORAGE_MIN_WAIT", "NaN", "got \"NaN\""),
             ("RETRY__SCHEDULER_MAX_WAIT", "inf", "got \"inf\""),
             ("RETRY__API_MIN_WAIT", "1s", "got \"1s\""),

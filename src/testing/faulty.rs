@@ -9,8 +9,7 @@ use async_trait::async_trait;
 use crate::error::{BackendError, Error, Result, Transience};
 use crate::model::{
     Context, ContextId, ContextSummary, Feedback, Message, Metadata, OperationId, Page,
-    PushNotificationConfig, Submission, Task, TaskId, TaskIdParams, TaskSendParams, TaskState,
-    TaskUpdate,
+    PushNotificationConfig, Submission, Task, TaskId, TaskIdParams, TaskSendParams, TaskState, TaskUpdate,
 };
 use crate::retry::{Call, DefaultRetryPolicy, RetryPolicy};
 use crate::scheduler::{OperationStream, Scheduler};
@@ -96,7 +95,8 @@ impl<S> Faulty<S> {
 }
 
 fn injected(call: Call, transience: Transience, when: &str) -> Error {
-    BackendError::new("faulty", transience, format!("injected {transience} fault {when} {}", call.name)).into()
+    BackendError::new("faulty", transience, format!("injected {transience} fault {when} {}", call.name))
+        .into()
 }
 
 impl<S: DefaultRetryPolicy> DefaultRetryPolicy for Faulty<S> {
@@ -110,7 +110,12 @@ impl<S: Storage> Storage for Faulty<S> {
     async fn load_task(&self, task_id: TaskId, history_length: Option<usize>) -> Result<Option<Task>> {
         self.run(Call::LOAD_TASK, self.inner.load_task(task_id, history_length)).await
     }
-    async fn submit_task(&self, context_id: ContextId, message: &Message, owner: Option<&str>) -> Result<Submission> {
+    async fn submit_task(
+        &self,
+        context_id: ContextId,
+        message: &Message,
+        owner: Option<&str>,
+    ) -> Result<Submission> {
         self.run(Call::SUBMIT_TASK, self.inner.submit_task(context_id, message, owner)).await
     }
     async fn update_task(&self, task_id: TaskId, update: &TaskUpdate) -> Result<Task> {
@@ -125,16 +130,31 @@ impl<S: Storage> Storage for Faulty<S> {
     async fn count_tasks(&self, state: Option<TaskState>) -> Result<u64> {
         self.run(Call::COUNT_TASKS, self.inner.count_tasks(state)).await
     }
-    async fn list_tasks_by_context(&self, context_id: ContextId, page: Page, owner: Option<&str>) -> Result<Vec<Task>> {
+    async fn list_tasks_by_context(
+        &self,
+        context_id: ContextId,
+        page: Page,
+        owner: Option<&str>,
+    ) -> Result<Vec<Task>> {
         self.run(Call::LIST_TASKS_BY_CONTEXT, self.inner.list_tasks_by_context(context_id, page, owner)).await
     }
     async fn load_context(&self, context_id: ContextId) -> Result<Option<Context>> {
         self.run(Call::LOAD_CONTEXT, self.inner.load_context(context_id)).await
     }
-    async fn update_context(&self, context_id: ContextId, data: &Metadata, owner: Option<&str>) -> Result<()> {
+    async fn update_context(
+        &self,
+        context_id: ContextId,
+        data: &Metadata,
+        owner: Option<&str>,
+    ) -> Result<()> {
         self.run(Call::UPDATE_CONTEXT, self.inner.update_context(context_id, data, owner)).await
     }
-    async fn append_to_context(&self, context_id: ContextId, messages: &[Message], owner: Option<&str>) -> Result<()> {
+    async fn append_to_context(
+        &self,
+        context_id: ContextId,
+        messages: &[Message],
+        owner: Option<&str>,
+    ) -> Result<()> {
         self.run(Call::APPEND_TO_CONTEXT, self.inner.append_to_context(context_id, messages, owner)).await
     }
     async fn list_contexts(&self, page: Page, owner: Option<&str>) -> Result<Vec<ContextSummary>> {

@@ -3,3 +3,7 @@
 mod faulty;
 
 pub use faulty::{Fault, Faulty};
+#[cfg(feature = "postgres")]
+mod postgres_server;
+#[cfg(feature = "redis")]
+mod redis_server;

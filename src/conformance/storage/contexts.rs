@@ -48,7 +48,8 @@ pub async fn append_to_context_skips_known_messages(storage: &dyn Storage) {
     let ids: Vec<_> = context.messages.iter().map(|m| m.message_id).collect();
     assert_eq!(ids, [a.message_id, b.message_id]);
     assert_eq!(context.messages[0].context_id, Some(context_id));
-    let err = step!(storage.append_to_context(context_id, &[Message::user_text("c")], Some(&unique_owner()))).unwrap_err();
+    let err = step!(storage.append_to_context(context_id, &[Message::user_text("c")], Some(&unique_owner())))
+        .unwrap_err();
     assert!(matches!(err, Error::Ownership { .. }), "{err:?}");
     assert_eq!(step!(storage.load_context(context_id)).unwrap().unwrap().messages.len(), 2);
 }
@@ -82,7 +83,8 @@ pub async fn clear_context_removes_everything_of_it(storage: &dyn Storage) {
     let doomed = new_task(storage, None).await.task;
     let kept = new_task(storage, None).await.task;
     for task in [&doomed, &kept] {
-        step!(storage.save_webhook_config(task.id, &PushNotificationConfig::new("https://hooks.example/x"))).unwrap();
+        step!(storage.save_webhook_config(task.id, &PushNotificationConfig::new("https://hooks.example/x")))
+            .unwrap();
         step!(storage.store_task_feedback(&Feedback::new(task.id, "fine", Some(4)))).unwrap();
     }
     step!(storage.clear_context(doomed.context_id)).unwrap();

@@ -25,7 +25,8 @@ pub async fn list_tasks_orders_oldest_first_and_pages(storage: &dyn Storage) {
     assert_eq!(step!(storage.list_tasks(Page::ALL, Some(&other))).unwrap().len(), 1);
     assert!(step!(storage.list_tasks(Page::ALL, Some(&unique_owner()))).unwrap().is_empty());
     let everyone = ids(step!(storage.list_tasks(Page::ALL, None)).unwrap());
-    let positions: Vec<usize> = mine.iter().map(|id| everyone.iter().position(|e| e == id).expect("unfiltered lists all")).collect();
+    let positions: Vec<usize> =
+        mine.iter().map(|id| everyone.iter().position(|e| e == id).expect("unfiltered lists all")).collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "oldest first without a filter too");
 }
 
@@ -54,9 +55,19 @@ pub async fn list_tasks_by_context_orders_and_filters(storage: &dyn Storage) {
     }
     let listed = |tasks: Vec<crate::model::Task>| tasks.into_iter().map(|t| t.id).collect::<Vec<TaskId>>();
     assert_eq!(listed(step!(storage.list_tasks_by_context(context_id, Page::ALL, None)).unwrap()), ids);
-    assert_eq!(listed(step!(storage.list_tasks_by_context(context_id, Page::ALL, Some(&owner))).unwrap()), ids);
-    assert_eq!(listed(step!(storage.list_tasks_by_context(context_id, Page::new(1, 2), None)).unwrap()), ids[1..3]);
+    assert_eq!(
+        listed(step!(storage.list_tasks_by_context(context_id, Page::ALL, Some(&owner))).unwrap()),
+        ids
+    );
+    assert_eq!(
+        listed(step!(storage.list_tasks_by_context(context_id, Page::new(1, 2), None)).unwrap()),
+        ids[1..3]
+    );
     assert!(step!(storage.list_tasks_by_context(context_id, Page::first(0), None)).unwrap().is_empty());
-    assert!(step!(storage.list_tasks_by_context(context_id, Page::ALL, Some(&unique_owner()))).unwrap().is_empty());
+    assert!(
+        step!(storage.list_tasks_by_context(context_id, Page::ALL, Some(&unique_owner())))
+            .unwrap()
+            .is_empty()
+    );
     assert!(step!(storage.list_tasks_by_context(ContextId::new(), Page::ALL, None)).unwrap().is_empty());
 }

@@ -9,7 +9,8 @@ use crate::storage::Storage;
 /// One webhook config per task: save needs the task, replaces, loads, lists, deletes
 /// idempotently.
 pub async fn webhook_configs(storage: &dyn Storage) {
-    let err = step!(storage.save_webhook_config(TaskId::new(), &PushNotificationConfig::new("https://h/x"))).unwrap_err();
+    let err = step!(storage.save_webhook_config(TaskId::new(), &PushNotificationConfig::new("https://h/x")))
+        .unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
     let task = new_task(storage, None).await.task;
     assert!(step!(storage.load_webhook_config(task.id)).unwrap().is_none());

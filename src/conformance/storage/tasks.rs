@@ -6,7 +6,9 @@ use serde_json::json;
 use super::{load, new_message, new_task, set_state};
 use crate::conformance::{step, unique_owner};
 use crate::error::Error;
-use crate::model::{Artifact, ContextId, Message, MessageId, Part, SubmitOutcome, TaskId, TaskState, TaskUpdate};
+use crate::model::{
+    Artifact, ContextId, Message, MessageId, Part, SubmitOutcome, TaskId, TaskState, TaskUpdate,
+};
 use crate::storage::Storage;
 
 /// A new task is created in `submitted` with the message, stamped with its ids, as its history;
@@ -22,7 +24,10 @@ pub async fn submit_creates_a_task(storage: &dyn Storage) {
     assert_eq!((task.id, task.context_id, task.status.state), (task_id, context_id, TaskState::Submitted));
     assert_eq!(task.history.len(), 1);
     let stored = &task.history[0];
-    assert_eq!((stored.message_id, stored.task_id, stored.context_id), (message.message_id, Some(task_id), Some(context_id)));
+    assert_eq!(
+        (stored.message_id, stored.task_id, stored.context_id),
+        (message.message_id, Some(task_id), Some(context_id))
+    );
     assert_eq!(stored.parts, message.parts);
     assert!(task.artifacts.is_empty() && task.metadata.is_empty());
     assert_eq!(load(storage, task_id).await, task, "load returns what submit returned");
@@ -120,9 +125,13 @@ pub async fn concurrent_submits_of_one_message_create_one_task(storage: &dyn Sto
     let context_id = ContextId::new();
     let message = new_message("race");
     let results = step!(join_all((0..16).map(|_| storage.submit_task(context_id, &message, None))));
-    let outcomes: Vec<SubmitOutcome> = results.into_iter().map(|r| r.expect("every submit succeeds").outcome).collect();
+    let outcomes: Vec<SubmitOutcome> =
+        results.into_iter().map(|r| r.expect("every submit succeeds").outcome).collect();
     assert_eq!(outcomes.iter().filter(|o| **o == SubmitOutcome::Created).count(), 1, "{outcomes:?}");
-    assert!(outcomes.iter().all(|o| matches!(o, SubmitOutcome::Created | SubmitOutcome::Duplicate)), "{outcomes:?}");
+    assert!(
+        outcomes.iter().all(|o| matches!(o, SubmitOutcome::Created | SubmitOutcome::Duplicate)),
+        "{outcomes:?}"
+    );
     let task = load(storage, message.task_id.unwrap()).await;
     assert_eq!(task.history.len(), 1);
     assert_eq!(step!(storage.load_context(context_id)).unwrap().unwrap().task_ids, [task.id]);
@@ -133,9 +142,11 @@ pub async fn concurrent_submits_of_one_message_create_one_task(storage: &dyn Sto
 pub async fn concurrent_messages_to_one_new_task_are_all_kept(storage: &dyn Storage) {
     let context_id = ContextId::new();
     let task_id = TaskId::new();
-    let messages: Vec<Message> = (0..8).map(|i| Message::user_text(format!("m{i}")).for_task(task_id)).collect();
+    let messages: Vec<Message> =
+        (0..8).map(|i| Message::user_text(format!("m{i}")).for_task(task_id)).collect();
     let results = step!(join_all(messages.iter().map(|m| storage.submit_task(context_id, m, None))));
-    let outcomes: Vec<SubmitOutcome> = results.into_iter().map(|r| r.expect("every submit succeeds").outcome).collect();
+    let outcomes: Vec<SubmitOutcome> =
+        results.into_iter().map(|r| r.expect("every submit succeeds").outcome).collect();
     assert_eq!(outcomes.iter().filter(|o| **o == SubmitOutcome::Created).count(), 1, "{outcomes:?}");
     let task = load(storage, task_id).await;
     let mut stored: Vec<MessageId> = task.history.iter().map(|m| m.message_id).collect();
@@ -176,7 +187,8 @@ pub async fn loaded_tasks_are_copies(storage: &dyn Storage) {
 /// the task's ids) and merges metadata.
 pub async fn update_sets_state_and_appends(storage: &dyn Storage) {
     let task = new_task(storage, None).await.task;
-    let first = TaskUpdate::to(TaskState::Working).with_metadata("a", json!(1)).with_metadata("b", json!("x"));
+    let first =
+        TaskUpdate::to(TaskState::Working).with_metadata("a", json!(1)).with_metadata("b", json!("x"));
     let working = step!(storage.update_task(task.id, &first)).unwrap();
     assert!(working.status.timestamp >= task.status.timestamp);
     let artifact = Artifact::new("result", vec![Part::text("42")]);
@@ -190,7 +202,10 @@ pub async fn update_sets_state_and_appends(storage: &dyn Storage) {
     assert_eq!(completed.artifacts, [artifact]);
     assert_eq!(completed.history.len(), 2);
     let stored = &completed.history[1];
-    assert_eq!((stored.message_id, stored.task_id, stored.context_id), (reply.message_id, Some(task.id), Some(task.context_id)));
+    assert_eq!(
+        (stored.message_id, stored.task_id, stored.context_id),
+        (reply.message_id, Some(task.id), Some(task.context_id))
+    );
     assert_eq!(completed.metadata.get("a"), Some(&json!(1)), "merge keeps other keys");
     assert_eq!(completed.metadata.get("b"), Some(&json!("y")), "merge overwrites");
     assert_eq!(load(storage, task.id).await, completed);
@@ -209,7 +224,8 @@ pub async fn update_is_idempotent(storage: &dyn Storage) {
         .with_artifact(Artifact::new("result", vec![Part::text("ok")]))
         .with_message(Message::agent_text("done"));
     let completed = step!(storage.update_task(task.id, &done)).unwrap();
-    let replayed = step!(storage.update_task(task.id, &done)).expect("a replay of an applied update succeeds");
+    let replayed =
+        step!(storage.update_task(task.id, &done)).expect("a replay of an applied update succeeds");
     assert_eq!(completed, replayed);
     assert_eq!((replayed.history.len(), replayed.artifacts.len()), (3, 1));
 }
@@ -225,7 +241,8 @@ pub async fn terminal_tasks_are_immutable(storage: &dyn Storage) {
     for terminal in [TaskState::Completed, TaskState::Failed, TaskState::Canceled, TaskState::Rejected] {
         let task = new_task(storage, None).await.task;
         let done = set_state(storage, &task, terminal).await;
-        let other_terminal = if terminal == TaskState::Failed { TaskState::Completed } else { TaskState::Failed };
+        let other_terminal =
+            if terminal == TaskState::Failed { TaskState::Completed } else { TaskState::Failed };
         for update in [
             TaskUpdate::to(TaskState::Working),
             TaskUpdate::to(other_terminal),
@@ -250,7 +267,10 @@ pub async fn update_checks_expected_state(storage: &dyn Storage) {
     let stale = TaskUpdate::to(TaskState::InputRequired).expecting(TaskState::Submitted);
     let err = step!(storage.update_task(task.id, &stale)).unwrap_err();
     assert!(
-        matches!(err, Error::StateConflict { expected: TaskState::Submitted, actual: TaskState::Working, .. }),
+        matches!(
+            err,
+            Error::StateConflict { expected: TaskState::Submitted, actual: TaskState::Working, .. }
+        ),
         "{err:?}"
     );
     assert_eq!(load(storage, task.id).await, working);
@@ -264,8 +284,13 @@ pub async fn compare_and_swap(storage: &dyn Storage) {
     assert!(step!(storage.update_task_state_if(task.id, TaskState::Submitted, TaskState::Working)).unwrap());
     assert_eq!(load(storage, task.id).await.status.state, TaskState::Working);
     assert!(!step!(storage.update_task_state_if(task.id, TaskState::Submitted, TaskState::Working)).unwrap());
-    assert!(!step!(storage.update_task_state_if(task.id, TaskState::InputRequired, TaskState::Canceled)).unwrap());
-    assert!(!step!(storage.update_task_state_if(TaskId::new(), TaskState::Submitted, TaskState::Working)).unwrap());
+    assert!(
+        !step!(storage.update_task_state_if(task.id, TaskState::InputRequired, TaskState::Canceled)).unwrap()
+    );
+    assert!(
+        !step!(storage.update_task_state_if(TaskId::new(), TaskState::Submitted, TaskState::Working))
+            .unwrap()
+    );
     assert!(step!(storage.update_task_state_if(task.id, TaskState::Working, TaskState::Canceled)).unwrap());
     assert_eq!(load(storage, task.id).await.status.state, TaskState::Canceled);
 }
@@ -273,7 +298,11 @@ pub async fn compare_and_swap(storage: &dyn Storage) {
 /// Of many concurrent swaps from the same state, exactly one wins.
 pub async fn concurrent_compare_and_swap_has_one_winner(storage: &dyn Storage) {
     let task = new_task(storage, None).await.task;
-    let results = step!(join_all((0..12).map(|_| storage.update_task_state_if(task.id, TaskState::Submitted, TaskState::Working))));
+    let results = step!(join_all((0..12).map(|_| storage.update_task_state_if(
+        task.id,
+        TaskState::Submitted,
+        TaskState::Working
+    ))));
     let winners = results.into_iter().map(|r| r.unwrap()).filter(|won| *won).count();
     assert_eq!(winners, 1);
 }
@@ -314,7 +343,8 @@ pub async fn large_payload_round_trips(storage: &dyn Storage) {
     let big: String = "0123456789abcdef🦀".chars().cycle().take(1 << 20).collect();
     let message = new_message(&big);
     let task = step!(storage.submit_task(ContextId::new(), &message, None)).unwrap().task;
-    let update = TaskUpdate::to(TaskState::Completed).with_artifact(Artifact::new("big", vec![Part::text(big.clone())]));
+    let update = TaskUpdate::to(TaskState::Completed)
+        .with_artifact(Artifact::new("big", vec![Part::text(big.clone())]));
     step!(storage.update_task(task.id, &update)).unwrap();
     let loaded = load(storage, task.id).await;
     assert_eq!(loaded.history[0].text(), big);

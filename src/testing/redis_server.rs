@@ -1,0 +1,1 @@
+//! A throwaway Redis server for tests.

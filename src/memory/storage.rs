@@ -134,57 +134,6 @@ fn copy_with_history(task: &Task, history_length: Option<usize>) -> Task {
     }
 }
 
-/// Applies an update that is known to be allowed.
-pub(crate) fn apply_update(task: &mut Task, update: &TaskUpdate) {
-    task.status = TaskStatus::now(update.state);
-    for artifact in &update.artifacts {
-        if !task.has_artifact(artifact.artifact_id) {
-            task.artifacts.push(artifact.clone());
-        }
-    }
-    for message in &update.messages {
-        if !task.has_message(message.message_id) {
-            let mut message = message.clone();
-            message.task_id = Some(task.id);
-            message.context_id = Some(task.context_id);
-            task.history.push(message);
-        }
-    }
-    for (key, value) in &update.metadata {
-        task.metadata.insert(key.clone(), value.clone());
-    }
-}
-
-/// Decides whether `update` may be applied to `task`: `Ok(true)` to apply, `Ok(false)` when it is
-/// already applied (an idempotent replay), an error when the state machine forbids it.
-pub(crate) fn check_update(task: &Task, update: &TaskUpdate) -> Result<bool> {
-    if update.is_applied_to(task) {
-        return Ok(false);
-    }
-    let current = task.status.state;
-    if current.is_terminal() {
-        return Err(Error::TaskImmutable { task_id: task.id, state: current });
-    }
-    if let Some(expected) = update.expected.filter(|&expected| expected != current) {
-        return Err(Error::StateConflict { task_id: task.id, expected, actual: current });
-    }
-    Ok(true)
-}
-
-/// The message as stored: bound to its task and context.
-pub(crate) fn stamped(message: &Message, context_id: ContextId) -> Result<(TaskId, Message)> {
-    let task_id = message.task_id.ok_or_else(|| Error::Invalid {
-        what: "message",
-        reason: format!(
-            "message {} has no taskId; submit_task needs it to name the task",
-            message.message_id
-        ),
-    })?;
-    let mut message = message.clone();
-    message.context_id = Some(context_id);
-    Ok((task_id, message))
-}
-
 #[async_trait]
 impl Storage for InMemoryStorage {
     async fn load_task(&self, task_id: TaskId, history_length: Option<usize>) -> Result<Option<Task>> {
@@ -199,7 +148,7 @@ impl Storage for InMemoryStorage {
         owner: Option<&str>,
     ) -> Result<Submission> {
         self.check_open()?;
-        let (task_id, message) = stamped(message, context_id)?;
+        let (task_id, message) = message.stamped_for_submit(context_id)?;
         // Lock order: the context entry, then the task entry.
         let context = self.contexts.entry(context_id);
         match self.tasks.entry(task_id) {
@@ -252,8 +201,8 @@ impl Storage for InMemoryStorage {
         self.check_open()?;
         let mut stored =
             self.tasks.get_mut(&task_id).ok_or_else(|| Error::not_found(Entity::Task, task_id))?;
-        if check_update(&stored.task, update)? {
-            apply_update(&mut stored.task, update);
+        if update.check(&stored.task)? {
+            stored.task.apply(update);
         }
         Ok(stored.task.clone())
     }

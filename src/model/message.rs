@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{ContextId, MessageId, Metadata, TaskId};
+use crate::error::{Error, Result};
 
 /// Who wrote a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -74,6 +75,21 @@ impl Message {
     pub fn for_task(mut self, task_id: TaskId) -> Self {
         self.task_id = Some(task_id);
         self
+    }
+
+    /// The message as [`Storage::submit_task`](crate::Storage::submit_task) stores it: bound to
+    /// `context_id`, with the task id it names. [`Error::Invalid`] when it names no task.
+    pub fn stamped_for_submit(&self, context_id: ContextId) -> Result<(TaskId, Message)> {
+        let task_id = self.task_id.ok_or_else(|| Error::Invalid {
+            what: "message",
+            reason: format!(
+                "message {} has no taskId; submit_task needs it to name the task",
+                self.message_id
+            ),
+        })?;
+        let mut message = self.clone();
+        message.context_id = Some(context_id);
+        Ok((task_id, message))
     }
 
     /// The concatenated text of the text parts.

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{ArtifactId, ContextId, Message, Metadata, Part, TaskId, TaskState};
+use crate::error::{Error, Result};
 
 /// A task as stored and as sent on the wire.
 ///
@@ -38,6 +39,29 @@ impl Task {
     /// Whether an artifact with this id is already stored.
     pub fn has_artifact(&self, artifact_id: ArtifactId) -> bool {
         self.artifacts.iter().any(|a| a.artifact_id == artifact_id)
+    }
+
+    /// Applies `update` (which [`TaskUpdate::check`] allowed): sets the state with a fresh
+    /// timestamp, appends the messages (stamped with this task's ids) and artifacts it does not
+    /// hold yet, and merges the metadata.
+    pub fn apply(&mut self, update: &TaskUpdate) {
+        self.status = TaskStatus::now(update.state);
+        for artifact in &update.artifacts {
+            if !self.has_artifact(artifact.artifact_id) {
+                self.artifacts.push(artifact.clone());
+            }
+        }
+        for message in &update.messages {
+            if !self.has_message(message.message_id) {
+                let mut message = message.clone();
+                message.task_id = Some(self.id);
+                message.context_id = Some(self.context_id);
+                self.history.push(message);
+            }
+        }
+        for (key, value) in &update.metadata {
+            self.metadata.insert(key.clone(), value.clone());
+        }
     }
 
     /// Keeps only the last `history_length` messages; `None` or `Some(0)` keeps them all.
@@ -162,6 +186,24 @@ impl TaskUpdate {
     pub fn with_metadata(mut self, key: impl Into<String>, value: serde_json::Value) -> Self {
         self.metadata.insert(key.into(), value);
         self
+    }
+
+    /// Whether this update may be applied to `task` under the state machine: `Ok(true)` to apply,
+    /// `Ok(false)` when it is already applied (an idempotent replay: nothing to do),
+    /// [`Error::TaskImmutable`] on a terminal task, [`Error::StateConflict`] when
+    /// [`TaskUpdate::expected`] does not match.
+    pub fn check(&self, task: &Task) -> Result<bool> {
+        if self.is_applied_to(task) {
+            return Ok(false);
+        }
+        let current = task.status.state;
+        if current.is_terminal() {
+            return Err(Error::TaskImmutable { task_id: task.id, state: current });
+        }
+        if let Some(expected) = self.expected.filter(|&expected| expected != current) {
+            return Err(Error::StateConflict { task_id: task.id, expected, actual: current });
+        }
+        Ok(true)
     }
 
     /// Whether applying this update to `task` would change nothing: the task is already in the

@@ -114,10 +114,10 @@ pub trait Receipt: Send + Sync {
 }
 
 macro_rules! forward_scheduler {
-    ($($wrapper:ident),*) => {$(
+    ($($wrapper:ty),*) => {$(
         #[async_trait]
         #[deny(clippy::missing_trait_methods)]
-        impl<T: Scheduler + ?Sized> Scheduler for $wrapper<T> {
+        impl<T: Scheduler + ?Sized> Scheduler for $wrapper {
             async fn run_task(&self, id: OperationId, params: &TaskSendParams) -> Result<()> {
                 (**self).run_task(id, params).await
             }
@@ -137,4 +137,4 @@ macro_rules! forward_scheduler {
     )*};
 }
 
-forward_scheduler!(Arc, Box);
+forward_scheduler!(Arc<T>, Box<T>, &T);

@@ -150,10 +150,10 @@ pub trait Storage: Send + Sync {
 }
 
 macro_rules! forward_storage {
-    ($($wrapper:ident),*) => {$(
+    ($($wrapper:ty),*) => {$(
         #[async_trait]
         #[deny(clippy::missing_trait_methods)]
-        impl<T: Storage + ?Sized> Storage for $wrapper<T> {
+        impl<T: Storage + ?Sized> Storage for $wrapper {
             async fn load_task(&self, task_id: TaskId, history_length: Option<usize>) -> Result<Option<Task>> {
                 (**self).load_task(task_id, history_length).await
             }
@@ -224,4 +224,4 @@ macro_rules! forward_storage {
     )*};
 }
 
-forward_storage!(Arc, Box);
+forward_storage!(Arc<T>, Box<T>, &T);

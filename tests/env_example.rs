@@ -1,0 +1,39 @@
+//! `.env.example` documents every setting with its real default.
+
+use std::collections::HashMap;
+
+use bindu::RetrySettings;
+use bindu::settings::Env;
+
+fn example() -> HashMap<String, String> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example")).unwrap();
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| {
+            let (key, value) = line.split_once('=').expect("KEY=value");
+            (key.to_owned(), value.to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn lists_all_twelve_retry_variables_with_their_defaults() {
+    let vars = example();
+    for name in RetrySettings::VARIABLES {
+        assert!(vars.contains_key(name), ".env.example lacks {name}");
+    }
+    let parsed = RetrySettings::from(&Env::from_lookup(|name| vars.get(name).cloned())).unwrap();
+    assert_eq!(parsed, RetrySettings::default());
+}
+
+#[test]
+fn every_line_explains_itself() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    for (index, line) in lines.iter().enumerate() {
+        if !line.starts_with('#') && line.contains('=') {
+            assert!(index > 0 && lines[index - 1].starts_with('#'), "no comment above {line}");
+        }
+    }
+}

@@ -108,6 +108,14 @@ pub enum Error {
         /// The state it found.
         actual: TaskState,
     },
+    /// A fenced write found the task's metadata changed: another run has taken the task over.
+    #[error("task {task_id} was taken over: its metadata {key:?} no longer matches")]
+    Fenced {
+        /// The task.
+        task_id: TaskId,
+        /// The metadata key that did not match.
+        key: String,
+    },
     /// The caller does not own the record. Servers report this as "not found" so that the
     /// record's existence is not revealed.
     #[error("{entity} {id} belongs to another owner")]

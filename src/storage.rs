@@ -56,7 +56,9 @@ pub trait Storage: Send + Sync {
     /// Applies `update` (new state, appended artifacts and messages, merged metadata) and returns
     /// the task. [`Error::NotFound`](crate::Error::NotFound) for an unknown task;
     /// [`Error::StateConflict`](crate::Error::StateConflict) when `update.expected` does not
-    /// match; [`Error::TaskImmutable`](crate::Error::TaskImmutable) on a terminal task. Messages
+    /// match; [`Error::Fenced`](crate::Error::Fenced) when `update.expected_metadata` does not;
+    /// [`Error::TaskImmutable`](crate::Error::TaskImmutable) on a terminal task. The check and the
+    /// write are atomic. Messages
     /// and artifacts whose ids are already stored are skipped. Idempotent: replaying an update
     /// that was applied returns the task unchanged (see [`TaskUpdate::is_applied_to`]).
     async fn update_task(&self, task_id: TaskId, update: &TaskUpdate) -> Result<Task>;

@@ -156,17 +156,34 @@ pub struct TaskUpdate {
     pub messages: Vec<Message>,
     /// Keys to merge into the task's metadata (shallow; an empty map changes nothing).
     pub metadata: Metadata,
+    /// If not empty, the update applies only when the task's metadata holds all these values
+    /// ([`Error::Fenced`](crate::Error::Fenced) otherwise). Workers use it as a fencing token: a
+    /// run writes its result only if the task is still claimed by that run.
+    pub expected_metadata: Metadata,
 }
 
 impl TaskUpdate {
     /// Set the state to `state`, nothing else.
     pub fn to(state: TaskState) -> Self {
-        Self { state, expected: None, artifacts: Vec::new(), messages: Vec::new(), metadata: Metadata::new() }
+        Self {
+            state,
+            expected: None,
+            artifacts: Vec::new(),
+            messages: Vec::new(),
+            metadata: Metadata::new(),
+            expected_metadata: Metadata::new(),
+        }
     }
 
     /// Apply only if the task is currently in `state`.
     pub fn expecting(mut self, state: TaskState) -> Self {
         self.expected = Some(state);
+        self
+    }
+
+    /// Apply only if the task's metadata holds `key: value`.
+    pub fn expecting_metadata(mut self, key: impl Into<String>, value: serde_json::Value) -> Self {
+        self.expected_metadata.insert(key.into(), value);
         self
     }
 
@@ -191,7 +208,8 @@ impl TaskUpdate {
     /// Whether this update may be applied to `task` under the state machine: `Ok(true)` to apply,
     /// `Ok(false)` when it is already applied (an idempotent replay: nothing to do),
     /// [`Error::TaskImmutable`] on a terminal task, [`Error::StateConflict`] when
-    /// [`TaskUpdate::expected`] does not match.
+    /// [`TaskUpdate::expected`] does not match, [`Error::Fenced`] when
+    /// [`TaskUpdate::expected_metadata`] does not.
     pub fn check(&self, task: &Task) -> Result<bool> {
         if self.is_applied_to(task) {
             return Ok(false);
@@ -202,6 +220,10 @@ impl TaskUpdate {
         }
         if let Some(expected) = self.expected.filter(|&expected| expected != current) {
             return Err(Error::StateConflict { task_id: task.id, expected, actual: current });
+        }
+        if let Some((key, _)) = self.expected_metadata.iter().find(|(k, v)| task.metadata.get(*k) != Some(*v))
+        {
+            return Err(Error::Fenced { task_id: task.id, key: key.clone() });
         }
         Ok(true)
     }

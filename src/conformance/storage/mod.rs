@@ -34,6 +34,7 @@ pub async fn run_all(storage: &dyn Storage) {
     update_unknown_task_is_not_found(storage).await;
     terminal_tasks_are_immutable(storage).await;
     update_checks_expected_state(storage).await;
+    update_checks_expected_metadata(storage).await;
     compare_and_swap(storage).await;
     concurrent_compare_and_swap_has_one_winner(storage).await;
     hostile_text_round_trips(storage).await;

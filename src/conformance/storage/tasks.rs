@@ -278,6 +278,27 @@ pub async fn update_checks_expected_state(storage: &dyn Storage) {
     assert_eq!(step!(storage.update_task(task.id, &fresh)).unwrap().status.state, TaskState::InputRequired);
 }
 
+/// An update fenced on metadata applies only while the task's metadata still holds the values.
+pub async fn update_checks_expected_metadata(storage: &dyn Storage) {
+    let task = new_task(storage, None).await.task;
+    let claim =
+        TaskUpdate::to(TaskState::Working).expecting(TaskState::Submitted).with_metadata("run", json!("a"));
+    step!(storage.update_task(task.id, &claim)).unwrap();
+    let stale = TaskUpdate::to(TaskState::Completed).expecting_metadata("run", json!("b"));
+    let err = step!(storage.update_task(task.id, &stale)).unwrap_err();
+    assert!(matches!(&err, Error::Fenced { key, .. } if key == "run"), "{err:?}");
+    let missing = TaskUpdate::to(TaskState::Completed).expecting_metadata("absent", json!(1));
+    assert!(matches!(step!(storage.update_task(task.id, &missing)), Err(Error::Fenced { .. })));
+    assert_eq!(load(storage, task.id).await.status.state, TaskState::Working);
+    let current = TaskUpdate::to(TaskState::Completed)
+        .expecting(TaskState::Working)
+        .expecting_metadata("run", json!("a"))
+        .with_message(Message::agent_text("done"));
+    let done = step!(storage.update_task(task.id, &current)).unwrap();
+    assert_eq!(done.status.state, TaskState::Completed);
+    assert_eq!(step!(storage.update_task(task.id, &current)).unwrap(), done, "a replay still succeeds");
+}
+
 /// `update_task_state_if` swaps only from the expected state, and says whether it did.
 pub async fn compare_and_swap(storage: &dyn Storage) {
     let task = new_task(storage, None).await.task;

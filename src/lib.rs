@@ -15,6 +15,7 @@ pub mod retry;
 pub mod scheduler;
 pub mod settings;
 pub mod storage;
+pub mod worker;
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;

@@ -103,6 +103,12 @@ impl OperationId {
         name[16..].copy_from_slice(message_id.0.as_bytes());
         Self(Uuid::new_v5(&RUN_NAMESPACE, &name))
     }
+
+    /// An operation that this one causes, e.g. the run a resume schedules: the same operation
+    /// and label always give the same id, so a redelivered operation schedules nothing twice.
+    pub fn derived(&self, label: &str) -> Self {
+        Self(Uuid::new_v5(&self.0, label.as_bytes()))
+    }
 }
 
 #[cfg(test)]

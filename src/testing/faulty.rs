@@ -19,6 +19,8 @@ use crate::storage::Storage;
 /// One injected failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
+    /// Let the call through (to script a fault for a later call).
+    Pass,
     /// Fail without calling the backend: the request was not applied.
     Before(Transience),
     /// Call the backend, then report a failure anyway: the request was applied but its answer
@@ -84,7 +86,7 @@ impl<S> Faulty<S> {
             script.faults.get_mut(call.name).and_then(VecDeque::pop_front)
         };
         match fault {
-            None => operation.await,
+            None | Some(Fault::Pass) => operation.await,
             Some(Fault::Before(transience)) => Err(injected(call, transience, "before")),
             Some(Fault::After(transience)) => {
                 let _ = operation.await;

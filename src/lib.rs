@@ -3,6 +3,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
+pub mod app;
 pub mod error;
 pub mod memory;
 pub mod model;
@@ -22,10 +23,11 @@ pub mod conformance;
 #[cfg(any(test, feature = "conformance"))]
 pub mod testing;
 
+pub use app::App;
 pub use error::{BackendError, Entity, Error, Result, Transience};
 pub use memory::{InMemoryScheduler, InMemoryStorage};
 pub use model::*;
 pub use retry::{Call, DefaultRetryPolicy, RetryPolicy, Retrying, execute_with_retry};
 pub use scheduler::{Delivery, OperationStream, Receipt, Scheduler};
-pub use settings::RetrySettings;
+pub use settings::{AppSettings, RetrySettings};
 pub use storage::Storage;

@@ -1,0 +1,184 @@
+//! [`App`]: backends chosen by configuration, wrapped in [`Retrying`], connected with retries.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::memory::{InMemoryScheduler, InMemoryStorage};
+use crate::redact;
+use crate::retry::{Call, RetryPolicy, Retrying, execute_with_retry};
+use crate::scheduler::Scheduler;
+use crate::settings::{AppSettings, RetrySettings, SchedulerBackend, StorageBackend};
+use crate::storage::Storage;
+use crate::worker::{Agent, Worker, WorkerOptions};
+
+/// A connected storage and scheduler, each wrapped in [`Retrying`] with its role's policy.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> bindu::Result<()> {
+/// let app = bindu::App::connect(&bindu::AppSettings::default()).await?; // memory + memory
+/// # app.close().await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct App {
+    /// The storage, `Retrying`-wrapped.
+    pub storage: Arc<dyn Storage>,
+    /// The scheduler, `Retrying`-wrapped.
+    pub scheduler: Arc<dyn Scheduler>,
+    /// The settings it was built from.
+    pub settings: AppSettings,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// Reads [`AppSettings::from_env`] and connects.
+    pub async fn from_env() -> Result<Self> {
+        Self::connect(&AppSettings::from_env()?).await
+    }
+
+    /// Connects the configured backends. Each connection is a real round trip, retried under
+    /// the storage or scheduler policy while it fails transiently (every attempt is logged);
+    /// a permanent failure — malformed URL, bad credentials, unknown database — stops at once
+    /// with an error naming the setting. If the scheduler cannot be had, the storage is closed.
+    pub async fn connect(settings: &AppSettings) -> Result<Self> {
+        let storage = connect_storage(settings).await?;
+        let scheduler = match connect_scheduler(settings).await {
+            Ok(scheduler) => scheduler,
+            Err(err) => {
+                if let Err(close) = storage.close().await {
+                    tracing::warn!(error = %close, "could not close the storage after a failed start-up");
+                }
+                return Err(err);
+            }
+        };
+        Ok(Self { storage, scheduler, settings: settings.clone() })
+    }
+
+    /// A worker for `agent` on these backends, with the configured concurrency and worker policy.
+    pub fn worker(&self, agent: Arc<dyn Agent>) -> Worker {
+        let options = WorkerOptions {
+            concurrency: self.settings.worker_concurrency,
+            retry: self.settings.retry.worker,
+            ..WorkerOptions::default()
+        };
+        Worker::new(Arc::clone(&self.storage), Arc::clone(&self.scheduler), agent).with_options(options)
+    }
+
+    /// Closes the storage (the scheduler closes when dropped).
+    pub async fn close(&self) {
+        if let Err(err) = self.storage.close().await {
+            tracing::warn!(error = %err, "could not close the storage");
+        }
+    }
+}
+
+async fn connect_storage(settings: &AppSettings) -> Result<Arc<dyn Storage>> {
+    let retry = &settings.retry;
+    match &settings.storage {
+        StorageBackend::Memory => {
+            let policy = RetrySettings::in_memory(retry.storage, RetryPolicy::STORAGE);
+            Ok(Arc::new(Retrying::with_policy(InMemoryStorage::new(), policy)))
+        }
+        StorageBackend::Postgres { url, schema } => postgres_storage(url, schema.as_deref(), retry).await,
+    }
+}
+
+async fn connect_scheduler(settings: &AppSettings) -> Result<Arc<dyn Scheduler>> {
+    let retry = &settings.retry;
+    match &settings.scheduler {
+        SchedulerBackend::Memory => {
+            let policy = RetrySettings::in_memory(retry.scheduler, RetryPolicy::SCHEDULER);
+            Ok(Arc::new(Retrying::with_policy(InMemoryScheduler::new(), policy)))
+        }
+        SchedulerBackend::Redis { url, prefix } => redis_scheduler(url, prefix, retry).await,
+    }
+}
+
+#[cfg(feature = "postgres")]
+async fn postgres_storage(
+    url: &str,
+    schema: Option<&str>,
+    retry: &RetrySettings,
+) -> Result<Arc<dyn Storage>> {
+    use crate::postgres::{PostgresOptions, PostgresStorage};
+    let mut options = PostgresOptions::from_url(url).map_err(|err| named("DATABASE_URL", url, err))?;
+    options.schema = schema.map(str::to_owned);
+    let storage =
+        start_up("storage", "DATABASE_URL", url, &retry.storage, Call::idempotent("connect_storage"), || {
+            PostgresStorage::connect_with(options.clone())
+        })
+        .await?;
+    Ok(Arc::new(Retrying::with_policy(storage, retry.storage)))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn postgres_storage(_: &str, _: Option<&str>, _: &RetrySettings) -> Result<Arc<dyn Storage>> {
+    Err(Error::config("STORAGE_TYPE", "postgres needs bindu built with the `postgres` feature"))
+}
+
+#[cfg(feature = "redis")]
+async fn redis_scheduler(url: &str, prefix: &str, retry: &RetrySettings) -> Result<Arc<dyn Scheduler>> {
+    use crate::redis::{RedisOptions, RedisScheduler};
+    let mut options = RedisOptions::from_url(url).map_err(|err| named("REDIS_URL", url, err))?;
+    options.prefix = prefix.to_owned();
+    let scheduler = start_up(
+        "scheduler",
+        "REDIS_URL",
+        url,
+        &retry.scheduler,
+        Call::idempotent("connect_scheduler"),
+        || RedisScheduler::connect_with(options.clone()),
+    )
+    .await?;
+    Ok(Arc::new(Retrying::with_policy(scheduler, retry.scheduler)))
+}
+
+#[cfg(not(feature = "redis"))]
+async fn redis_scheduler(_: &str, _: &str, _: &RetrySettings) -> Result<Arc<dyn Scheduler>> {
+    Err(Error::config("SCHEDULER_TYPE", "redis needs bindu built with the `redis` feature"))
+}
+
+/// Connects under `policy`, logging each attempt; the final error names `setting`.
+#[cfg_attr(not(any(feature = "postgres", feature = "redis")), allow(dead_code))]
+async fn start_up<T, F, Fut>(
+    role: &str,
+    setting: &'static str,
+    url: &str,
+    policy: &RetryPolicy,
+    call: Call,
+    mut connect: F,
+) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let shown = redact::url(url);
+    let mut attempt = 0u32;
+    let connected = execute_with_retry(policy, call, || {
+        attempt += 1;
+        tracing::info!(role, url = %shown, attempt, max_attempts = policy.max_attempts, "connecting");
+        connect()
+    })
+    .await;
+    match connected {
+        Ok(backend) => {
+            tracing::info!(role, url = %shown, attempt, "connected");
+            Ok(backend)
+        }
+        Err(err) => Err(named(setting, url, err)),
+    }
+}
+
+/// Names the setting in a start-up error (a configuration error already names one).
+fn named(setting: &'static str, url: &str, err: Error) -> Error {
+    match err {
+        Error::Config { .. } => err,
+        other => Error::config(setting, format!("cannot connect to {}: {other}", redact::url(url))),
+    }
+}

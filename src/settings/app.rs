@@ -1,0 +1,253 @@
+//! [`AppSettings`]: which backends an app uses, read from the environment.
+
+use std::fmt;
+
+use super::{Env, RetrySettings};
+use crate::error::{Error, Result};
+use crate::redact;
+
+/// Where tasks are stored.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StorageBackend {
+    /// In process memory (the default).
+    Memory,
+    /// PostgreSQL at `url`, in `schema` when set.
+    Postgres {
+        /// `DATABASE_URL`.
+        url: String,
+        /// `DATABASE_SCHEMA`.
+        schema: Option<String>,
+    },
+}
+
+/// How operations reach workers.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SchedulerBackend {
+    /// In process memory (the default).
+    Memory,
+    /// Redis at `url`, keys under `prefix`.
+    Redis {
+        /// `REDIS_URL`.
+        url: String,
+        /// `REDIS_KEY_PREFIX`.
+        prefix: String,
+    },
+}
+
+/// An app's configuration: its backends, retry policies and worker concurrency.
+///
+/// | variable | default | meaning |
+/// |---|---|---|
+/// | `STORAGE_TYPE` | `memory` | `memory` or `postgres` |
+/// | `DATABASE_URL` | — | PostgreSQL URL; required with `STORAGE_TYPE=postgres` |
+/// | `DATABASE_SCHEMA` | *(none)* | schema for this agent's tables, so agents can share a database |
+/// | `SCHEDULER_TYPE` | `memory` | `memory` or `redis` |
+/// | `REDIS_URL` | — | Redis URL; required with `SCHEDULER_TYPE=redis` |
+/// | `REDIS_KEY_PREFIX` | `bindu` | namespace of this agent's keys, so agents can share a Redis |
+/// | `WORKER_CONCURRENCY` | `4` | agent runs at once per process |
+///
+/// plus the `RETRY__*` variables of [`RetrySettings`]. `Debug` hides passwords.
+#[derive(Clone, PartialEq)]
+pub struct AppSettings {
+    /// Where tasks are stored.
+    pub storage: StorageBackend,
+    /// How operations reach workers.
+    pub scheduler: SchedulerBackend,
+    /// The retry policies.
+    pub retry: RetrySettings,
+    /// Agent runs at once per process.
+    pub worker_concurrency: usize,
+}
+
+impl Default for AppSettings {
+    fn default() -> Self {
+        Self {
+            storage: StorageBackend::Memory,
+            scheduler: SchedulerBackend::Memory,
+            retry: RetrySettings::default(),
+            worker_concurrency: 4,
+        }
+    }
+}
+
+impl AppSettings {
+    /// Every variable read here besides the `RETRY__*` ones.
+    pub const VARIABLES: [&'static str; 7] = [
+        "STORAGE_TYPE",
+        "DATABASE_URL",
+        "DATABASE_SCHEMA",
+        "SCHEDULER_TYPE",
+        "REDIS_URL",
+        "REDIS_KEY_PREFIX",
+        "WORKER_CONCURRENCY",
+    ];
+
+    /// Reads the process environment and `.env`.
+    pub fn from_env() -> Result<Self> {
+        Self::from(&Env::process()?)
+    }
+
+    /// Reads from any source of values. Errors name the variable and what was wrong.
+    pub fn from(env: &Env<'_>) -> Result<Self> {
+        let storage = match choice(env, "STORAGE_TYPE", &["memory", "postgres"])?.as_str() {
+            "postgres" => StorageBackend::Postgres {
+                url: url(env, "DATABASE_URL", "STORAGE_TYPE=postgres", &["postgres://", "postgresql://"])?,
+                schema: non_empty(env, "DATABASE_SCHEMA")?,
+            },
+            _ => StorageBackend::Memory,
+        };
+        let scheduler = match choice(env, "SCHEDULER_TYPE", &["memory", "redis"])?.as_str() {
+            "redis" => SchedulerBackend::Redis {
+                url: url(
+                    env,
+                    "REDIS_URL",
+                    "SCHEDULER_TYPE=redis",
+                    &["redis://", "rediss://", "unix://", "redis+unix://"],
+                )?,
+                prefix: non_empty(env, "REDIS_KEY_PREFIX")?.unwrap_or_else(|| "bindu".to_owned()),
+            },
+            _ => SchedulerBackend::Memory,
+        };
+        Ok(Self {
+            storage,
+            scheduler,
+            retry: RetrySettings::from(env)?,
+            worker_concurrency: env.count("WORKER_CONCURRENCY", 4, 1)? as usize,
+        })
+    }
+}
+
+fn choice(env: &Env<'_>, name: &str, allowed: &[&str]) -> Result<String> {
+    let value = env.get(name).map(|v| v.trim().to_ascii_lowercase()).unwrap_or_else(|| allowed[0].to_owned());
+    if allowed.contains(&value.as_str()) {
+        Ok(value)
+    } else {
+        Err(Error::config(
+            name,
+            format!("expected one of {}, got {:?}", allowed.join(", "), env.get(name).unwrap_or_default()),
+        ))
+    }
+}
+
+fn url(env: &Env<'_>, name: &str, because: &str, schemes: &[&str]) -> Result<String> {
+    let value = env.get(name).map(|v| v.trim().to_owned()).unwrap_or_default();
+    if value.is_empty() {
+        return Err(Error::config(name, format!("is required with {because}")));
+    }
+    if !schemes.iter().any(|scheme| value.to_ascii_lowercase().starts_with(scheme)) {
+        return Err(Error::config(
+            name,
+            format!("expected a URL starting with {}, got {:?}", schemes.join(" or "), redact::url(&value)),
+        ));
+    }
+    Ok(value)
+}
+
+fn non_empty(env: &Env<'_>, name: &str) -> Result<Option<String>> {
+    match env.get(name).map(|v| v.trim().to_owned()) {
+        Some(value) if value.is_empty() => Err(Error::config(name, "is empty; unset it or give a value")),
+        other => Ok(other),
+    }
+}
+
+impl fmt::Debug for StorageBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Memory => f.write_str("Memory"),
+            Self::Postgres { url, schema } => {
+                f.debug_struct("Postgres").field("url", &redact::url(url)).field("schema", schema).finish()
+            }
+        }
+    }
+}
+
+impl fmt::Debug for SchedulerBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Memory => f.write_str("Memory"),
+            Self::Redis { url, prefix } => {
+                f.debug_struct("Redis").field("url", &redact::url(url)).field("prefix", prefix).finish()
+            }
+        }
+    }
+}
+
+impl fmt::Debug for AppSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppSettings")
+            .field("storage", &self.storage)
+            .field("scheduler", &self.scheduler)
+            .field("retry", &self.retry)
+            .field("worker_concurrency", &self.worker_concurrency)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<AppSettings> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        AppSettings::from(&Env::from_lookup(move |name| map.get(name).cloned()))
+    }
+
+    #[test]
+    fn memory_by_default() {
+        assert_eq!(settings(&[]).unwrap(), AppSettings::default());
+    }
+
+    #[test]
+    fn postgres_and_redis_with_their_urls() {
+        let s = settings(&[
+            ("STORAGE_TYPE", "Postgres"),
+            ("DATABASE_URL", "postgres://u:pw@db/app"),
+            ("DATABASE_SCHEMA", "agent_1"),
+            ("SCHEDULER_TYPE", "redis"),
+            ("REDIS_URL", "redis://:pw@cache:6379/0"),
+            ("REDIS_KEY_PREFIX", "agent-1"),
+            ("WORKER_CONCURRENCY", "8"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.storage,
+            StorageBackend::Postgres { url: "postgres://u:pw@db/app".into(), schema: Some("agent_1".into()) }
+        );
+        assert_eq!(
+            s.scheduler,
+            SchedulerBackend::Redis { url: "redis://:pw@cache:6379/0".into(), prefix: "agent-1".into() }
+        );
+        assert_eq!(s.worker_concurrency, 8);
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("pw"), "{debug}");
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        let cases: [(&[(&str, &str)], &str); 7] = [
+            (&[("STORAGE_TYPE", "mongo")], "STORAGE_TYPE: expected one of memory, postgres, got \"mongo\""),
+            (&[("STORAGE_TYPE", "postgres")], "DATABASE_URL: is required with STORAGE_TYPE=postgres"),
+            (
+                &[("STORAGE_TYPE", "postgres"), ("DATABASE_URL", "mysql://u:pw@h/db")],
+                "DATABASE_URL: expected a URL starting with postgres:// or postgresql://, got \"mysql://u:***@h/db\"",
+            ),
+            (&[("SCHEDULER_TYPE", "kafka")], "SCHEDULER_TYPE: expected one of memory, redis, got \"kafka\""),
+            (&[("SCHEDULER_TYPE", "redis")], "REDIS_URL: is required with SCHEDULER_TYPE=redis"),
+            (
+                &[("SCHEDULER_TYPE", "redis"), ("REDIS_URL", "redis://h"), ("REDIS_KEY_PREFIX", " ")],
+                "REDIS_KEY_PREFIX: is empty",
+            ),
+            (
+                &[("WORKER_CONCURRENCY", "0")],
+                "WORKER_CONCURRENCY: expected a whole number of at least 1, got \"0\"",
+            ),
+        ];
+        for (vars, expected) in cases {
+            let err = settings(vars).unwrap_err().to_string();
+            assert!(err.starts_with(expected), "{vars:?}: {err}");
+            assert!(!err.contains("pw@"), "{err}");
+        }
+    }
+}

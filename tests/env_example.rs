@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 
-use bindu::RetrySettings;
 use bindu::settings::Env;
+use bindu::{AppSettings, RetrySettings};
 
 fn example() -> HashMap<String, String> {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example")).unwrap();
@@ -36,4 +36,16 @@ fn every_line_explains_itself() {
             assert!(index > 0 && lines[index - 1].starts_with('#'), "no comment above {line}");
         }
     }
+}
+
+#[test]
+fn documents_every_app_variable_and_parses() {
+    let vars = example();
+    for name in AppSettings::VARIABLES {
+        assert!(vars.contains_key(name), ".env.example lacks {name}");
+    }
+    let parsed = AppSettings::from(&Env::from_lookup(|name| vars.get(name).cloned())).unwrap();
+    assert_eq!(parsed.worker_concurrency, 4);
+    assert_eq!(parsed.storage, bindu::settings::StorageBackend::Memory);
+    assert_eq!(parsed.scheduler, bindu::settings::SchedulerBackend::Memory);
 }

@@ -5,7 +5,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Waker};
 
 use bindu::{
     ContextId, InMemoryScheduler, InMemoryStorage, Message, RetryPolicy, Retrying, Scheduler, Storage,
@@ -40,7 +40,7 @@ fn allocations<F: Future>(call: impl FnOnce() -> F) -> usize {
     let mut future = pin!(call());
     let mut cx = Context::from_waker(Waker::noop());
     loop {
-        if let Poll::Ready(_) = future.as_mut().poll(&mut cx) {
+        if future.as_mut().poll(&mut cx).is_ready() {
             return ALLOCATIONS.load(Ordering::Relaxed) - before;
         }
     }

@@ -2,9 +2,11 @@
 //! [`execute_with_retry`].
 
 use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use backon::Retryable;
+use futures_util::future::{self, Either};
 
 use super::{Call, RetryPolicy};
 use crate::error::{Error, Result};
@@ -19,7 +21,8 @@ use crate::error::{Error, Result};
 /// - A delay the server asked for ([`Error::retry_after`]) replaces the computed wait, capped at
 ///   `policy.max_wait`.
 /// - Each retry is logged at WARN through `tracing` with the operation, attempt, delay and error;
-///   the success path logs nothing, takes no lock, reads no clock and allocates nothing.
+///   the success path is the bare call: it logs nothing, takes no lock, reads no clock, builds no
+///   backoff and allocates nothing.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> bindu::Result<()> {
@@ -28,15 +31,59 @@ use crate::error::{Error, Result};
 /// assert_eq!(value, 42);
 /// # Ok(()) }
 /// ```
-pub async fn execute_with_retry<T, F, Fut>(policy: &RetryPolicy, call: Call, operation: F) -> Result<T>
+pub async fn execute_with_retry<T, F, Fut>(policy: &RetryPolicy, call: Call, mut operation: F) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
 {
+    // The success path is the bare call: no backoff is built and nothing is allocated. The retry
+    // machinery (boxed, so its state does not enlarge every call's future) starts only after a
+    // retryable failure.
+    // Moved out of the result before the next await, so that the (large) result is not kept in
+    // the future's state across it.
+    let first = match operation().await {
+        Ok(value) => return Ok(value),
+        Err(err) => err,
+    };
+    if !first.is_retryable(call.idempotent) {
+        return Err(first);
+    }
+    boxed_retry_after(policy, call, first, operation).await
+}
+
+/// Boxes the retry loop in a plain function, so that the loop is not laid out in every call's
+/// future.
+fn boxed_retry_after<'a, T, F, Fut>(
+    policy: &'a RetryPolicy,
+    call: Call,
+    first: Error,
+    operation: F,
+) -> Pin<Box<impl Future<Output = Result<T>> + 'a>>
+where
+    F: FnMut() -> Fut + 'a,
+    Fut: Future<Output = Result<T>> + 'a,
+    T: 'a,
+{
+    Box::pin(retry_after(policy, call, first, operation))
+}
+
+/// The backon loop, entered after the first attempt failed with `first`: that failure counts as
+/// attempt 1, so the loop's first "call" hands it back instead of calling again.
+async fn retry_after<T, F, Fut>(policy: &RetryPolicy, call: Call, first: Error, mut operation: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let mut first = Some(first);
     let mut retries = 0u32;
-    let outcome = operation
+    let attempt = || match first.take() {
+        Some(err) => Either::Left(future::ready(Err(err))),
+        None => Either::Right(operation()),
+    };
+    let outcome = attempt
         .retry(policy.backoff())
-        .sleep(tokio::time::sleep)
+        // Boxed so that the sleep's state is not inline in the loop's future.
+        .sleep(|wait| Box::pin(tokio::time::sleep(wait)))
         .when(|err: &Error| err.is_retryable(call.idempotent))
         .adjust(|err: &Error, wait: Option<Duration>| {
             wait.map(|wait| err.retry_after().map_or(wait, |asked| asked.min(policy.max_wait)))

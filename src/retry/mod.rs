@@ -90,13 +90,16 @@ impl<S> Retrying<S> {
         &self.policy
     }
 
-    /// The single retry helper every forwarded method goes through.
-    async fn call<T, F, Fut>(&self, call: Call, operation: F) -> Result<T>
+    /// The single retry helper every forwarded method goes through. A plain function returning
+    /// the retry future (rather than an `async fn` around it) keeps one state machine fewer on
+    /// every call.
+    fn call<'a, T, F, Fut>(&'a self, call: Call, operation: F) -> impl Future<Output = Result<T>> + 'a
     where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T>>,
+        F: FnMut() -> Fut + 'a,
+        Fut: Future<Output = Result<T>> + 'a,
+        T: 'a,
     {
-        execute_with_retry(&self.policy, call, operation).await
+        execute_with_retry(&self.policy, call, operation)
     }
 }
 

@@ -62,11 +62,13 @@ pub trait Agent: Send + Sync {
 /// An [`Agent`] from an async closure.
 ///
 /// ```
-/// use bindu::worker::{AgentOutput, FnAgent};
-/// let echo = FnAgent::new(|input: bindu::worker::AgentInput| async move {
-///     Ok(AgentOutput::text(input.history.last().map(|m| m.text()).unwrap_or_default()))
+/// use std::sync::Arc;
+/// use bindu::worker::{Agent, AgentError, AgentInput, AgentOutput, FnAgent};
+/// let echo = FnAgent::new(|input: AgentInput| async move {
+///     Ok::<_, AgentError>(AgentOutput::text(input.history.last().map(|m| m.text()).unwrap_or_default()))
 /// });
-/// # let _ = echo;
+/// let agent: Arc<dyn Agent> = Arc::new(echo);
+/// # let _ = agent;
 /// ```
 pub struct FnAgent<F>(F);
 

@@ -1,0 +1,42 @@
+//! The benchmark suite behind `BENCHMARKS.md`: decorator overhead, in-memory throughput, the
+//! backends against their raw drivers, and recovery time. One command runs it all and writes the
+//! table: `scripts/bench` (see that script for the options).
+//!
+//! `--quick` runs every measurement briefly (CI's smoke mode: it must build and run, and is never
+//! a pass/fail on timing); `--markdown FILE` writes the table.
+
+mod alloc;
+mod decorator;
+mod memory;
+mod stats;
+
+use stats::Table;
+
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Quick,
+    Full,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let mode = if args.iter().any(|a| a == "--quick") { Mode::Quick } else { Mode::Full };
+    let markdown = args.iter().position(|a| a == "--markdown").and_then(|i| args.get(i + 1)).cloned();
+    let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
+    let wanted = |section: &str| only.as_deref().is_none_or(|o| o == section);
+
+    let mut table = Table::default();
+    if wanted("decorator") {
+        decorator::run(mode, &mut table);
+    }
+    if wanted("memory") {
+        memory::run(mode, &mut table);
+    }
+    if let Some(path) = markdown {
+        std::fs::write(&path, table.markdown()).expect("write the markdown table");
+        println!("wrote {path}");
+    }
+}

@@ -1,0 +1,111 @@
+//! Context queries: load, replace data, append messages, clear.
+
+use deadpool_postgres::Object;
+use tokio_postgres::types::Json;
+
+use super::error::{Phase, classify};
+use super::rows;
+use crate::error::{Entity, Error, Result};
+use crate::model::{Context, ContextId, Message, Metadata, TaskId};
+
+pub(crate) async fn load(client: &Object, context_id: ContextId) -> Result<Option<Context>> {
+    let statement = client
+        .prepare_cached(
+            "SELECT c.data, c.messages,
+                    coalesce((SELECT array_agg(t.id ORDER BY t.seq) FROM tasks t WHERE t.context_id = c.id), '{}')
+                        AS task_ids
+             FROM contexts c WHERE c.id = $1",
+        )
+        .await
+        .map_err(|e| classify(e, Phase::Commit))?;
+    let Some(row) =
+        client.query_opt(&statement, &[&context_id.0]).await.map_err(|e| classify(e, Phase::Commit))?
+    else {
+        return Ok(None);
+    };
+    let task_ids: Vec<uuid::Uuid> = rows::get(&row, "task_ids")?;
+    Ok(Some(Context {
+        context_id,
+        task_ids: task_ids.into_iter().map(TaskId).collect(),
+        data: rows::json(&row, "data")?,
+        messages: rows::json(&row, "messages")?,
+    }))
+}
+
+pub(crate) async fn replace_data(
+    client: &Object,
+    context_id: ContextId,
+    data: &Metadata,
+    owner: Option<&str>,
+) -> Result<()> {
+    // One statement: create for `owner`, or replace the data only if `owner` owns it.
+    let statement = client
+        .prepare_cached(
+            "INSERT INTO contexts (id, owner, data) VALUES ($1, $2, $3)
+             ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data, updated_at = now()
+             WHERE contexts.owner IS NOT DISTINCT FROM EXCLUDED.owner",
+        )
+        .await
+        .map_err(|e| classify(e, Phase::Commit))?;
+    let changed = client
+        .execute(&statement, &[&context_id.0, &owner, &Json(data)])
+        .await
+        .map_err(|e| classify(e, Phase::Commit))?;
+    if changed == 0 {
+        return Err(Error::ownership(Entity::Context, context_id));
+    }
+    Ok(())
+}
+
+pub(crate) async fn append(
+    client: &mut Object,
+    context_id: ContextId,
+    messages: &[Message],
+    owner: Option<&str>,
+) -> Result<()> {
+    let tx = client.transaction().await.map_err(|e| classify(e, Phase::Transaction))?;
+    tx.execute(
+        "INSERT INTO contexts (id, owner) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+        &[&context_id.0, &owner],
+    )
+    .await
+    .map_err(|e| classify(e, Phase::Transaction))?;
+    let row = tx
+        .query_one("SELECT owner, messages FROM contexts WHERE id = $1 FOR UPDATE", &[&context_id.0])
+        .await
+        .map_err(|e| classify(e, Phase::Transaction))?;
+    if rows::owner(&row)?.as_deref() != owner {
+        return Err(Error::ownership(Entity::Context, context_id));
+    }
+    let stored: Vec<Message> = rows::json(&row, "messages")?;
+    let mut new: Vec<Message> = Vec::new();
+    for message in messages {
+        let known = stored.iter().chain(&new).any(|m| m.message_id == message.message_id);
+        if !known {
+            let mut message = message.clone();
+            message.context_id = Some(context_id);
+            new.push(message);
+        }
+    }
+    if !new.is_empty() {
+        tx.execute(
+            "UPDATE contexts SET messages = messages || $2, updated_at = now() WHERE id = $1",
+            &[&context_id.0, &Json(&new)],
+        )
+        .await
+        .map_err(|e| classify(e, Phase::Transaction))?;
+    }
+    tx.commit().await.map_err(|e| classify(e, Phase::Commit))
+}
+
+pub(crate) async fn clear(client: &Object, context_id: ContextId) -> Result<()> {
+    // Tasks, their feedback and webhook configs go with it (ON DELETE CASCADE).
+    let deleted = client
+        .execute("DELETE FROM contexts WHERE id = $1", &[&context_id.0])
+        .await
+        .map_err(|e| classify(e, Phase::Commit))?;
+    if deleted == 0 {
+        return Err(Error::not_found(Entity::Context, context_id));
+    }
+    Ok(())
+}

@@ -1,0 +1,179 @@
+//! Classifying PostgreSQL failures, in one place: what tokio-postgres and deadpool report becomes
+//! an [`Error`] with a [`Transience`].
+//!
+//! - **Transient** (not applied): the connection could not be made or was lost before the work
+//!   was committed; SQLSTATE class 08, serialization failure 40001, deadlock 40P01, too many
+//!   connections 53300, shutdown 57P01–57P03; pool wait or create timeouts.
+//! - **Uncertain** (may be applied): an I/O error or closed connection while a statement that
+//!   commits (autocommit, or COMMIT) was in flight; 08007 and 40003 (the server itself cannot
+//!   say); our own request timeout.
+//! - **Permanent**: bad credentials, unknown database, syntax, constraint and data errors,
+//!   decoding failures, everything else. A unique violation is a conflict; a foreign key to a
+//!   missing task is "not found".
+
+use std::io;
+
+use deadpool_postgres::{PoolError, TimeoutType};
+use tokio_postgres::error::SqlState;
+
+use crate::error::{BackendError, Error, Transience};
+
+const BACKEND: &str = "postgres";
+
+/// Where an operation was when it failed: this decides what a lost connection means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Getting or opening a connection: nothing was sent.
+    Connect,
+    /// Inside a transaction before COMMIT: the server rolls back what it has.
+    Transaction,
+    /// A statement that commits (autocommit, or COMMIT): it may have been applied.
+    Commit,
+}
+
+/// Classifies a driver error.
+pub(crate) fn classify(err: tokio_postgres::Error, phase: Phase) -> Error {
+    if let Some(db) = err.as_db_error() {
+        let code = db.code().clone();
+        let message = format!("{} ({}): {}", db.severity(), code.code(), db.message());
+        return classify_sqlstate(&code, message, err);
+    }
+    let (transience, what) = match io_kind(&err) {
+        // While connecting every I/O failure (refused, unreachable, a name that does not resolve
+        // yet because the database host is still starting) means nothing was sent.
+        Some(kind) if phase == Phase::Connect || is_connection_io(kind) => {
+            (lost_connection(phase), format!("connection problem ({kind})"))
+        }
+        Some(kind) => (Transience::Permanent, format!("I/O error ({kind})")),
+        None if err.is_closed() => (lost_connection(phase), "the connection is closed".to_owned()),
+        None => (Transience::Permanent, "unexpected driver error".to_owned()),
+    };
+    backend(transience, format!("{what}: {err}"), err)
+}
+
+/// Classifies a pool error.
+pub(crate) fn classify_pool(err: PoolError) -> Error {
+    match err {
+        PoolError::Timeout(TimeoutType::Wait) => Error::Backend(BackendError::new(
+            BACKEND,
+            Transience::Transient,
+            "timed out waiting for a pooled connection",
+        )),
+        PoolError::Timeout(TimeoutType::Create) => Error::Backend(BackendError::new(
+            BACKEND,
+            Transience::Transient,
+            "timed out opening a connection",
+        )),
+        PoolError::Timeout(TimeoutType::Recycle) => Error::Backend(BackendError::new(
+            BACKEND,
+            Transience::Transient,
+            "timed out checking a pooled connection",
+        )),
+        PoolError::Backend(err) => classify(err, Phase::Connect),
+        PoolError::Closed => Error::Closed("postgres storage"),
+        PoolError::NoRuntimeSpecified => Error::Backend(BackendError::new(
+            BACKEND,
+            Transience::Permanent,
+            "the pool has no runtime for its timeouts",
+        )),
+        PoolError::PostCreateHook(err) => Error::Backend(BackendError::new(
+            BACKEND,
+            Transience::Permanent,
+            format!("connection set-up failed: {err}"),
+        )),
+    }
+}
+
+/// Our own per-request timeout fired while a statement was in flight.
+pub(crate) fn timed_out(after: std::time::Duration) -> Error {
+    Error::Backend(BackendError::new(
+        BACKEND,
+        Transience::Uncertain,
+        format!("no answer within {after:?}: the server may be stalled; the request may have been applied"),
+    ))
+}
+
+fn classify_sqlstate(code: &SqlState, message: String, err: tokio_postgres::Error) -> Error {
+    let transience = match code {
+        c if *c == SqlState::TRANSACTION_RESOLUTION_UNKNOWN
+            || *c == SqlState::T_R_STATEMENT_COMPLETION_UNKNOWN =>
+        {
+            Transience::Uncertain
+        }
+        c if *c == SqlState::PROTOCOL_VIOLATION => Transience::Permanent,
+        c if c.code().starts_with("08") => Transience::Transient,
+        c if *c == SqlState::T_R_SERIALIZATION_FAILURE
+            || *c == SqlState::T_R_DEADLOCK_DETECTED
+            || *c == SqlState::TOO_MANY_CONNECTIONS
+            || *c == SqlState::ADMIN_SHUTDOWN
+            || *c == SqlState::CRASH_SHUTDOWN
+            || *c == SqlState::CANNOT_CONNECT_NOW
+            || *c == SqlState::LOCK_NOT_AVAILABLE =>
+        {
+            Transience::Transient
+        }
+        c if *c == SqlState::UNIQUE_VIOLATION => {
+            return backend(Transience::Permanent, format!("conflict: {message}"), err);
+        }
+        c if *c == SqlState::UNTRANSLATABLE_CHARACTER || *c == SqlState::CHARACTER_NOT_IN_REPERTOIRE => {
+            return Error::Invalid {
+                what: "text",
+                reason: format!(
+                    "PostgreSQL cannot store it (it holds the NUL character \\u0000?): {message}"
+                ),
+            };
+        }
+        c if *c == SqlState::INVALID_PASSWORD || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION => {
+            return backend(Transience::Permanent, format!("authentication failed: {message}"), err);
+        }
+        c if *c == SqlState::INVALID_CATALOG_NAME => {
+            return backend(Transience::Permanent, format!("the database does not exist: {message}"), err);
+        }
+        _ => Transience::Permanent,
+    };
+    backend(transience, message, err)
+}
+
+fn backend(transience: Transience, message: String, err: tokio_postgres::Error) -> Error {
+    Error::Backend(BackendError::new(BACKEND, transience, message).with_source(err))
+}
+
+fn lost_connection(phase: Phase) -> Transience {
+    match phase {
+        Phase::Connect | Phase::Transaction => Transience::Transient,
+        Phase::Commit => Transience::Uncertain,
+    }
+}
+
+/// The kind of the I/O error under a driver error. Parse and encode errors also wrap an
+/// `io::Error` (InvalidData/InvalidInput), so callers look at the kind, not at its presence.
+fn io_kind(err: &tokio_postgres::Error) -> Option<io::ErrorKind> {
+    let mut source = std::error::Error::source(err);
+    while let Some(current) = source {
+        if let Some(io) = current.downcast_ref::<io::Error>() {
+            return Some(io.kind());
+        }
+        source = current.source();
+    }
+    None
+}
+
+fn is_connection_io(kind: io::ErrorKind) -> bool {
+    use io::ErrorKind::*;
+    matches!(
+        kind,
+        ConnectionRefused
+            | ConnectionReset
+            | ConnectionAborted
+            | NotConnected
+            | BrokenPipe
+            | TimedOut
+            | UnexpectedEof
+            | Interrupted
+            | WouldBlock
+            | AddrNotAvailable
+            | HostUnreachable
+            | NetworkUnreachable
+            | NetworkDown
+    )
+}

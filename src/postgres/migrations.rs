@@ -1,0 +1,67 @@
+//! Embedded, versioned schema migrations, applied on connect.
+//!
+//! Each migration runs once per schema, in order, inside one transaction that first takes a
+//! transaction-level advisory lock keyed by the schema: processes starting at once queue up, the
+//! first applies what is missing, the others find nothing to do. Applied versions are recorded
+//! in `bindu_schema_migrations`. A database migrated by a newer build (a version this build does
+//! not know) is refused rather than used blindly.
+
+use deadpool_postgres::Object;
+
+use super::error::{Phase, classify};
+use crate::error::{BackendError, Error, Result, Transience};
+
+/// `(version, name, sql)`, in order. Never edit a released migration: add a new one.
+const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "initial", include_str!("migrations/0001_initial.sql"))];
+
+/// The newest schema version this build knows.
+pub const LATEST_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
+/// Brings `schema` up to [`LATEST_VERSION`]; returns the versions it applied.
+pub(crate) async fn migrate(client: &mut Object, schema: &str) -> Result<Vec<i32>> {
+    let tx = client.transaction().await.map_err(|e| classify(e, Phase::Transaction))?;
+    let lock_key = format!("bindu.migrations.{schema}");
+    tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&lock_key])
+        .await
+        .map_err(|e| classify(e, Phase::Transaction))?;
+    // `schema` is a checked identifier (PostgresOptions::schema_name).
+    tx.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema};
+         CREATE TABLE IF NOT EXISTS {schema}.bindu_schema_migrations (
+             version     integer PRIMARY KEY,
+             name        text NOT NULL,
+             applied_at  timestamptz NOT NULL DEFAULT now()
+         );"
+    ))
+    .await
+    .map_err(|e| classify(e, Phase::Transaction))?;
+    let current: i32 = tx
+        .query_one(&format!("SELECT coalesce(max(version), 0) FROM {schema}.bindu_schema_migrations"), &[])
+        .await
+        .map_err(|e| classify(e, Phase::Transaction))?
+        .get(0);
+    if current > LATEST_VERSION {
+        return Err(Error::Backend(BackendError::new(
+            "postgres",
+            Transience::Permanent,
+            format!(
+                "schema {schema} is at version {current}, newer than this build knows ({LATEST_VERSION}); upgrade bindu"
+            ),
+        )));
+    }
+    let mut applied = Vec::new();
+    for (version, name, sql) in MIGRATIONS.iter().filter(|(version, _, _)| *version > current) {
+        tx.batch_execute(&format!("SET LOCAL search_path TO {schema};\n{sql}"))
+            .await
+            .map_err(|e| classify(e, Phase::Transaction))?;
+        tx.execute(
+            &format!("INSERT INTO {schema}.bindu_schema_migrations (version, name) VALUES ($1, $2)"),
+            &[version, name],
+        )
+        .await
+        .map_err(|e| classify(e, Phase::Transaction))?;
+        applied.push(*version);
+    }
+    tx.commit().await.map_err(|e| classify(e, Phase::Commit))?;
+    Ok(applied)
+}

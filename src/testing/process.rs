@@ -1,0 +1,52 @@
+//! Small process helpers shared by the throwaway test servers: free ports, users, signals.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub(crate) fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// `(uid, gid)` of a system user, from `id`.
+pub(crate) fn user_ids(user: &str) -> Option<(u32, u32)> {
+    let id = |flag: &str| -> Option<u32> {
+        let out = Command::new("id").args([flag, user]).output().ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        String::from_utf8(out.stdout).ok()?.trim().parse().ok()
+    };
+    Some((id("-u")?, id("-g")?))
+}
+
+/// Whether this process runs as root.
+pub(crate) fn is_root() -> bool {
+    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false)
+}
+
+/// Sends `signal` (e.g. `KILL`, `STOP`, `CONT`) to a whole process group.
+pub(crate) fn signal_group(pgid: u32, signal: &str) {
+    let status = Command::new("kill").args([&format!("-{signal}"), "--", &format!("-{pgid}")]).status();
+    if !matches!(status, Ok(s) if s.success()) {
+        tracing::warn!(pgid, signal, "could not signal the process group");
+    }
+}
+
+/// A fresh directory under the system temp dir.
+pub(crate) fn temp_dir(prefix: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("create a temp dir");
+    dir
+}
+
+/// Gives `path` (recursively) to `uid:gid`.
+pub(crate) fn chown_all(path: &Path, uid: u32, gid: u32) {
+    let status =
+        Command::new("chown").args(["-R", &format!("{uid}:{gid}"), &path.display().to_string()]).status();
+    assert!(matches!(status, Ok(s) if s.success()), "chown {}", path.display());
+}

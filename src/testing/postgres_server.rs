@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::process::{chown_all, free_port, is_root, signal_group, temp_dir, user_ids};
+use super::process::{chown_all, free_port, is_root, signal_tree, temp_dir, user_ids};
 use crate::postgres::PostgresOptions;
 
 const HOW_TO_INSTALL: &str = "PostgreSQL is needed for these tests: install it (Debian: `apt-get install postgresql`, \
@@ -106,7 +106,7 @@ impl PostgresServer {
     pub fn kill(&mut self) {
         let local = self.local_mut();
         if let Some(mut child) = local.child.take() {
-            signal_group(child.id(), "KILL");
+            signal_tree(child.id(), "KILL");
             let _ = child.wait();
         }
     }
@@ -121,13 +121,13 @@ impl PostgresServer {
     /// Freezes the server (SIGSTOP to all its processes): connections stay open, nothing answers.
     pub fn pause(&mut self) {
         let pid = self.local_mut().child.as_ref().expect("a running server").id();
-        signal_group(pid, "STOP");
+        signal_tree(pid, "STOP");
     }
 
     /// Thaws a paused server (SIGCONT).
     pub fn resume(&mut self) {
         let pid = self.local_mut().child.as_ref().expect("a running server").id();
-        signal_group(pid, "CONT");
+        signal_tree(pid, "CONT");
     }
 
     fn local_mut(&mut self) -> &mut Local {
@@ -142,12 +142,11 @@ impl PostgresServer {
         let mut postgres = Command::new(local.bin.join("postgres"));
         postgres
             .args(["-D", &local.data.display().to_string(), "-p", &port.to_string()])
-            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off"])
+            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
             .args(["-c", "full_page_writes=off", "-c", "max_connections=300"])
             .args(["-c", &format!("unix_socket_directories={}", local.data.display())])
             .stdout(Stdio::null())
-            .stderr(log_file)
-            .process_group(0);
+            .stderr(log_file);
         if let Some((uid, gid)) = local.user {
             chown_all(&log, uid, gid);
         }
@@ -163,8 +162,8 @@ impl Drop for PostgresServer {
     fn drop(&mut self) {
         if let Some(local) = self.local.as_mut() {
             if let Some(mut child) = local.child.take() {
-                signal_group(child.id(), "CONT");
-                signal_group(child.id(), "KILL");
+                signal_tree(child.id(), "CONT");
+                signal_tree(child.id(), "KILL");
                 let _ = child.wait();
             }
             if let Some(root) = local.data.parent() {

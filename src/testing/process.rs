@@ -30,11 +30,21 @@ pub(crate) fn is_root() -> bool {
 }
 
 /// Sends `signal` (e.g. `KILL`, `STOP`, `CONT`) to a whole process group.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
 pub(crate) fn signal_group(pgid: u32, signal: &str) {
     let status = Command::new("kill").args([&format!("-{signal}"), "--", &format!("-{pgid}")]).status();
     if !matches!(status, Ok(s) if s.success()) {
         tracing::warn!(pgid, signal, "could not signal the process group");
     }
+}
+
+/// Sends `signal` (e.g. `KILL`, `STOP`, `CONT`) to a process and its children. (PostgreSQL's
+/// backends start sessions of their own, so signalling the process group would miss them.)
+pub(crate) fn signal_tree(pid: u32, signal: &str) {
+    let signal = format!("-{signal}");
+    let _ = Command::new("kill").args([signal.as_str(), &pid.to_string()]).status();
+    // pkill exits 1 when there are no children: not an error here.
+    let _ = Command::new("pkill").args([signal.as_str(), "-P", &pid.to_string()]).status();
 }
 
 /// A fresh directory under the system temp dir.

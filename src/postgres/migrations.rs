@@ -12,7 +12,10 @@ use super::error::{Phase, classify};
 use crate::error::{BackendError, Error, Result, Transience};
 
 /// `(version, name, sql)`, in order. Never edit a released migration: add a new one.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "initial", include_str!("migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "initial", include_str!("migrations/0001_initial.sql")),
+    (2, "operations", include_str!("migrations/0002_operations.sql")),
+];
 
 /// The newest schema version this build knows.
 pub const LATEST_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;

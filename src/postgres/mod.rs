@@ -1,5 +1,5 @@
-//! PostgreSQL backend (feature `postgres`): [`PostgresStorage`] on deadpool-postgres and
-//! tokio-postgres, with embedded migrations and per-agent schemas.
+//! PostgreSQL backends (feature `postgres`): [`PostgresStorage`] and [`PostgresScheduler`] on
+//! deadpool-postgres and tokio-postgres, with embedded migrations and per-agent schemas.
 //!
 //! ```no_run
 //! # async fn run() -> bindu::Result<()> {
@@ -19,10 +19,12 @@ mod options;
 mod pool;
 mod records;
 mod rows;
+mod scheduler;
 mod storage;
 mod tasks;
 mod tls;
 
 pub use migrations::LATEST_VERSION;
 pub use options::{PostgresOptions, TlsMode};
+pub use scheduler::{DeadOperation, PostgresScheduler, PostgresSchedulerOptions};
 pub use storage::PostgresStorage;

@@ -1,0 +1,104 @@
+//! LISTEN on a dedicated connection: wakes receivers as soon as an operation is enqueued.
+//! Notifications are only a hint — receivers also poll — so a lost connection costs latency,
+//! never an operation; it is reopened with backoff.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_postgres::AsyncMessage;
+
+use crate::postgres::PostgresOptions;
+use crate::postgres::options::TlsMode;
+use crate::redact;
+use crate::retry::RetryPolicy;
+
+/// A listening task; aborted when dropped.
+pub(crate) struct Listener(JoinHandle<()>);
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+const RECONNECT: RetryPolicy =
+    RetryPolicy::new(u32::MAX, Duration::from_millis(200), Duration::from_secs(10));
+
+impl Listener {
+    /// Listens on `channel` and calls `wake.notify_one()` for every notification.
+    pub(crate) fn spawn(options: PostgresOptions, channel: String, wake: Arc<Notify>) -> Self {
+        Self(tokio::spawn(async move {
+            let mut failures = 0u32;
+            loop {
+                match listen(&options, &channel, &wake).await {
+                    Ok(()) => failures = 0,
+                    Err(err) => {
+                        failures += 1;
+                        tracing::warn!(url = %redact::url(&options.url), error = %err, "LISTEN connection lost; reopening");
+                    }
+                }
+                // Whatever was missed meanwhile is found by polling; wake the receiver once.
+                wake.notify_one();
+                tokio::time::sleep(RECONNECT.base_wait(failures.max(1))).await;
+            }
+        }))
+    }
+}
+
+async fn listen(options: &PostgresOptions, channel: &str, wake: &Notify) -> Result<(), String> {
+    let config = options.driver_config().map_err(|e| e.to_string())?;
+    match options.tls {
+        TlsMode::Disable => {
+            let (client, connection) =
+                config.connect(tokio_postgres::NoTls).await.map_err(|e| e.to_string())?;
+            run(client, connection, channel, wake).await
+        }
+        TlsMode::Require => {
+            let tls = crate::postgres::tls::connector().map_err(|e| e.to_string())?;
+            let (client, connection) = config.connect(tls).await.map_err(|e| e.to_string())?;
+            run(client, connection, channel, wake).await
+        }
+    }
+}
+
+async fn run<S, T>(
+    client: tokio_postgres::Client,
+    mut connection: tokio_postgres::Connection<S, T>,
+    channel: &str,
+    wake: &Notify,
+) -> Result<(), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+    // The connection makes progress only while polled: poll it while LISTEN runs.
+    let statement = format!("LISTEN {channel}");
+    let listen = client.batch_execute(&statement);
+    tokio::pin!(listen);
+    loop {
+        tokio::select! {
+            result = &mut listen => {
+                result.map_err(|e| e.to_string())?;
+                break;
+            }
+            message = messages.next() => match message {
+                Some(Ok(AsyncMessage::Notification(_))) => wake.notify_one(),
+                Some(Ok(_)) => {}
+                Some(Err(err)) => return Err(err.to_string()),
+                None => return Err("connection closed".into()),
+            },
+        }
+    }
+    while let Some(message) = messages.next().await {
+        match message {
+            Ok(AsyncMessage::Notification(_)) => wake.notify_one(),
+            Ok(_) => {}
+            Err(err) => return Err(err.to_string()),
+        }
+    }
+    Err("connection closed".into())
+}

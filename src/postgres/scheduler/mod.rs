@@ -164,7 +164,7 @@ impl Receiver {
                         consumer: options.consumer.clone(),
                         lease: options.lease,
                     };
-                    return Ok(Some(Delivery::new(operation, deliveries, Box::new(receipt))));
+                    return Ok(Some(Delivery::new(*operation, deliveries, Box::new(receipt))));
                 }
                 Claimed::Poison => {
                     tracing::warn!("dead-lettered an operation that cannot be delivered; going on");

@@ -51,8 +51,9 @@ pub(crate) async fn enqueue<C: GenericClient>(
 /// What a claim found.
 pub(crate) enum Claimed {
     /// An operation to deliver, with its delivery count.
-    Delivery(TaskOperation, u32),
-    /// An operation that could not be decoded: its id and why (it was dead-lettered).
+    Delivery(Box<TaskOperation>, u32),
+    /// An operation that could not be delivered (undecodable, or over the delivery limit): it
+    /// was dead-lettered.
     Poison,
     /// Nothing to do now.
     Empty,
@@ -101,7 +102,7 @@ pub(crate) async fn claim<C: GenericClient>(
     let id: uuid::Uuid = row.get("id");
     let deliveries: i32 = row.get("deliveries");
     match row.try_get::<_, Json<TaskOperation>>("payload") {
-        Ok(Json(operation)) => Ok(Claimed::Delivery(operation, deliveries.max(1) as u32)),
+        Ok(Json(operation)) => Ok(Claimed::Delivery(Box::new(operation), deliveries.max(1) as u32)),
         Err(err) => {
             dead_letter(client, id, &format!("undecodable operation: {err}")).await?;
             Ok(Claimed::Poison)

@@ -97,6 +97,7 @@ async fn connect_scheduler(settings: &AppSettings) -> Result<Arc<dyn Scheduler>>
             Ok(Arc::new(Retrying::with_policy(InMemoryScheduler::new(), policy)))
         }
         SchedulerBackend::Redis { url, prefix } => redis_scheduler(url, prefix, retry).await,
+        SchedulerBackend::Postgres { url, schema } => postgres_scheduler(url, schema.as_deref(), retry).await,
     }
 }
 
@@ -115,6 +116,33 @@ async fn postgres_storage(
         })
         .await?;
     Ok(Arc::new(Retrying::with_policy(storage, retry.storage)))
+}
+
+#[cfg(feature = "postgres")]
+async fn postgres_scheduler(
+    url: &str,
+    schema: Option<&str>,
+    retry: &RetrySettings,
+) -> Result<Arc<dyn Scheduler>> {
+    use crate::postgres::{PostgresScheduler, PostgresSchedulerOptions};
+    let mut options =
+        PostgresSchedulerOptions::from_url(url).map_err(|err| named("DATABASE_URL", url, err))?;
+    options.postgres.schema = schema.map(str::to_owned);
+    let scheduler = start_up(
+        "scheduler",
+        "DATABASE_URL",
+        url,
+        &retry.scheduler,
+        Call::idempotent("connect_scheduler"),
+        || PostgresScheduler::connect_with(options.clone()),
+    )
+    .await?;
+    Ok(Arc::new(Retrying::with_policy(scheduler, retry.scheduler)))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn postgres_scheduler(_: &str, _: Option<&str>, _: &RetrySettings) -> Result<Arc<dyn Scheduler>> {
+    Err(Error::config("SCHEDULER_TYPE", "postgres needs bindu built with the `postgres` feature"))
 }
 
 #[cfg(not(feature = "postgres"))]

@@ -32,6 +32,13 @@ pub enum SchedulerBackend {
         /// `REDIS_KEY_PREFIX`.
         prefix: String,
     },
+    /// A queue table in PostgreSQL at `url`, in `schema` when set.
+    Postgres {
+        /// `DATABASE_URL`.
+        url: String,
+        /// `DATABASE_SCHEMA`.
+        schema: Option<String>,
+    },
 }
 
 /// An app's configuration: its backends, retry policies and worker concurrency.
@@ -39,9 +46,9 @@ pub enum SchedulerBackend {
 /// | variable | default | meaning |
 /// |---|---|---|
 /// | `STORAGE_TYPE` | `memory` | `memory` or `postgres` |
-/// | `DATABASE_URL` | — | PostgreSQL URL; required with `STORAGE_TYPE=postgres` |
+/// | `DATABASE_URL` | — | PostgreSQL URL; required when storage or scheduler is `postgres` |
 /// | `DATABASE_SCHEMA` | *(none)* | schema for this agent's tables, so agents can share a database |
-/// | `SCHEDULER_TYPE` | `memory` | `memory` or `redis` |
+/// | `SCHEDULER_TYPE` | `memory` | `memory`, `redis` or `postgres` |
 /// | `REDIS_URL` | — | Redis URL; required with `SCHEDULER_TYPE=redis` |
 /// | `REDIS_KEY_PREFIX` | `bindu` | namespace of this agent's keys, so agents can share a Redis |
 /// | `WORKER_CONCURRENCY` | `4` | agent runs at once per process |
@@ -91,20 +98,19 @@ impl AppSettings {
     pub fn from(env: &Env<'_>) -> Result<Self> {
         let storage = match choice(env, "STORAGE_TYPE", &["memory", "postgres"])?.as_str() {
             "postgres" => StorageBackend::Postgres {
-                url: url(env, "DATABASE_URL", "STORAGE_TYPE=postgres", &["postgres://", "postgresql://"])?,
+                url: url(env, "DATABASE_URL", "STORAGE_TYPE=postgres", POSTGRES_SCHEMES)?,
                 schema: non_empty(env, "DATABASE_SCHEMA")?,
             },
             _ => StorageBackend::Memory,
         };
-        let scheduler = match choice(env, "SCHEDULER_TYPE", &["memory", "redis"])?.as_str() {
+        let scheduler = match choice(env, "SCHEDULER_TYPE", &["memory", "redis", "postgres"])?.as_str() {
             "redis" => SchedulerBackend::Redis {
-                url: url(
-                    env,
-                    "REDIS_URL",
-                    "SCHEDULER_TYPE=redis",
-                    &["redis://", "rediss://", "unix://", "redis+unix://"],
-                )?,
+                url: redis_url(env, "SCHEDULER_TYPE=redis")?,
                 prefix: non_empty(env, "REDIS_KEY_PREFIX")?.unwrap_or_else(|| "bindu".to_owned()),
+            },
+            "postgres" => SchedulerBackend::Postgres {
+                url: url(env, "DATABASE_URL", "SCHEDULER_TYPE=postgres", POSTGRES_SCHEMES)?,
+                schema: non_empty(env, "DATABASE_SCHEMA")?,
             },
             _ => SchedulerBackend::Memory,
         };
@@ -115,6 +121,12 @@ impl AppSettings {
             worker_concurrency: env.count("WORKER_CONCURRENCY", 4, 1)? as usize,
         })
     }
+}
+
+const POSTGRES_SCHEMES: &[&str] = &["postgres://", "postgresql://"];
+
+fn redis_url(env: &Env<'_>, because: &str) -> Result<String> {
+    url(env, "REDIS_URL", because, &["redis://", "rediss://", "unix://", "redis+unix://"])
 }
 
 fn choice(env: &Env<'_>, name: &str, allowed: &[&str]) -> Result<String> {
@@ -167,6 +179,9 @@ impl fmt::Debug for SchedulerBackend {
             Self::Memory => f.write_str("Memory"),
             Self::Redis { url, prefix } => {
                 f.debug_struct("Redis").field("url", &redact::url(url)).field("prefix", prefix).finish()
+            }
+            Self::Postgres { url, schema } => {
+                f.debug_struct("Postgres").field("url", &redact::url(url)).field("schema", schema).finish()
             }
         }
     }
@@ -233,7 +248,10 @@ mod tests {
                 &[("STORAGE_TYPE", "postgres"), ("DATABASE_URL", "mysql://u:pw@h/db")],
                 "DATABASE_URL: expected a URL starting with postgres:// or postgresql://, got \"mysql://u:***@h/db\"",
             ),
-            (&[("SCHEDULER_TYPE", "kafka")], "SCHEDULER_TYPE: expected one of memory, redis, got \"kafka\""),
+            (
+                &[("SCHEDULER_TYPE", "kafka")],
+                "SCHEDULER_TYPE: expected one of memory, redis, postgres, got \"kafka\"",
+            ),
             (&[("SCHEDULER_TYPE", "redis")], "REDIS_URL: is required with SCHEDULER_TYPE=redis"),
             (
                 &[("SCHEDULER_TYPE", "redis"), ("REDIS_URL", "redis://h"), ("REDIS_KEY_PREFIX", " ")],

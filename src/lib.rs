@@ -7,6 +7,8 @@ pub mod app;
 pub mod error;
 pub mod memory;
 pub mod model;
+#[cfg(feature = "webhooks")]
+pub mod notify;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod redact;

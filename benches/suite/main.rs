@@ -8,6 +8,8 @@
 mod alloc;
 mod decorator;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod stats;
 
 use stats::Table;
@@ -34,6 +36,10 @@ fn main() {
     }
     if wanted("memory") {
         memory::run(mode, &mut table);
+    }
+    #[cfg(feature = "postgres")]
+    if wanted("postgres") {
+        postgres::run(mode, &mut table);
     }
     if let Some(path) = markdown {
         std::fs::write(&path, table.markdown()).expect("write the markdown table");

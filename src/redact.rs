@@ -53,9 +53,28 @@ fn is_secret_key(key: &str) -> bool {
     ["password", "passwd", "pass", "token", "secret", "sslpassword"].contains(&key.as_str())
 }
 
+/// Only `scheme://host[:port]/…` of `url`: webhook paths and queries often carry secrets.
+pub fn origin(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return "<not a URL>".to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let tail = if rest.len() > authority.len() { "/…" } else { "" };
+    format!("{}://{host}{tail}", &url[..scheme_end])
+}
+
 #[cfg(test)]
 mod tests {
-    use super::url;
+    use super::{origin, url};
+
+    #[test]
+    fn origins_keep_only_scheme_and_host() {
+        assert_eq!(origin("https://u:p@hooks.example:8443/t/s3cret?sig=x"), "https://hooks.example:8443/…");
+        assert_eq!(origin("http://h"), "http://h");
+        assert_eq!(origin("nonsense"), "<not a URL>");
+    }
 
     #[test]
     fn hides_passwords() {

@@ -40,7 +40,7 @@ pub struct ContextSummary {
 
 /// A webhook that receives a task's status updates (A2A `PushNotificationConfig`).
 ///
-/// `Debug` never shows the token.
+/// `Debug` never shows the token, nor the URL's path and query (they often hold secrets).
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PushNotificationConfig {
@@ -67,7 +67,7 @@ impl fmt::Debug for PushNotificationConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PushNotificationConfig")
             .field("id", &self.id)
-            .field("url", &crate::redact::url(&self.url))
+            .field("url", &crate::redact::origin(&self.url))
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("authentication", &self.authentication.as_ref().map(|_| "<redacted>"))
             .finish()

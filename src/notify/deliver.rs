@@ -21,10 +21,6 @@ use crate::storage::Storage;
 /// drop a copy it already processed.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
-/// Idempotent because every attempt carries the same idempotency key: an uncertain failure (a
-/// timeout after sending) is retried too.
-const PUSH_NOTIFICATION: Call = Call::idempotent("push_notification");
-
 /// How much of a response body an error message quotes.
 const SNIPPET_BYTES: usize = 256;
 
@@ -68,7 +64,7 @@ impl Deliverer {
         };
         let token = config.token.as_deref().filter(|token| !token.is_empty());
         let mut attempts = 0;
-        let outcome = execute_with_retry(&self.options.retry, PUSH_NOTIFICATION, || {
+        let outcome = execute_with_retry(&self.options.retry, Call::PUSH_NOTIFICATION, || {
             attempts += 1;
             self.post(&url, &headers, &body, token)
         })

@@ -80,4 +80,8 @@ impl Call {
     /// [`Scheduler::receive_task_operations`](crate::Scheduler::receive_task_operations): opening
     /// the stream only.
     pub const RECEIVE_TASK_OPERATIONS: Self = Self::idempotent("receive_task_operations");
+
+    // Calls to external services.
+    /// A webhook POST: receivers deduplicate by its `Idempotency-Key` header.
+    pub const PUSH_NOTIFICATION: Self = Self::idempotent("push_notification");
 }

@@ -84,3 +84,30 @@ async fn text_postgres_cannot_store_is_a_clear_invalid_error_and_nothing_is_lost
     assert!(matches!(err, Error::Invalid { what: "text", .. }), "{err:?}");
     assert_eq!(storage.load_task(task.id, None).await.unwrap().unwrap(), task, "nothing stored is lost");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reserved_word_schemas_and_roles_without_create_on_the_database_work() {
+    let server = PostgresServer::shared();
+    // A schema named like a keyword.
+    let storage = PostgresStorage::connect_with(server.options().in_schema("user")).await.unwrap();
+    storage
+        .submit_task(ContextId::new(), &Message::user_text("x").for_task(TaskId::new()), None)
+        .await
+        .unwrap();
+
+    // An application role that owns its schema but may not create schemas in the database.
+    let admin = storage.pool().get().await.unwrap();
+    admin
+        .batch_execute(
+            "DROP ROLE IF EXISTS app_role; CREATE ROLE app_role LOGIN PASSWORD 'app-secret';
+             CREATE SCHEMA app_schema AUTHORIZATION app_role;",
+        )
+        .await
+        .unwrap();
+    let url = format!("postgres://app_role:app-secret@127.0.0.1:{}/postgres", server.port());
+    let options = bindu::postgres::PostgresOptions::from_url(&url).unwrap().in_schema("app_schema");
+    let app = PostgresStorage::connect_with(options.clone()).await.expect("migrates its own schema");
+    app.submit_task(ContextId::new(), &Message::user_text("y").for_task(TaskId::new()), None).await.unwrap();
+    drop(app);
+    PostgresStorage::connect_with(options).await.expect("connects again to an up-to-date schema");
+}

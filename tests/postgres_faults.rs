@@ -58,6 +58,7 @@ async fn a_killed_and_restarted_server_loses_nothing_and_duplicates_nothing() {
     assert_eq!(done.len(), 60, "the stream completed");
     let recovery = success_times.iter().find(|t| **t >= accepting_again).map(|t| *t - accepting_again);
     println!("recovery: server accepting connections again → first successful operation: {recovery:?}");
+    assert!(recovery.is_some(), "the kill happened before the stream ended");
     for (task_id, message_id) in done {
         let task =
             storage.load_task(task_id, None).await.unwrap().expect("every acknowledged submit is stored");

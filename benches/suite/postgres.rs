@@ -100,7 +100,7 @@ trait DriverConfigForBench {
 impl DriverConfigForBench for PostgresOptions {
     fn driver_config_for_bench(&self) -> tokio_postgres::Config {
         let mut config: tokio_postgres::Config = self.url.parse().unwrap();
-        config.options(format!("-c search_path={}", self.schema.as_deref().unwrap_or("public")));
+        config.options(format!("-c search_path=\"{}\"", self.schema.as_deref().unwrap_or("public")));
         config
     }
 }

@@ -6,7 +6,7 @@
 //!   connections 53300, shutdown 57P01–57P03; pool wait or create timeouts.
 //! - **Uncertain** (may be applied): an I/O error or closed connection while a statement that
 //!   commits (autocommit, or COMMIT) was in flight; 08007 and 40003 (the server itself cannot
-//!   say); our own request timeout.
+//!   say); a statement timeout (57014); our own request timeout.
 //! - **Permanent**: bad credentials, unknown database, syntax, constraint and data errors,
 //!   decoding failures, everything else. A unique violation is a conflict; a foreign key to a
 //!   missing task is "not found".
@@ -39,9 +39,12 @@ pub(crate) fn classify(err: tokio_postgres::Error, phase: Phase) -> Error {
         return classify_sqlstate(&code, message, err);
     }
     let (transience, what) = match io_kind(&err) {
-        // While connecting every I/O failure (refused, unreachable, a name that does not resolve
-        // yet because the database host is still starting) means nothing was sent.
-        Some(kind) if phase == Phase::Connect || is_connection_io(kind) => {
+        // While connecting, a name that does not resolve (yet: a database host still starting)
+        // is worth waiting for too. A TLS handshake failure (invalid data) or a server of the
+        // wrong kind (permission denied) is not.
+        Some(kind)
+            if is_connection_io(kind) || (phase == Phase::Connect && kind == io::ErrorKind::InvalidInput) =>
+        {
             (lost_connection(phase), format!("connection problem ({kind})"))
         }
         Some(kind) => (Transience::Permanent, format!("I/O error ({kind})")),
@@ -96,7 +99,9 @@ pub(crate) fn timed_out(after: std::time::Duration) -> Error {
 fn classify_sqlstate(code: &SqlState, message: String, err: tokio_postgres::Error) -> Error {
     let transience = match code {
         c if *c == SqlState::TRANSACTION_RESOLUTION_UNKNOWN
-            || *c == SqlState::T_R_STATEMENT_COMPLETION_UNKNOWN =>
+            || *c == SqlState::T_R_STATEMENT_COMPLETION_UNKNOWN
+            // statement_timeout: the statement was cancelled, but a COMMIT may have gone through.
+            || *c == SqlState::QUERY_CANCELED =>
         {
             Transience::Uncertain
         }
@@ -176,4 +181,110 @@ fn is_connection_io(kind: io::ErrorKind) -> bool {
             | NetworkUnreachable
             | NetworkDown
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::postgres::{PostgresOptions, PostgresStorage};
+    use crate::testing::{PostgresServer, TEST_PASSWORD};
+
+    /// A real error with SQLSTATE `code`, raised by the server.
+    async fn raised(client: &deadpool_postgres::Object, code: &str) -> tokio_postgres::Error {
+        let sql = format!("DO $$ BEGIN RAISE EXCEPTION 'raised' USING ERRCODE = '{code}'; END $$");
+        client.batch_execute(&sql).await.expect_err("the DO block raises")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn real_driver_errors_are_classified() {
+        let server = PostgresServer::start();
+        let storage = PostgresStorage::connect_with(server.options()).await.unwrap();
+        let client = storage.pool().get().await.unwrap();
+        let table = [
+            ("08006", Transience::Transient),
+            ("08001", Transience::Transient),
+            ("40001", Transience::Transient),
+            ("40P01", Transience::Transient),
+            ("53300", Transience::Transient),
+            ("57P01", Transience::Transient),
+            ("57P02", Transience::Transient),
+            ("57P03", Transience::Transient),
+            ("55P03", Transience::Transient),
+            ("08007", Transience::Uncertain),
+            ("40003", Transience::Uncertain),
+            ("57014", Transience::Uncertain),
+            ("08P01", Transience::Permanent),
+            ("23505", Transience::Permanent),
+            ("42601", Transience::Permanent),
+            ("42P01", Transience::Permanent),
+            ("22012", Transience::Permanent),
+            ("53100", Transience::Permanent),
+            ("28P01", Transience::Permanent),
+            ("3D000", Transience::Permanent),
+        ];
+        for (code, expected) in table {
+            let err = classify(raised(&client, code).await, Phase::Commit);
+            assert_eq!(err.transience(), expected, "{code}: {err}");
+        }
+        let conflict = classify(raised(&client, "23505").await, Phase::Commit).to_string();
+        assert!(conflict.contains("conflict"), "{conflict}");
+        let nul = classify(raised(&client, "22P05").await, Phase::Commit);
+        assert!(matches!(nul, Error::Invalid { what: "text", .. }), "{nul:?}");
+        // A real syntax error and a real decode error.
+        let syntax = classify(client.batch_execute("SELEC 1").await.unwrap_err(), Phase::Commit);
+        assert_eq!(syntax.transience(), Transience::Permanent);
+        let row = client.query_one("SELECT 'not a number'::text AS value", &[]).await.unwrap();
+        let decode = crate::postgres::rows::get::<i64>(&row, "value").unwrap_err();
+        assert!(matches!(decode, Error::Decode { .. }), "{decode:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lost_connection_is_uncertain_only_when_it_may_have_committed() {
+        let server = PostgresServer::start();
+        let storage = PostgresStorage::connect_with(server.options()).await.unwrap();
+        for (phase, expected) in
+            [(Phase::Commit, Transience::Uncertain), (Phase::Transaction, Transience::Transient)]
+        {
+            let client = storage.pool().get().await.unwrap();
+            let terminated =
+                client.batch_execute("SELECT pg_terminate_backend(pg_backend_pid())").await.unwrap_err();
+            assert_eq!(classify(terminated, Phase::Commit).transience(), Transience::Transient, "57P01");
+            let next = client.batch_execute("SELECT 1").await.unwrap_err();
+            assert!(next.is_closed() || io_kind(&next).is_some(), "{next}");
+            assert_eq!(classify(next, phase).transience(), expected, "{phase:?}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connection_and_pool_failures_are_classified() {
+        let server = PostgresServer::start();
+        let url = |password: &str, database: &str| {
+            format!("postgres://postgres:{password}@127.0.0.1:{}/{database}", server.port())
+        };
+        let cases = [
+            (
+                format!("postgres://postgres:{TEST_PASSWORD}@127.0.0.1:1/postgres"),
+                Transience::Transient,
+                "refused",
+            ),
+            (url("wrong", "postgres"), Transience::Permanent, "authentication failed"),
+            (url(TEST_PASSWORD, "missing_db"), Transience::Permanent, "does not exist"),
+        ];
+        for (url, expected, text) in cases {
+            let err = PostgresStorage::connect(&url).await.unwrap_err();
+            assert_eq!(err.transience(), expected, "{err}");
+            assert!(err.to_string().contains(text), "{err}");
+        }
+        let mut options = PostgresOptions::from_url(server.url()).unwrap();
+        options.pool_size = 1;
+        options.wait_timeout = Duration::from_millis(50);
+        let storage = PostgresStorage::connect_with(options).await.unwrap();
+        let _held = storage.pool().get().await.unwrap();
+        let waited = classify_pool(storage.pool().get().await.unwrap_err());
+        assert_eq!(waited.transience(), Transience::Transient, "{waited}");
+        storage.pool().close();
+        assert!(matches!(classify_pool(storage.pool().get().await.unwrap_err()), Error::Closed(_)));
+    }
 }

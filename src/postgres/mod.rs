@@ -18,7 +18,7 @@ mod migrations;
 mod options;
 mod pool;
 mod records;
-mod rows;
+pub(crate) mod rows;
 mod scheduler;
 mod storage;
 mod tasks;

@@ -93,13 +93,19 @@ impl PostgresOptions {
             reason: format!("{}: {err}", redact::url(&self.url)),
         })?;
         let schema = self.schema_name()?;
-        let statement_timeout = self.request_timeout.as_millis();
+        // A little above our own timeout, so that a slow statement surfaces as our (uncertain)
+        // timeout rather than racing it as a server-side cancel.
+        let statement_timeout = (self.request_timeout + Duration::from_secs(1)).as_millis();
         config
             .connect_timeout(self.connect_timeout)
             .keepalives(true)
             .keepalives_idle(Duration::from_secs(30))
-            .options(format!("-c search_path={schema} -c statement_timeout={statement_timeout}"))
+            .options(format!("-c search_path=\"{schema}\" -c statement_timeout={statement_timeout}"))
             .application_name("bindu");
+        if self.tls == TlsMode::Require {
+            // Without this tokio-postgres would accept a server that offers no TLS (`prefer`).
+            config.ssl_mode(tokio_postgres::config::SslMode::Require);
+        }
         Ok(config)
     }
 }

@@ -107,7 +107,12 @@ pub(crate) async fn submit(
             return Ok(Submission { task, outcome: SubmitOutcome::Created });
         }
     }
-    Err(Error::Decode { what: "submit_task", reason: "the task vanished while being submitted".into() })
+    // Created and deleted again between our two looks: nothing was written; try again.
+    Err(Error::Backend(crate::error::BackendError::new(
+        "postgres",
+        crate::error::Transience::Transient,
+        "submit_task: the task was deleted while being submitted",
+    )))
 }
 
 pub(crate) async fn update(client: &mut Object, task_id: TaskId, update: &TaskUpdate) -> Result<Task> {

@@ -1,4 +1,5 @@
 //! Small process helpers shared by the throwaway test servers: free ports, users, signals.
+#![cfg_attr(not(all(feature = "postgres", feature = "redis")), allow(dead_code))]
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -27,15 +28,6 @@ pub(crate) fn user_ids(user: &str) -> Option<(u32, u32)> {
 /// Whether this process runs as root.
 pub(crate) fn is_root() -> bool {
     Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false)
-}
-
-/// Sends `signal` (e.g. `KILL`, `STOP`, `CONT`) to a whole process group.
-#[cfg_attr(not(feature = "redis"), allow(dead_code))]
-pub(crate) fn signal_group(pgid: u32, signal: &str) {
-    let status = Command::new("kill").args([&format!("-{signal}"), "--", &format!("-{pgid}")]).status();
-    if !matches!(status, Ok(s) if s.success()) {
-        tracing::warn!(pgid, signal, "could not signal the process group");
-    }
 }
 
 /// Sends `signal` (e.g. `KILL`, `STOP`, `CONT`) to a process and its children. (PostgreSQL's

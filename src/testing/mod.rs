@@ -11,3 +11,5 @@ mod postgres_server;
 mod process;
 #[cfg(feature = "redis")]
 mod redis_server;
+#[cfg(feature = "redis")]
+pub use redis_server::{RedisServer, RedisServerOptions};

@@ -1,0 +1,280 @@
+#![cfg(feature = "redis")]
+//! The scheduler conformance suite on [`RedisScheduler`] against a real server — plain, under
+//! `Retrying`, through `Arc<dyn …>` — the contracts only Redis has (prefixes isolate agents,
+//! keep-alive holds a delivery, acknowledged entries leave the stream, idle consumers are
+//! forgotten, `close` ends the streams), and workers end to end on a Redis wired by `App`.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bindu::conformance::scheduler::{self, Expectations, assert_quiet, next_for};
+use bindu::conformance::within;
+use bindu::redis::{RedisOptions, RedisScheduler};
+use bindu::settings::Env;
+use bindu::testing::RedisServer;
+use bindu::{
+    App, AppSettings, Error, OperationId, RetryPolicy, Retrying, Scheduler, TaskId, TaskIdParams, Transience,
+};
+use deadpool_redis::redis::{self, Value};
+use futures_util::StreamExt;
+
+/// The suite's timing for [`RedisServer::quick_options`]: a dropped delivery comes back after
+/// `min_idle`, found by a sweep at most `claim_interval` later.
+fn expectations(options: &RedisOptions) -> Expectations {
+    Expectations {
+        redelivery_within: options.min_idle + options.claim_interval + Duration::from_millis(400),
+        max_deliveries: options.max_deliveries,
+        quiet_period: Duration::from_millis(300),
+    }
+}
+
+async fn connect(options: RedisOptions) -> RedisScheduler {
+    within("connect", RedisScheduler::connect_with(options)).await.expect("connect to the test server")
+}
+
+const POLICY: RetryPolicy = RetryPolicy::new(5, Duration::from_millis(50), Duration::from_millis(500));
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduler_plain() {
+    let server = RedisServer::start();
+    let options = server.quick_options();
+    let expect = expectations(&options);
+    scheduler::run_all(&connect(options).await, expect).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduler_retrying() {
+    let server = RedisServer::start();
+    let options = server.quick_options();
+    let expect = expectations(&options);
+    scheduler::run_all(&Retrying::with_policy(connect(options).await, POLICY), expect).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduler_arc_dyn() {
+    let server = RedisServer::start();
+    let options = server.quick_options();
+    let expect = expectations(&options);
+    let shared: Arc<dyn Scheduler> = Arc::new(connect(options).await);
+    scheduler::run_all(&shared, expect).await;
+    let boxed: Box<dyn Scheduler> = Box::new(Retrying::with_policy(shared, POLICY));
+    scheduler::run_all(&boxed, expect).await;
+}
+
+fn tasks(ids: &[TaskId]) -> HashSet<TaskId> {
+    ids.iter().copied().collect()
+}
+
+#[tokio::test]
+async fn prefixes_isolate_agents_on_one_server() {
+    let server = RedisServer::start();
+    let (a, b) = (connect(server.quick_options()).await, connect(server.quick_options()).await);
+    assert_ne!(a.keys(), b.keys());
+    let mut stream_b = within("open", b.receive_task_operations()).await.unwrap();
+    let task = TaskId::new();
+    within("cancel", a.cancel_task(OperationId::new(), &TaskIdParams::new(task))).await.unwrap();
+    assert_quiet(&mut stream_b, &tasks(&[task]), Duration::from_millis(800)).await;
+    let mut stream_a = within("open", a.receive_task_operations()).await.unwrap();
+    let delivery = next_for(&mut stream_a, &tasks(&[task]), Duration::from_secs(5)).await;
+    within("ack", delivery.ack()).await.unwrap();
+}
+
+#[tokio::test]
+async fn keep_alive_holds_a_delivery_until_it_is_dropped() {
+    let server = RedisServer::start();
+    let scheduler = connect(server.quick_options()).await;
+    let min_idle = scheduler.options().min_idle;
+    let (mut first, mut second) = (
+        within("open", scheduler.receive_task_operations()).await.unwrap(),
+        within("open", scheduler.receive_task_operations()).await.unwrap(),
+    );
+    let task = TaskId::new();
+    within("pause", scheduler.pause_task(OperationId::new(), &TaskIdParams::new(task))).await.unwrap();
+    let held = next_for(&mut first, &tasks(&[task]), Duration::from_secs(5)).await;
+    // Four idle times with a keep-alive every half idle time: never taken over.
+    let wanted = tasks(&[task]);
+    let watch = assert_quiet(&mut second, &wanted, min_idle * 4);
+    let keep = async {
+        for _ in 0..8 {
+            tokio::time::sleep(min_idle / 2).await;
+            within("keep_alive", held.keep_alive()).await.unwrap();
+        }
+    };
+    tokio::join!(watch, keep);
+    drop(held);
+    let again = next_for(&mut second, &tasks(&[task]), min_idle * 4).await;
+    assert_eq!(again.delivery_count(), 2);
+    within("ack", again.ack()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_delivery_taken_over_cannot_be_kept_alive() {
+    let server = RedisServer::start();
+    let scheduler = connect(server.quick_options()).await;
+    let mut first = within("open", scheduler.receive_task_operations()).await.unwrap();
+    let task = TaskId::new();
+    within("resume", scheduler.resume_task(OperationId::new(), &TaskIdParams::new(task))).await.unwrap();
+    let stale = next_for(&mut first, &tasks(&[task]), Duration::from_secs(5)).await;
+    let mut second = within("open", scheduler.receive_task_operations()).await.unwrap();
+    let fresh = next_for(&mut second, &tasks(&[task]), Duration::from_secs(5)).await;
+    assert_eq!((fresh.operation().id, fresh.delivery_count()), (stale.operation().id, 2));
+    let err = within("keep_alive", stale.keep_alive()).await.unwrap_err();
+    assert_eq!(err.transience(), Transience::Permanent, "{err}");
+    assert!(err.to_string().contains("took it over"), "{err}");
+    // The new holder is unaffected, and settling twice is harmless.
+    within("keep_alive", fresh.keep_alive()).await.unwrap();
+    within("ack", fresh.ack()).await.unwrap();
+    within("ack", stale.ack()).await.unwrap();
+    within("keep_alive", stale.keep_alive()).await.unwrap();
+}
+
+#[tokio::test]
+async fn settled_operations_leave_the_stream_and_dead_letters_say_why() {
+    let server = RedisServer::start();
+    let scheduler = connect(server.quick_options()).await;
+    let mut stream = within("open", scheduler.receive_task_operations()).await.unwrap();
+    let ids: Vec<TaskId> = (0..3).map(|_| TaskId::new()).collect();
+    let operation_ids: Vec<OperationId> = ids.iter().map(|_| OperationId::new()).collect();
+    for (task, id) in ids.iter().zip(&operation_ids) {
+        within("cancel", scheduler.cancel_task(*id, &TaskIdParams::new(*task))).await.unwrap();
+    }
+    assert_eq!(within("backlog", scheduler.backlog()).await.unwrap(), 3);
+    for index in 0..3 {
+        let delivery = next_for(&mut stream, &tasks(&ids), Duration::from_secs(5)).await;
+        if index == 1 {
+            within("dead_letter", delivery.dead_letter("the task is gone")).await.unwrap();
+            within("dead_letter", delivery.dead_letter("again")).await.unwrap();
+        } else {
+            within("ack", delivery.ack()).await.unwrap();
+        }
+    }
+    assert_eq!(within("backlog", scheduler.backlog()).await.unwrap(), 0);
+    let dead = within("dead_letters", scheduler.dead_letters(10)).await.unwrap();
+    assert_eq!(dead.len(), 1, "dead-lettering twice stores one: {dead:?}");
+    assert_eq!((dead[0].reason.as_str(), dead[0].deliveries), ("the task is gone", 1));
+    let operation = dead[0].operation.as_ref().expect("the operation is kept");
+    assert_eq!(operation.id, operation_ids[1]);
+    assert_eq!(dead[0].operation_id.as_deref(), Some(operation_ids[1].to_string().as_str()));
+}
+
+async fn consumers(url: &str, options: &RedisOptions, keys: &bindu::redis::RedisKeys) -> Vec<(String, i64)> {
+    let client = redis::Client::open(url).unwrap();
+    let mut con = within("connect", client.get_multiplexed_async_connection()).await.unwrap();
+    let mut info = redis::cmd("XINFO");
+    info.arg("CONSUMERS").arg(&keys.stream).arg(&options.group);
+    let reply: Vec<Vec<Value>> = within("XINFO CONSUMERS", info.query_async(&mut con)).await.unwrap();
+    reply
+        .into_iter()
+        .map(|fields| {
+            let mut name = String::new();
+            let mut pending = -1;
+            for pair in fields.chunks(2) {
+                match (&pair[0], &pair[1]) {
+                    (Value::BulkString(key), Value::BulkString(value)) if key == b"name" => {
+                        name = String::from_utf8_lossy(value).into_owned();
+                    }
+                    (Value::BulkString(key), Value::Int(value)) if key == b"pending" => pending = *value,
+                    _ => {}
+                }
+            }
+            (name, pending)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn idle_consumers_holding_nothing_are_forgotten() {
+    let server = RedisServer::start();
+    let mut options = server.quick_options();
+    options.forget_consumers_after = Duration::from_secs(1);
+    options.min_idle = Duration::from_secs(60); // the held entry must stay with its consumer
+    let scheduler = connect(options.clone()).await;
+    // Three receivers that each got an operation (Redis 7.0 creates a consumer only then): one
+    // still holds it, two acknowledged theirs and are gone.
+    let mut held = None;
+    for index in 0..3 {
+        let mut stream = within("open", scheduler.receive_task_operations()).await.unwrap();
+        let task = TaskId::new();
+        within("cancel", scheduler.cancel_task(OperationId::new(), &TaskIdParams::new(task))).await.unwrap();
+        let delivery = next_for(&mut stream, &tasks(&[task]), Duration::from_secs(5)).await;
+        if index == 0 {
+            held = Some(delivery);
+        } else {
+            within("ack", delivery.ack()).await.unwrap();
+        }
+    }
+    let before = consumers(server.url(), &options, scheduler.keys()).await;
+    let mut pending: Vec<i64> = before.iter().map(|(_, pending)| *pending).collect();
+    pending.sort_unstable();
+    assert_eq!(pending, [0, 0, 1], "{before:?}");
+    let mut sweeper = within("open", scheduler.receive_task_operations()).await.unwrap();
+    assert_quiet(&mut sweeper, &HashSet::new(), Duration::from_millis(2500)).await;
+    let after = consumers(server.url(), &options, scheduler.keys()).await;
+    let remaining: Vec<&(String, i64)> = before.iter().filter(|consumer| after.contains(consumer)).collect();
+    assert_eq!(remaining.len(), 1, "only the holder remains of the three: {after:?}");
+    assert_eq!(remaining[0].1, 1, "the consumer holding an entry is kept: {after:?}");
+    within("ack", held.expect("held").ack()).await.unwrap();
+}
+
+#[tokio::test]
+async fn close_ends_streams_and_later_calls() {
+    let server = RedisServer::start();
+    let scheduler = connect(server.quick_options()).await;
+    let mut stream = within("open", scheduler.receive_task_operations()).await.unwrap();
+    let waiting = tokio::spawn(async move {
+        let first = stream.next().await;
+        let second = stream.next().await;
+        (first.map(|item| item.map(drop)), second.is_none())
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    scheduler.close();
+    let (first, ended) = within("stream end", waiting).await.unwrap();
+    assert!(matches!(first, Some(Err(Error::Closed(_)))), "{first:?}");
+    assert!(ended);
+    let params = TaskIdParams::new(TaskId::new());
+    let err = within("cancel", scheduler.cancel_task(OperationId::new(), &params)).await.unwrap_err();
+    assert!(matches!(err, Error::Closed(_)), "{err}");
+    let opened = within("open", scheduler.receive_task_operations()).await;
+    assert!(matches!(opened.err(), Some(Error::Closed(_))));
+}
+
+#[tokio::test]
+async fn connecting_classifies_failures() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut options = RedisOptions::from_url(&format!("redis://127.0.0.1:{port}/0")).unwrap();
+    options.connect_timeout = Duration::from_millis(500);
+    let err = within("connect", RedisScheduler::connect_with(options)).await.unwrap_err();
+    assert_eq!(err.transience(), Transience::Transient, "nothing listens: {err}");
+    let err = within("connect", RedisScheduler::connect("http://127.0.0.1/")).await.unwrap_err();
+    assert!(matches!(err, Error::Config { .. }), "{err}");
+    let no_prefix = RedisOptions::from_url("redis://127.0.0.1/").unwrap().with_prefix("");
+    let err = within("connect", RedisScheduler::connect_with(no_prefix)).await.unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_tasks_through_several_workers_on_redis() {
+    let server = RedisServer::start();
+    let (url, prefix) = (server.url().to_owned(), RedisServer::unique_prefix());
+    let lookup = move |name: &str| match name {
+        "SCHEDULER_TYPE" => Some("redis".to_owned()),
+        "REDIS_URL" => Some(url.clone()),
+        "REDIS_KEY_PREFIX" => Some(prefix.clone()),
+        _ => None,
+    };
+    let app = within("App::connect", App::connect(&AppSettings::from(&Env::from_lookup(lookup)).unwrap()))
+        .await
+        .expect("connect the app");
+    let (storage, scheduler) = (app.storage.clone(), app.scheduler.clone());
+    let end_to_end = common::many_tasks_through_several_workers(storage, scheduler, 150, 3);
+    let (calls, stats) =
+        tokio::time::timeout(Duration::from_secs(120), end_to_end).await.expect("within 2 minutes");
+    println!(
+        "end to end on memory + redis: {calls} agent runs for 150 tasks, completed per worker {:?}",
+        stats.iter().map(|s| s.completed).collect::<Vec<_>>()
+    );
+    within("close", app.close()).await;
+}

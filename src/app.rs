@@ -86,6 +86,7 @@ async fn connect_storage(settings: &AppSettings) -> Result<Arc<dyn Storage>> {
             Ok(Arc::new(Retrying::with_policy(InMemoryStorage::new(), policy)))
         }
         StorageBackend::Postgres { url, schema } => postgres_storage(url, schema.as_deref(), retry).await,
+        StorageBackend::Redis { url, prefix } => redis_storage(url, prefix, retry).await,
     }
 }
 
@@ -165,6 +166,24 @@ async fn redis_scheduler(url: &str, prefix: &str, retry: &RetrySettings) -> Resu
     )
     .await?;
     Ok(Arc::new(Retrying::with_policy(scheduler, retry.scheduler)))
+}
+
+#[cfg(feature = "redis")]
+async fn redis_storage(url: &str, prefix: &str, retry: &RetrySettings) -> Result<Arc<dyn Storage>> {
+    use crate::redis::{RedisOptions, RedisStorage};
+    let mut options = RedisOptions::from_url(url).map_err(|err| named("REDIS_URL", url, err))?;
+    options.prefix = prefix.to_owned();
+    let storage =
+        start_up("storage", "REDIS_URL", url, &retry.storage, Call::idempotent("connect_storage"), || {
+            RedisStorage::connect_with(options.clone())
+        })
+        .await?;
+    Ok(Arc::new(Retrying::with_policy(storage, retry.storage)))
+}
+
+#[cfg(not(feature = "redis"))]
+async fn redis_storage(_: &str, _: &str, _: &RetrySettings) -> Result<Arc<dyn Storage>> {
+    Err(Error::config("STORAGE_TYPE", "redis needs bindu built with the `redis` feature"))
 }
 
 #[cfg(not(feature = "redis"))]

@@ -18,6 +18,13 @@ pub enum StorageBackend {
         /// `DATABASE_SCHEMA`.
         schema: Option<String>,
     },
+    /// Redis at `url`, keys under `prefix`.
+    Redis {
+        /// `REDIS_URL`.
+        url: String,
+        /// `REDIS_KEY_PREFIX`.
+        prefix: String,
+    },
 }
 
 /// How operations reach workers.
@@ -45,11 +52,11 @@ pub enum SchedulerBackend {
 ///
 /// | variable | default | meaning |
 /// |---|---|---|
-/// | `STORAGE_TYPE` | `memory` | `memory` or `postgres` |
+/// | `STORAGE_TYPE` | `memory` | `memory`, `postgres` or `redis` |
 /// | `DATABASE_URL` | — | PostgreSQL URL; required when storage or scheduler is `postgres` |
 /// | `DATABASE_SCHEMA` | *(none)* | schema for this agent's tables, so agents can share a database |
 /// | `SCHEDULER_TYPE` | `memory` | `memory`, `redis` or `postgres` |
-/// | `REDIS_URL` | — | Redis URL; required with `SCHEDULER_TYPE=redis` |
+/// | `REDIS_URL` | — | Redis URL; required when storage or scheduler is `redis` |
 /// | `REDIS_KEY_PREFIX` | `bindu` | namespace of this agent's keys, so agents can share a Redis |
 /// | `WORKER_CONCURRENCY` | `4` | agent runs at once per process |
 ///
@@ -96,10 +103,14 @@ impl AppSettings {
 
     /// Reads from any source of values. Errors name the variable and what was wrong.
     pub fn from(env: &Env<'_>) -> Result<Self> {
-        let storage = match choice(env, "STORAGE_TYPE", &["memory", "postgres"])?.as_str() {
+        let storage = match choice(env, "STORAGE_TYPE", &["memory", "postgres", "redis"])?.as_str() {
             "postgres" => StorageBackend::Postgres {
                 url: url(env, "DATABASE_URL", "STORAGE_TYPE=postgres", POSTGRES_SCHEMES)?,
                 schema: non_empty(env, "DATABASE_SCHEMA")?,
+            },
+            "redis" => StorageBackend::Redis {
+                url: redis_url(env, "STORAGE_TYPE=redis")?,
+                prefix: non_empty(env, "REDIS_KEY_PREFIX")?.unwrap_or_else(|| "bindu".to_owned()),
             },
             _ => StorageBackend::Memory,
         };
@@ -168,6 +179,9 @@ impl fmt::Debug for StorageBackend {
             Self::Memory => f.write_str("Memory"),
             Self::Postgres { url, schema } => {
                 f.debug_struct("Postgres").field("url", &redact::url(url)).field("schema", schema).finish()
+            }
+            Self::Redis { url, prefix } => {
+                f.debug_struct("Redis").field("url", &redact::url(url)).field("prefix", prefix).finish()
             }
         }
     }
@@ -242,7 +256,10 @@ mod tests {
     #[test]
     fn errors_name_the_setting() {
         let cases: [(&[(&str, &str)], &str); 7] = [
-            (&[("STORAGE_TYPE", "mongo")], "STORAGE_TYPE: expected one of memory, postgres, got \"mongo\""),
+            (
+                &[("STORAGE_TYPE", "mongo")],
+                "STORAGE_TYPE: expected one of memory, postgres, redis, got \"mongo\"",
+            ),
             (&[("STORAGE_TYPE", "postgres")], "DATABASE_URL: is required with STORAGE_TYPE=postgres"),
             (
                 &[("STORAGE_TYPE", "postgres"), ("DATABASE_URL", "mysql://u:pw@h/db")],

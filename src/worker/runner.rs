@@ -185,12 +185,9 @@ async fn handle(ctx: Arc<Context>, delivery: Delivery, slots: Arc<Semaphore>, st
     let task_id = operation.action.task_id();
     let disposition = match &operation.action {
         Action::Run(params) => {
-            let _slot = tokio::select! {
-                slot = slots.acquire() => slot,
-                () = stop.cancelled() => {
-                    ctx.settle(&delivery, Disposition::Leave).await;
-                    return;
-                }
+            let Some(_slot) = wait_for_slot(&ctx, &delivery, &slots, &stop).await else {
+                ctx.settle(&delivery, Disposition::Leave).await;
+                return;
             };
             run::run(&ctx, &delivery, params).await
         }
@@ -199,4 +196,29 @@ async fn handle(ctx: Arc<Context>, delivery: Delivery, slots: Arc<Semaphore>, st
         Action::Resume(_) => control::resume(&ctx, task_id, operation.id).await,
     };
     ctx.settle(&delivery, disposition).await;
+}
+
+/// Waits for a run slot, keeping the delivery alive meanwhile (so that the scheduler does not
+/// hand it to another worker while it waits here); `None` when the worker is stopping.
+async fn wait_for_slot<'a>(
+    ctx: &Context,
+    delivery: &Delivery,
+    slots: &'a Semaphore,
+    stop: &CancellationToken,
+) -> Option<tokio::sync::SemaphorePermit<'a>> {
+    let acquire = slots.acquire();
+    tokio::pin!(acquire);
+    let mut beats = tokio::time::interval(ctx.options.heartbeat);
+    beats.tick().await;
+    loop {
+        tokio::select! {
+            slot = &mut acquire => return slot.ok(),
+            () = stop.cancelled() => return None,
+            _ = beats.tick() => {
+                if let Err(err) = delivery.keep_alive().await {
+                    tracing::warn!(operation = %delivery.operation().id, error = %err, "could not keep a waiting delivery alive");
+                }
+            }
+        }
+    }
 }

@@ -1,0 +1,149 @@
+//! Redis in a container: the conformance suites (RedisScheduler and RedisStorage, plain and under
+//! `Retrying`), a consumer process killed mid-operation, a frozen server and a stopped and started
+//! one while operations go through `Retrying`. One container for the file.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bindu::conformance::scheduler::{self, Expectations, next_for};
+use bindu::conformance::storage;
+use bindu::redis::{RedisOptions, RedisScheduler, RedisStorage};
+use bindu::{
+    ContextId, Message, OperationId, RetryPolicy, Retrying, Scheduler, Storage, TaskId, TaskSendParams,
+    Transience,
+};
+use futures_util::StreamExt;
+use testcontainers_tests::{free_port, redis, unique_prefix};
+
+const EXPECT: Expectations = Expectations {
+    redelivery_within: Duration::from_millis(1500),
+    max_deliveries: 3,
+    quiet_period: Duration::from_millis(300),
+};
+const THROUGH_OUTAGE: RetryPolicy =
+    RetryPolicy::new(60, Duration::from_millis(100), Duration::from_millis(500));
+
+fn options(url: &str) -> RedisOptions {
+    let mut options = RedisOptions::from_url(url).unwrap().with_prefix(unique_prefix());
+    options.block_time = Duration::from_millis(250);
+    options.min_idle = Duration::from_millis(500);
+    options.claim_interval = Duration::from_millis(100);
+    options.max_deliveries = EXPECT.max_deliveries;
+    options.connect_timeout = Duration::from_secs(1);
+    options.response_timeout = Duration::from_secs(2);
+    options.pool_wait_timeout = Duration::from_secs(2);
+    options.reconnect_min_delay = Duration::from_millis(50);
+    options.reconnect_max_delay = Duration::from_secs(1);
+    options
+}
+
+fn run_params(task_id: TaskId) -> TaskSendParams {
+    TaskSendParams::new(task_id, ContextId::new(), Some(Message::user_text("go").for_task(task_id)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_in_a_container() {
+    let rd = redis(Some(free_port())).await;
+
+    // Conformance, plain and under Retrying, for both traits.
+    scheduler::run_all(&RedisScheduler::connect_with(options(&rd.url)).await.unwrap(), EXPECT).await;
+    let retrying = Retrying::with_policy(
+        RedisScheduler::connect_with(options(&rd.url)).await.unwrap(),
+        RetryPolicy::SCHEDULER,
+    );
+    scheduler::run_all(&retrying, EXPECT).await;
+    storage::run_all(&RedisStorage::connect_with(options(&rd.url)).await.unwrap()).await;
+    let retrying = Retrying::with_policy(
+        RedisStorage::connect_with(options(&rd.url)).await.unwrap(),
+        RetryPolicy::STORAGE,
+    );
+    storage::run_all(&retrying).await;
+
+    // A consumer process killed after receiving, before acknowledging: another gets it.
+    let consumer_options = options(&rd.url);
+    let scheduler = RedisScheduler::connect_with(consumer_options.clone()).await.unwrap();
+    let task_id = TaskId::new();
+    scheduler.run_task(OperationId::new(), &run_params(task_id)).await.unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_consumer"))
+        .args([&rd.url, &consumer_options.prefix, "500"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the consumer process");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), format!("received {task_id}"));
+    child.kill().unwrap(); // SIGKILL: no chance to acknowledge or clean up
+    child.wait().unwrap();
+    let killed = Instant::now();
+    let mut stream = scheduler.receive_task_operations().await.unwrap();
+    let redelivered = next_for(&mut stream, &[task_id].into(), Duration::from_secs(10)).await;
+    println!("redelivered {:?} after the consumer was killed", killed.elapsed());
+    assert_eq!(redelivered.delivery_count(), 2);
+    redelivered.ack().await.unwrap();
+    drop(stream);
+
+    // A frozen server: an uncertain timeout, not a hang; then recovery.
+    let storage = RedisStorage::connect_with(options(&rd.url)).await.unwrap();
+    let task = storage
+        .submit_task(ContextId::new(), &Message::user_text("x").for_task(TaskId::new()), None)
+        .await
+        .unwrap()
+        .task;
+    rd.container.pause().await.unwrap();
+    let asked = Instant::now();
+    let err = storage.load_task(task.id, None).await.unwrap_err();
+    assert!(asked.elapsed() < Duration::from_secs(6), "a timeout, not a hang: {:?}", asked.elapsed());
+    assert!(err.transience() != Transience::Permanent, "{err}");
+    let retrying = Arc::new(Retrying::with_policy(storage, THROUGH_OUTAGE));
+    let pending = {
+        let retrying = Arc::clone(&retrying);
+        tokio::spawn(async move { retrying.load_task(task.id, None).await })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    rd.container.unpause().await.unwrap();
+    let loaded = tokio::time::timeout(Duration::from_secs(60), pending).await.unwrap().unwrap().unwrap();
+    assert_eq!(loaded.unwrap().id, task.id);
+
+    // Stop and start the container (same port, append-only file) while producers enqueue and a
+    // consumer receives: every operation whose enqueue succeeded is received.
+    let scheduler = Arc::new(Retrying::with_policy(
+        RedisScheduler::connect_with(options(&rd.url)).await.unwrap(),
+        THROUGH_OUTAGE,
+    ));
+    let mut stream = scheduler.receive_task_operations().await.unwrap();
+    let producer = {
+        let scheduler = Arc::clone(&scheduler);
+        tokio::spawn(async move {
+            let mut sent = Vec::new();
+            for _ in 0..40 {
+                let task_id = TaskId::new();
+                let params = run_params(task_id);
+                scheduler.run_task(params.operation_id(), &params).await.expect("enqueue");
+                sent.push(task_id);
+                tokio::time::sleep(Duration::from_millis(40)).await;
+            }
+            sent
+        })
+    };
+    let mut received = HashSet::new();
+    let mut restarted = false;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while received.len() < 40 && Instant::now() < deadline {
+        if !restarted && received.len() >= 10 {
+            rd.container.stop().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            rd.container.start().await.unwrap();
+            restarted = true;
+        }
+        if let Ok(Some(Ok(delivery))) = tokio::time::timeout(Duration::from_secs(1), stream.next()).await {
+            received.insert(delivery.operation().action.task_id());
+            let _ = delivery.ack().await;
+        }
+    }
+    let sent: HashSet<TaskId> = producer.await.unwrap().into_iter().collect();
+    assert!(restarted);
+    assert_eq!(received, sent, "every operation whose enqueue succeeded is received");
+}

@@ -10,6 +10,8 @@ mod decorator;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "redis")]
+mod redis;
 mod stats;
 
 use stats::Table;
@@ -40,6 +42,10 @@ fn main() {
     #[cfg(feature = "postgres")]
     if wanted("postgres") {
         postgres::run(mode, &mut table);
+    }
+    #[cfg(feature = "redis")]
+    if wanted("redis") {
+        redis::run(mode, &mut table);
     }
     if let Some(path) = markdown {
         std::fs::write(&path, table.markdown()).expect("write the markdown table");

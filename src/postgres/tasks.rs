@@ -43,8 +43,30 @@ pub(crate) async fn submit(
 ) -> Result<Submission> {
     let (task_id, message) = message.stamped_for_submit(context_id)?;
     let tx_ = client.transaction().await.map_err(tx)?;
+    // Every statement is prepared once per connection: one round trip each after that.
     let lock = tx_
         .prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 FOR UPDATE"))
+        .await
+        .map_err(tx)?;
+    let append = tx_
+        .prepare_cached(&format!(
+            "UPDATE tasks SET history = history || $2, state = 'submitted', state_timestamp = now(), updated_at = now()
+             WHERE id = $1 RETURNING {TASK_COLUMNS}"
+        ))
+        .await
+        .map_err(tx)?;
+    let new_context = tx_
+        .prepare_cached("INSERT INTO contexts (id, owner) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
+        .await
+        .map_err(tx)?;
+    let context_owner =
+        tx_.prepare_cached("SELECT owner FROM contexts WHERE id = $1 FOR SHARE").await.map_err(tx)?;
+    let new_task = tx_
+        .prepare_cached(&format!(
+            "INSERT INTO tasks (id, context_id, owner, state, state_timestamp, history)
+             VALUES ($1, $2, $3, 'submitted', now(), $4)
+             ON CONFLICT (id) DO NOTHING RETURNING {TASK_COLUMNS}"
+        ))
         .await
         .map_err(tx)?;
     // Twice at most: if a concurrent submit creates the task between our look and our insert,
@@ -61,44 +83,19 @@ pub(crate) async fn submit(
             if task.status.state.is_terminal() {
                 return Err(Error::TaskImmutable { task_id, state: task.status.state });
             }
-            let row = tx_
-                .query_one(
-                    &format!(
-                        "UPDATE tasks SET history = history || $2, state = 'submitted', state_timestamp = now(),
-                                          updated_at = now()
-                         WHERE id = $1 RETURNING {TASK_COLUMNS}"
-                    ),
-                    &[&task_id.0, &Json([&message])],
-                )
-                .await
-                .map_err(tx)?;
+            let row = tx_.query_one(&append, &[&task_id.0, &Json([&message])]).await.map_err(tx)?;
             let task = rows::task(&row)?;
             tx_.commit().await.map_err(commit)?;
             return Ok(Submission { task, outcome: SubmitOutcome::Continued });
         }
-        tx_.execute(
-            "INSERT INTO contexts (id, owner) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
-            &[&context_id.0, &owner],
-        )
-        .await
-        .map_err(tx)?;
-        let context_owner: Option<String> = tx_
-            .query_one("SELECT owner FROM contexts WHERE id = $1 FOR SHARE", &[&context_id.0])
-            .await
-            .map_err(tx)?
-            .get(0);
-        if context_owner.as_deref() != owner {
+        tx_.execute(&new_context, &[&context_id.0, &owner]).await.map_err(tx)?;
+        let stored_owner: Option<String> =
+            tx_.query_one(&context_owner, &[&context_id.0]).await.map_err(tx)?.get(0);
+        if stored_owner.as_deref() != owner {
             return Err(Error::ownership(Entity::Context, context_id));
         }
         let inserted = tx_
-            .query_opt(
-                &format!(
-                    "INSERT INTO tasks (id, context_id, owner, state, state_timestamp, history)
-                     VALUES ($1, $2, $3, 'submitted', now(), $4)
-                     ON CONFLICT (id) DO NOTHING RETURNING {TASK_COLUMNS}"
-                ),
-                &[&task_id.0, &context_id.0, &owner, &Json([&message])],
-            )
+            .query_opt(&new_task, &[&task_id.0, &context_id.0, &owner, &Json([&message])])
             .await
             .map_err(tx)?;
         if let Some(row) = inserted {

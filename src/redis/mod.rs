@@ -50,6 +50,7 @@
 mod entry;
 mod error;
 mod keys;
+mod lane;
 mod options;
 mod pool;
 mod receipt;

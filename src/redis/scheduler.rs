@@ -9,8 +9,8 @@ use deadpool_redis::redis::Client;
 use tokio_util::sync::CancellationToken;
 
 use super::entry::{self, RedisDeadLetter};
-use super::error::pool_error;
 use super::keys::RedisKeys;
+use super::lane::{Lane, LaneConnection};
 use super::{RedisOptions, pool, receiver, scripts};
 use crate::error::{Error, Result};
 use crate::model::{Action, OperationId, TaskIdParams, TaskOperation, TaskSendParams};
@@ -37,15 +37,21 @@ pub(super) struct Shared {
     pub(super) shown_url: String,
     /// Opens the receivers' dedicated connections.
     pub(super) client: Client,
-    /// Enqueues, acknowledgements, keep-alives, dead letters from receipts.
+    /// Provides the shared command connection (and replacements when it is lost).
     pub(super) pool: Pool,
+    /// Enqueues, acknowledgements, keep-alives, dead letters from receipts.
+    pub(super) lane: Lane,
     /// Cancelled by [`RedisScheduler::close`].
     pub(super) closed: CancellationToken,
 }
 
 impl Shared {
-    pub(super) async fn pooled(&self, what: &str) -> Result<deadpool_redis::Connection> {
-        self.pool.get().await.map_err(|err| pool_error(what, err))
+    /// A handle on the shared command connection.
+    pub(super) async fn pooled(&self, what: &str) -> Result<LaneConnection<'_>> {
+        if self.closed.is_cancelled() {
+            return Err(crate::error::Error::Closed("redis scheduler"));
+        }
+        self.lane.get(&self.pool, what).await
     }
 }
 
@@ -66,7 +72,15 @@ impl RedisScheduler {
         })?;
         let pool = pool::build(&options)?;
         let keys = RedisKeys::new(&options.prefix);
-        let shared = Shared { options, keys, shown_url, client, pool, closed: CancellationToken::new() };
+        let shared = Shared {
+            options,
+            keys,
+            shown_url,
+            client,
+            pool,
+            lane: Lane::default(),
+            closed: CancellationToken::new(),
+        };
         let mut con = shared.pooled("connect").await?;
         scripts::ensure_group(&mut con, &shared.keys, &shared.options.group).await?;
         drop(con);
@@ -100,6 +114,7 @@ impl RedisScheduler {
     /// delivered again after the idle time. Idempotent.
     pub fn close(&self) {
         self.shared.closed.cancel();
+        self.shared.lane.release();
         self.shared.pool.close();
     }
 

@@ -30,13 +30,44 @@ pub(crate) fn is_root() -> bool {
     Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false)
 }
 
-/// Sends `signal` (e.g. `KILL`, `STOP`, `CONT`) to a process and its children. (PostgreSQL's
-/// backends start sessions of their own, so signalling the process group would miss them.)
+/// Sends `signal` (`KILL`, `STOP` or `CONT`) to a process and its children. PostgreSQL's
+/// backends start sessions of their own, so signalling the process group would miss them. The
+/// parent is stopped first, so that it forks nothing while its children are signalled; after a
+/// `KILL` this waits until every one of them is gone (a new server could not start while they
+/// still hold the old one's shared memory).
 pub(crate) fn signal_tree(pid: u32, signal: &str) {
-    let signal = format!("-{signal}");
-    let _ = Command::new("kill").args([signal.as_str(), &pid.to_string()]).status();
-    // pkill exits 1 when there are no children: not an error here.
-    let _ = Command::new("pkill").args([signal.as_str(), "-P", &pid.to_string()]).status();
+    let send = |target: u32, signal: &str| {
+        let _ = Command::new("kill").args([format!("-{signal}"), target.to_string()]).status();
+    };
+    if signal != "CONT" {
+        send(pid, "STOP");
+    }
+    let children = children(pid);
+    for child in &children {
+        send(*child, signal);
+    }
+    send(pid, signal);
+    if signal == "KILL" {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while children.iter().chain([&pid]).any(|p| alive(*p)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+}
+
+fn children(pid: u32) -> Vec<u32> {
+    Command::new("pgrep")
+        .args(["-P", &pid.to_string()])
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+/// Whether `pid` still exists and is not a zombie waiting to be reaped.
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')))
+        .unwrap_or(false)
 }
 
 /// A fresh directory under the system temp dir.

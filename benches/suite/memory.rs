@@ -73,11 +73,12 @@ async fn mixed_load(
         let (storage, ids, done) = (Arc::clone(storage), Arc::clone(ids), Arc::clone(&done));
         tasks.push(tokio::spawn(async move {
             let mut i = caller * 7919;
-            let states = [TaskState::Working, TaskState::InputRequired];
             while Instant::now() < deadline {
                 let id = ids[i % ids.len()];
                 storage.load_task(id, None).await.unwrap();
-                storage.update_task(id, &TaskUpdate::to(states[i % 2])).await.unwrap();
+                // A real write every time: the metadata changes.
+                let update = TaskUpdate::to(TaskState::Working).with_metadata("n", serde_json::json!(i));
+                storage.update_task(id, &update).await.unwrap();
                 done.fetch_add(2, Ordering::Relaxed);
                 i = i.wrapping_add(104_729);
             }

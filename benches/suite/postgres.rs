@@ -77,12 +77,12 @@ impl Raw {
         self.client.query_opt(&self.load, &[&task_id.0]).await.unwrap().unwrap();
     }
 
-    async fn update(&mut self, task_id: TaskId, state: TaskState) {
+    async fn update(&mut self, task_id: TaskId, state: TaskState, n: usize) {
         let tx = self.client.transaction().await.unwrap();
         tx.query_one(&self.lock, &[&task_id.0]).await.unwrap();
         let empty: [Message; 0] = [];
         let no_artifacts: [bindu::Artifact; 0] = [];
-        let metadata = bindu::Metadata::new();
+        let metadata = bindu::metadata([("n", serde_json::json!(n))]);
         tx.query_one(
             &self.update,
             &[&task_id.0, &state.as_str(), &Json(&empty), &Json(&no_artifacts), &Json(&metadata)],
@@ -200,7 +200,8 @@ async fn rate(op: Op, callers: usize, window: Duration, target: Target, ids: &Ar
             let mut i = caller;
             while Instant::now() < deadline {
                 let id = ids[i % ids.len()];
-                let state = [TaskState::Working, TaskState::InputRequired][i % 2];
+                // Every update really writes: the metadata changes each time.
+                let state = TaskState::Working;
                 match &*target {
                     Target::Storage(storage) => match op {
                         Op::Submit => {
@@ -208,7 +209,10 @@ async fn rate(op: Op, callers: usize, window: Duration, target: Target, ids: &Ar
                             storage.submit_task(ContextId::new(), &message, None).await.unwrap();
                         }
                         Op::Load => drop(storage.load_task(id, None).await.unwrap()),
-                        Op::Update => drop(storage.update_task(id, &TaskUpdate::to(state)).await.unwrap()),
+                        Op::Update => {
+                            let update = TaskUpdate::to(state).with_metadata("n", serde_json::json!(i));
+                            drop(storage.update_task(id, &update).await.unwrap())
+                        }
                     },
                     Target::Raw(raws) => {
                         let mut raw = raws[caller].lock().await;
@@ -217,7 +221,7 @@ async fn rate(op: Op, callers: usize, window: Duration, target: Target, ids: &Ar
                                 raw.submit(&Message::user_text("new").for_task(TaskId::new())).await
                             }
                             Op::Load => raw.load(id).await,
-                            Op::Update => raw.update(id, state).await,
+                            Op::Update => raw.update(id, state, i).await,
                         }
                     }
                 }

@@ -1,7 +1,7 @@
 //! The connection pool: bounded waits everywhere, and connections that may be stuck are never
 //! handed out again.
 
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, QueueMode, RecyclingMethod, Runtime};
 
 use super::error::classify_pool;
 use super::options::{PostgresOptions, TlsMode};
@@ -22,6 +22,8 @@ pub(crate) fn build(options: &PostgresOptions) -> Result<Pool> {
         .wait_timeout(Some(options.wait_timeout))
         .create_timeout(Some(options.connect_timeout))
         .recycle_timeout(Some(options.connect_timeout))
+        // The most recently used connection first: a warm one, not whichever idled longest.
+        .queue_mode(QueueMode::Lifo)
         .runtime(Runtime::Tokio1)
         .build()
         .map_err(|err| {

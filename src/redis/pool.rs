@@ -2,7 +2,7 @@
 //! timeouts from [`RedisOptions`].
 
 use deadpool_redis::redis::{AsyncConnectionConfig, Client};
-use deadpool_redis::{Manager, Pool, Runtime};
+use deadpool_redis::{Manager, Pool, QueueMode, Runtime};
 
 use super::RedisOptions;
 use super::error::connect_error;
@@ -23,6 +23,8 @@ pub(crate) fn build(options: &RedisOptions) -> Result<Pool> {
         .wait_timeout(Some(options.pool_wait_timeout))
         .create_timeout(Some(options.connect_timeout + options.response_timeout))
         .recycle_timeout(Some(options.response_timeout))
+        // The most recently used connection first: a warm one, not whichever idled longest.
+        .queue_mode(QueueMode::Lifo)
         .runtime(Runtime::Tokio1)
         .build()
         .map_err(|err| {

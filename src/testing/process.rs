@@ -59,7 +59,9 @@ fn children(pid: u32) -> Vec<u32> {
     Command::new("pgrep")
         .args(["-P", &pid.to_string()])
         .output()
-        .map(|out| String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect())
+        .map(|out| {
+            String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect()
+        })
         .unwrap_or_default()
 }
 

@@ -1,10 +1,8 @@
 //! The decorator's success path allocates nothing beyond its own async-trait box. Counted with a
 //! global counting allocator (exact, so this is a test; the time overhead is a benchmark).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::future::Future;
 use std::pin::pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Waker};
 
 use bindu::{
@@ -12,38 +10,20 @@ use bindu::{
     TaskId, TaskIdParams, TaskState, TaskUpdate,
 };
 
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "../benches/suite/alloc.rs"]
+mod alloc;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: alloc::Counting = alloc::Counting;
 
 /// Makes the call's future (async-trait boxes it right away), polls it to completion on this
 /// thread (in-memory operations finish in one poll), and counts the allocations made meanwhile.
 fn allocations<F: Future>(call: impl FnOnce() -> F) -> usize {
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
-    let mut future = pin!(call());
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if future.as_mut().poll(&mut cx).is_ready() {
-            return ALLOCATIONS.load(Ordering::Relaxed) - before;
-        }
-    }
+    alloc::allocations(|| {
+        let mut future = pin!(call());
+        let mut cx = Context::from_waker(Waker::noop());
+        while future.as_mut().poll(&mut cx).is_pending() {}
+    })
 }
 
 // One test function, so no other test thread allocates while counting.

@@ -2,8 +2,9 @@
 //! credentials, dead pooled connections, and secrets that must not leak.
 #![cfg(feature = "postgres")]
 
-use std::io;
-use std::sync::{Arc, Mutex};
+mod common;
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bindu::postgres::PostgresStorage;
@@ -13,6 +14,7 @@ use bindu::{
     App, AppSettings, ContextId, Error, Message, RetryPolicy, Retrying, Storage, TaskId, TaskState,
     TaskUpdate, Transience,
 };
+use common::logs::Captured;
 
 /// Generous enough to ride out a restart.
 const THROUGH_RESTART: RetryPolicy =
@@ -150,26 +152,9 @@ async fn dead_pooled_connections_are_discarded_after_a_restart() {
     }
 }
 
-/// Log lines written while the test runs.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn the_password_never_shows_in_logs_errors_or_debug() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::install();
 
     let server = PostgresServer::start();
     let storage = PostgresStorage::connect_with(server.options()).await.unwrap();
@@ -186,7 +171,7 @@ async fn the_password_never_shows_in_logs_errors_or_debug() {
     let mut settings = AppSettings::from(&Env::from_lookup(lookup)).unwrap();
     settings.retry.storage = RetryPolicy::new(3, Duration::from_millis(10), Duration::from_millis(20));
     let err: Error = App::connect(&settings).await.unwrap_err();
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert_eq!(logs.matches("bindu::app: connecting").count(), 3, "each attempt is logged: {logs}");
     for text in [err.to_string(), format!("{err:?}"), format!("{settings:?}"), logs] {
         assert!(!text.contains(TEST_PASSWORD), "{text}");

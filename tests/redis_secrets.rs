@@ -3,8 +3,7 @@
 //! errors, or in `Debug` output — through connecting, a wrong password, an outage with
 //! reconnects, and start-up through [`App`].
 
-use std::io;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bindu::conformance::scheduler::next_for;
@@ -16,28 +15,12 @@ use bindu::{App, AppSettings, OperationId, RetryPolicy, Retrying, Scheduler, Tas
 use futures_util::StreamExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+mod common;
+
+use common::logs::Captured;
+
 const PASSWORD: &str = "pw-7f3a-correct-horse";
 const WRONG_PASSWORD: &str = "pw-5d1c-battery-staple";
-
-/// Everything logged by this test binary (it has this one test, so a global subscriber is fine).
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
 
 fn assert_secret_free(what: &str, text: &str) {
     for secret in [PASSWORD, WRONG_PASSWORD] {

@@ -1,8 +1,11 @@
 //! `Retrying` and `execute_with_retry` over scripted faults, under tokio's paused clock so that
 //! backoff costs no wall time and waits can be measured exactly.
 
-use std::io;
 use std::sync::{Arc, Mutex};
+
+mod common;
+
+use common::logs::Captured;
 use std::time::Duration;
 
 use bindu::testing::{Fault, Faulty};
@@ -18,37 +21,6 @@ const POLICY: RetryPolicy = RetryPolicy::new(4, Duration::from_secs(1), Duration
 
 fn transient() -> Error {
     BackendError::new("test", Transience::Transient, "connection refused").into()
-}
-
-/// Log lines written while the test runs.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn install() -> (Self, tracing::subscriber::DefaultGuard) {
-        let captured = Self::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::TRACE)
-            .finish();
-        (captured, tracing::subscriber::set_default(subscriber))
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
 }
 
 async fn new_task(storage: &dyn Storage) -> bindu::Task {

@@ -7,6 +7,7 @@
 
 mod alloc;
 mod decorator;
+mod fixture;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;

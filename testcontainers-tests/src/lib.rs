@@ -114,8 +114,3 @@ async fn host_port<I: testcontainers_modules::testcontainers::Image>(
 pub fn unique_schema() -> String {
     format!("tc_{}", uuid::Uuid::new_v4().simple())
 }
-
-/// A Redis key prefix no other test uses.
-pub fn unique_prefix() -> String {
-    format!("tc-{}", uuid::Uuid::new_v4().simple())
-}

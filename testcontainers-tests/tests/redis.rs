@@ -11,12 +11,13 @@ use std::time::{Duration, Instant};
 use bindu::conformance::scheduler::{self, Expectations, next_for};
 use bindu::conformance::storage;
 use bindu::redis::{RedisOptions, RedisScheduler, RedisStorage};
+use bindu::testing::RedisServer;
 use bindu::{
     ContextId, Message, OperationId, RetryPolicy, Retrying, Scheduler, Storage, TaskId, TaskSendParams,
     Transience,
 };
 use futures_util::StreamExt;
-use testcontainers_tests::{free_port, redis, unique_prefix};
+use testcontainers_tests::{free_port, redis};
 
 const EXPECT: Expectations = Expectations {
     redelivery_within: Duration::from_millis(1500),
@@ -26,18 +27,9 @@ const EXPECT: Expectations = Expectations {
 const THROUGH_OUTAGE: RetryPolicy =
     RetryPolicy::new(60, Duration::from_millis(100), Duration::from_millis(500));
 
+/// Test timing (redelivery after 500 ms idle, 3 deliveries) under a fresh prefix.
 fn options(url: &str) -> RedisOptions {
-    let mut options = RedisOptions::from_url(url).unwrap().with_prefix(unique_prefix());
-    options.block_time = Duration::from_millis(250);
-    options.min_idle = Duration::from_millis(500);
-    options.claim_interval = Duration::from_millis(100);
-    options.max_deliveries = EXPECT.max_deliveries;
-    options.connect_timeout = Duration::from_secs(1);
-    options.response_timeout = Duration::from_secs(2);
-    options.pool_wait_timeout = Duration::from_secs(2);
-    options.reconnect_min_delay = Duration::from_millis(50);
-    options.reconnect_max_delay = Duration::from_secs(1);
-    options
+    RedisServer::quick_options_for(url)
 }
 
 fn run_params(task_id: TaskId) -> TaskSendParams {

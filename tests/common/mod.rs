@@ -2,6 +2,8 @@
 //! any pair of backends can run.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod logs;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};

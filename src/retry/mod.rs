@@ -3,6 +3,7 @@
 
 mod call;
 mod execute;
+mod forward;
 mod policy;
 mod scheduler;
 mod storage;

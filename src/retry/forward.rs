@@ -1,0 +1,32 @@
+//! The one shape of every `Retrying` method.
+
+/// Writes `Retrying` trait methods with the exact signature `#[async_trait]` gives the trait's
+/// declarations, returning the retry future boxed as it is.
+///
+/// `#[async_trait]` on the impl would box an `async` block that awaits that future: one more state
+/// machine, and one more move of the arguments and of the result, on every call. Boxing the retry
+/// future directly leaves the one allocation every async-trait method makes and nothing else
+/// (BENCHMARKS.md, section 1: "retry logic alone").
+///
+/// Each line reads `CALL => fn name<lifetimes of the reference arguments>(args) -> output;`, where
+/// `CALL` names the [`Call`](super::Call) entry that says whether the operation is idempotent.
+/// Arguments are ids and references, so the operation closure copies them on every attempt.
+macro_rules! forward {
+    ($($call:ident => fn $name:ident $(<$($lt:lifetime),+>)? ($($arg:ident: $ty:ty),*) -> $out:ty;)*) => {$(
+        fn $name<'life0, $($($lt,)+)? 'async_trait>(
+            &'life0 self,
+            $($arg: $ty),*
+        ) -> ::std::pin::Pin<
+            Box<dyn ::std::future::Future<Output = $crate::error::Result<$out>> + Send + 'async_trait>,
+        >
+        where
+            'life0: 'async_trait,
+            $($($lt: 'async_trait,)+)?
+            Self: 'async_trait,
+        {
+            Box::pin(self.call(super::Call::$call, move || self.inner.$name($($arg),*)))
+        }
+    )*};
+}
+
+pub(super) use forward;

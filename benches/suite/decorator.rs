@@ -53,10 +53,9 @@ pub fn run(mode: Mode, table: &mut Table) {
             baseline: format!("{} ns/call", short(base)),
             measured: format!("{} ns/call", short(retrying_ns.median())),
             comparison: format!(
-                "+{} ns ({:+.1} %), +{extra_allocations} alloc; retry logic alone +{} ns",
-                short(overhead),
+                "{overhead:+.1} ns ({:+.1} %), {extra_allocations:+} alloc; retry logic alone {:+.1} ns",
                 overhead / base * 100.0,
-                short(logic_ns.median())
+                logic_ns.median()
             ),
             spread: overhead_ns.spread("ns overhead"),
             target: "≤ max(5 %, 50 ns); +1 alloc (the async-trait box)".into(),

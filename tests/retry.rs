@@ -1,11 +1,9 @@
 //! `Retrying` and `execute_with_retry` over scripted faults, under tokio's paused clock so that
 //! backoff costs no wall time and waits can be measured exactly.
 
-use std::sync::{Arc, Mutex};
-
 mod common;
 
-use common::logs::Captured;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bindu::testing::{Fault, Faulty};
@@ -14,6 +12,7 @@ use bindu::{
     PushNotificationConfig, RetryPolicy, Retrying, Scheduler, Storage, SubmitOutcome, TaskId, TaskSendParams,
     TaskState, Transience, execute_with_retry,
 };
+use common::logs::Captured;
 use futures_util::StreamExt;
 use tokio::time::Instant;
 

@@ -11,6 +11,8 @@ mod fixture;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(any(feature = "postgres", feature = "redis"))]
+mod recovery;
 #[cfg(feature = "redis")]
 mod redis;
 mod stats;

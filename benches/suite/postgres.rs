@@ -13,6 +13,7 @@ use tokio_postgres::types::Json;
 use tokio_postgres::{Client, NoTls, Statement};
 
 use crate::Mode;
+use crate::recovery;
 use crate::stats::{Row, Samples, Table, short};
 
 const COLUMNS: &str =
@@ -239,13 +240,11 @@ async fn rate(op: Op, callers: usize, window: Duration, target: Target, ids: &Ar
 /// Section 5: a restarted server accepting connections again → the first successful call
 /// through `Retrying` with the default storage policy.
 fn recovery(runtime: &tokio::runtime::Runtime, mut server: PostgresServer, mode: Mode, table: &mut Table) {
-    let rounds = if mode == Mode::Quick { 1 } else { 5 };
     let mut samples = Samples::default();
-    for _ in 0..rounds {
-        let options = server.options();
+    for _ in 0..recovery::rounds(mode) {
+        let mut options = server.options();
+        options.request_timeout = Duration::from_secs(2);
         let storage = runtime.block_on(async {
-            let mut options = options;
-            options.request_timeout = Duration::from_secs(2);
             Retrying::with_policy(
                 PostgresStorage::connect_with(options).await.unwrap(),
                 RetrySettings::default().storage,
@@ -254,28 +253,18 @@ fn recovery(runtime: &tokio::runtime::Runtime, mut server: PostgresServer, mode:
         let message = Message::user_text("x").for_task(TaskId::new());
         let task_id =
             runtime.block_on(storage.submit_task(ContextId::new(), &message, None)).unwrap().task.id;
-        server.kill();
-        // A call in flight while the server is down, as a real client's would be.
-        let pending = runtime.spawn(async move {
-            let result = storage.load_task(task_id, None).await;
-            (Instant::now(), result)
-        });
-        std::thread::sleep(Duration::from_millis(300));
-        server.restart();
-        let accepting = Instant::now();
-        let (succeeded, result) = runtime.block_on(pending).unwrap();
-        result.unwrap();
-        samples.push(succeeded.saturating_duration_since(accepting).as_secs_f64() * 1000.0);
+        let call = async move { storage.load_task(task_id, None).await };
+        samples.push(recovery::sample(
+            runtime,
+            &mut server,
+            PostgresServer::kill,
+            PostgresServer::restart,
+            call,
+        ));
     }
-    table.add(Row {
-        section: "5 recovery",
-        name: "PostgreSQL restarted → first successful call (Retrying, default storage policy 5 × 0.5–5 s)"
-            .into(),
-        baseline: "—".into(),
-        measured: format!("{} ms", short(samples.median())),
-        comparison: "bounded by the backoff wait in progress".into(),
-        spread: samples.spread("ms"),
-        target: "reported".into(),
-        verdict: "—".into(),
-    });
+    recovery::add_row(
+        table,
+        "PostgreSQL restarted → first successful call (Retrying, default storage policy 5 × 0.5–5 s)",
+        &samples,
+    );
 }

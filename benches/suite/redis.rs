@@ -16,6 +16,7 @@ use deadpool_redis::redis::{self, Script, Value, aio::MultiplexedConnection};
 use futures_util::StreamExt;
 
 use crate::Mode;
+use crate::recovery;
 use crate::stats::{Row, Samples, Table, short};
 
 const ENQUEUE: &str = include_str!("../../src/redis/lua/enqueue.lua");
@@ -289,44 +290,24 @@ fn add(table: &mut Table, name: &str, ours: &Samples, raw: &Samples, ratio: &Sam
 /// Section 5: a restarted Redis accepting connections again → the first successful enqueue
 /// through `Retrying` with the default scheduler policy.
 fn recovery(runtime: &tokio::runtime::Runtime, mode: Mode, table: &mut Table) {
-    let server = RedisServer::spawn(RedisServerOptions { persistent: true, password: None });
-    let rounds = if mode == Mode::Quick { 1 } else { 5 };
+    let mut server = RedisServer::spawn(RedisServerOptions { persistent: true, password: None });
     let mut samples = Samples::default();
-    for _ in 0..rounds {
+    for _ in 0..recovery::rounds(mode) {
+        let mut options = options(server.url());
+        options.response_timeout = Duration::from_secs(1);
+        options.connect_timeout = Duration::from_secs(1);
         let scheduler = runtime.block_on(async {
-            let mut options = options(server.url());
-            options.response_timeout = Duration::from_secs(1);
-            options.connect_timeout = Duration::from_secs(1);
-            Arc::new(Retrying::with_policy(
+            Retrying::with_policy(
                 RedisScheduler::connect_with(options).await.unwrap(),
                 RetrySettings::default().scheduler,
-            ))
+            )
         });
-        server.kill();
-        let pending = {
-            let scheduler = Arc::clone(&scheduler);
-            runtime.spawn(async move {
-                let params = params();
-                let result = scheduler.run_task(OperationId::new(), &params).await;
-                (Instant::now(), result)
-            })
-        };
-        std::thread::sleep(Duration::from_millis(300));
-        server.restart();
-        let accepting = Instant::now();
-        let (succeeded, result) = runtime.block_on(pending).unwrap();
-        result.unwrap();
-        samples.push(succeeded.saturating_duration_since(accepting).as_secs_f64() * 1000.0);
+        let call = async move { scheduler.run_task(OperationId::new(), &params()).await };
+        samples.push(recovery::sample(runtime, &mut server, |s| s.kill(), |s| s.restart(), call));
     }
-    table.add(Row {
-        section: "5 recovery",
-        name: "Redis restarted → first successful enqueue (Retrying, default scheduler policy 3 × 1–8 s)"
-            .into(),
-        baseline: "—".into(),
-        measured: format!("{} ms", short(samples.median())),
-        comparison: "bounded by the backoff wait in progress".into(),
-        spread: samples.spread("ms"),
-        target: "reported".into(),
-        verdict: "—".into(),
-    });
+    recovery::add_row(
+        table,
+        "Redis restarted → first successful enqueue (Retrying, default scheduler policy 3 × 1–8 s)",
+        &samples,
+    );
 }

@@ -19,37 +19,61 @@ use crate::error::Result;
 /// Holds the shared connection.
 #[derive(Default)]
 pub(crate) struct Lane {
-    held: Mutex<Option<Connection>>,
+    held: Mutex<Held>,
+}
+
+/// The shared connection, if one is held, and which one it is: a handle on a connection that has
+/// since been replaced must not discard its replacement.
+#[derive(Default)]
+struct Held {
+    connection: Option<Connection>,
+    generation: u64,
 }
 
 impl Lane {
     /// A handle on the shared connection, taking one from `pool` when none is held.
     pub(crate) async fn get<'a>(&'a self, pool: &Pool, what: &str) -> Result<LaneConnection<'a>> {
-        if let Some(held) = self.lock().as_ref() {
-            return Ok(LaneConnection { lane: self, con: MultiplexedConnection::clone(held) });
+        {
+            let held = self.lock();
+            if let Some(connection) = held.connection.as_ref() {
+                let con = MultiplexedConnection::clone(connection);
+                return Ok(LaneConnection { lane: self, con, generation: held.generation });
+            }
         }
         let fresh = pool.get().await.map_err(|err| pool_error(what, err))?;
-        let con = MultiplexedConnection::clone(&fresh);
         let mut held = self.lock();
-        if held.is_none() {
-            *held = Some(fresh);
+        match held.connection.as_ref() {
+            // Another caller installed one meanwhile: use it, and `fresh` goes back to the pool.
+            Some(connection) => {
+                let con = MultiplexedConnection::clone(connection);
+                Ok(LaneConnection { lane: self, con, generation: held.generation })
+            }
+            None => {
+                held.generation += 1;
+                let con = MultiplexedConnection::clone(&fresh);
+                held.connection = Some(fresh);
+                Ok(LaneConnection { lane: self, con, generation: held.generation })
+            }
         }
-        Ok(LaneConnection { lane: self, con })
     }
 
     /// Gives the held connection back to the pool (on close).
     pub(crate) fn release(&self) {
-        drop(self.lock().take());
+        drop(self.lock().connection.take());
     }
 
-    /// Drops the held connection out of the pool (it lost its server).
-    fn discard(&self) {
-        if let Some(held) = self.lock().take() {
-            drop(Connection::take(held));
+    /// Drops the held connection out of the pool (it lost its server), unless it is no longer
+    /// the `generation` the failing handle came from.
+    fn discard(&self, generation: u64) {
+        let mut held = self.lock();
+        if held.generation == generation
+            && let Some(connection) = held.connection.take()
+        {
+            drop(Connection::take(connection));
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Option<Connection>> {
+    fn lock(&self) -> MutexGuard<'_, Held> {
         self.held.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
@@ -58,6 +82,7 @@ impl Lane {
 pub(crate) struct LaneConnection<'a> {
     lane: &'a Lane,
     con: MultiplexedConnection,
+    generation: u64,
 }
 
 impl LaneConnection<'_> {
@@ -65,7 +90,7 @@ impl LaneConnection<'_> {
         if let Err(err) = &result
             && (err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal())
         {
-            self.lane.discard();
+            self.lane.discard(self.generation);
         }
         result
     }
@@ -93,5 +118,41 @@ impl ConnectionLike for LaneConnection<'_> {
 
     fn get_db(&self) -> i64 {
         self.con.get_db()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use deadpool_redis::redis;
+
+    use super::*;
+    use crate::redis::{RedisOptions, pool};
+    use crate::testing::{RedisServer, RedisServerOptions};
+
+    async fn ping(con: &mut LaneConnection<'_>) -> std::result::Result<(), RedisError> {
+        redis::cmd("PING").query_async::<()>(con).await
+    }
+
+    #[tokio::test]
+    async fn a_handle_on_a_replaced_connection_never_discards_its_replacement() {
+        let server = RedisServer::spawn(RedisServerOptions::default());
+        let pool = pool::build(&RedisOptions::from_url(server.url()).unwrap()).unwrap();
+        let lane = Lane::default();
+        let mut first = lane.get(&pool, "test").await.unwrap();
+        let mut second = lane.get(&pool, "test").await.unwrap();
+        ping(&mut first).await.unwrap();
+
+        server.kill();
+        server.restart();
+        ping(&mut first).await.expect_err("the connection lost its server");
+        assert!(lane.lock().connection.is_none(), "the lost connection is dropped");
+        let mut replacement = lane.get(&pool, "test").await.unwrap();
+        ping(&mut replacement).await.unwrap();
+
+        // `second` still holds the lost connection: its failure must leave the replacement held.
+        ping(&mut second).await.expect_err("still the lost connection");
+        assert!(lane.lock().connection.is_some(), "the replacement is still held");
+        ping(&mut lane.get(&pool, "test").await.unwrap()).await.unwrap();
+        assert_eq!(lane.lock().generation, 2, "no third connection was taken");
     }
 }

@@ -23,13 +23,13 @@ pub(super) struct RedisReceipt {
 impl Receipt for RedisReceipt {
     async fn ack(&self) -> Result<()> {
         let shared = &self.shared;
-        let mut con = shared.pooled("acknowledge").await?;
+        let mut con = shared.command_connection("acknowledge").await?;
         scripts::ack(&mut con, &shared.keys, &shared.options.group, &self.entry_id).await
     }
 
     async fn dead_letter(&self, reason: &str) -> Result<()> {
         let shared = &self.shared;
-        let mut con = shared.pooled("dead-letter").await?;
+        let mut con = shared.command_connection("dead-letter").await?;
         if scripts::dead_letter(&mut con, &shared.keys, &shared.options, &self.entry_id, reason).await? {
             tracing::warn!(operation = %self.operation, entry = %self.entry_id, reason, "operation dead-lettered");
         }
@@ -38,7 +38,7 @@ impl Receipt for RedisReceipt {
 
     async fn keep_alive(&self) -> Result<()> {
         let shared = &self.shared;
-        let mut con = shared.pooled("keep alive").await?;
+        let mut con = shared.command_connection("keep alive").await?;
         match scripts::keep_alive(
             &mut con,
             &shared.keys,

@@ -47,9 +47,9 @@ pub(super) struct Shared {
 
 impl Shared {
     /// A handle on the shared command connection.
-    pub(super) async fn pooled(&self, what: &str) -> Result<LaneConnection<'_>> {
+    pub(super) async fn command_connection(&self, what: &str) -> Result<LaneConnection<'_>> {
         if self.closed.is_cancelled() {
-            return Err(crate::error::Error::Closed("redis scheduler"));
+            return Err(Error::Closed("redis scheduler"));
         }
         self.lane.get(&self.pool, what).await
     }
@@ -81,7 +81,7 @@ impl RedisScheduler {
             lane: Lane::default(),
             closed: CancellationToken::new(),
         };
-        let mut con = shared.pooled("connect").await?;
+        let mut con = shared.command_connection("connect").await?;
         scripts::ensure_group(&mut con, &shared.keys, &shared.options.group).await?;
         drop(con);
         Ok(Self { shared: Arc::new(shared) })
@@ -99,13 +99,13 @@ impl RedisScheduler {
 
     /// Up to `count` dead letters, oldest first.
     pub async fn dead_letters(&self, count: usize) -> Result<Vec<RedisDeadLetter>> {
-        let mut con = self.shared.pooled("read dead letters").await?;
+        let mut con = self.shared.command_connection("read dead letters").await?;
         scripts::dead_letters(&mut con, &self.shared.keys, count).await
     }
 
     /// Operations not yet acknowledged or dead-lettered: queued or in flight.
     pub async fn backlog(&self) -> Result<u64> {
-        let mut con = self.shared.pooled("count the backlog").await?;
+        let mut con = self.shared.command_connection("count the backlog").await?;
         scripts::backlog(&mut con, &self.shared.keys).await
     }
 
@@ -123,7 +123,7 @@ impl RedisScheduler {
         let operation = TaskOperation::new(id, action);
         let payload = entry::encode(&operation)?;
         let shared = &self.shared;
-        let mut con = shared.pooled("enqueue").await?;
+        let mut con = shared.command_connection("enqueue").await?;
         let added = scripts::enqueue(&mut con, &shared.keys, &shared.options, id, &payload).await?;
         if !added {
             tracing::debug!(operation = %id, action = what, "duplicate enqueue dropped");

@@ -81,10 +81,7 @@ impl App {
 async fn connect_storage(settings: &AppSettings) -> Result<Arc<dyn Storage>> {
     let retry = &settings.retry;
     match &settings.storage {
-        StorageBackend::Memory => {
-            let policy = RetrySettings::in_memory(retry.storage, RetryPolicy::STORAGE);
-            Ok(Arc::new(Retrying::with_policy(InMemoryStorage::new(), policy)))
-        }
+        StorageBackend::Memory => Ok(Arc::new(Retrying::with_policy(InMemoryStorage::new(), retry.storage))),
         StorageBackend::Postgres { url, schema } => postgres_storage(url, schema.as_deref(), retry).await,
         StorageBackend::Redis { url, prefix } => redis_storage(url, prefix, retry).await,
     }
@@ -93,10 +90,7 @@ async fn connect_storage(settings: &AppSettings) -> Result<Arc<dyn Storage>> {
 async fn connect_scheduler(settings: &AppSettings) -> Result<Arc<dyn Scheduler>> {
     let retry = &settings.retry;
     match &settings.scheduler {
-        SchedulerBackend::Memory => {
-            let policy = RetrySettings::in_memory(retry.scheduler, RetryPolicy::SCHEDULER);
-            Ok(Arc::new(Retrying::with_policy(InMemoryScheduler::new(), policy)))
-        }
+        SchedulerBackend::Memory => Ok(Arc::new(Retrying::with_policy(InMemoryScheduler::new(), retry.scheduler))),
         SchedulerBackend::Redis { url, prefix } => redis_scheduler(url, prefix, retry).await,
         SchedulerBackend::Postgres { url, schema } => postgres_scheduler(url, schema.as_deref(), retry).await,
     }

@@ -186,6 +186,16 @@ impl Error {
         }
     }
 
+    /// Whether this error says a backend is unavailable for now rather than that the request is
+    /// wrong: a transient or uncertain failure, or retries that ran out on one. Work that failed
+    /// this way should be tried again later, never recorded as a failure.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Exhausted { last, .. } => last.is_unavailable(),
+            other => other.transience() != Transience::Permanent,
+        }
+    }
+
     /// Whether an operation that failed with this error may be retried.
     pub fn is_retryable(&self, idempotent: bool) -> bool {
         self.transience().allows_retry(idempotent)

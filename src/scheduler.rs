@@ -1,14 +1,16 @@
 //! The [`Scheduler`] trait: task operations delivered to workers, acknowledged after handling.
 
 use std::fmt;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_core::Stream;
 
 use crate::error::Result;
-use crate::model::{OperationId, TaskIdParams, TaskOperation, TaskSendParams};
+use crate::model::{Lanes, OperationId, TaskIdParams, TaskOperation, TaskSendParams};
 
 /// The operations a worker receives. The stream does not end while the scheduler is open: a
 /// backend that loses its connection reconnects and goes on. Items are errors only for problems
@@ -19,32 +21,88 @@ pub type OperationStream = Pin<Box<dyn Stream<Item = Result<Delivery>> + Send>>;
 ///
 /// **Enqueues are idempotent by operation id**: enqueueing an id that is queued, in flight or
 /// recently acknowledged does nothing, so a replay after an uncertain failure never delivers twice.
-/// Use [`TaskSendParams::operation_id`] for runs (one run per message) and a fresh
-/// [`OperationId::new`] for each cancel, pause or resume request.
+/// [`SchedulerExt`] builds the operations: a run's id derives from its message
+/// ([`TaskSendParams::operation_id`]), so a resent message schedules one run.
 ///
 /// **Delivery is at least once**: an operation stays owned by the scheduler until its
-/// [`Delivery`] is acknowledged. A delivery dropped unacknowledged, or whose receiver died, is
-/// delivered again (immediately in memory; after the backend's idle time elsewhere). An operation
-/// delivered more than the backend's limit, or explicitly rejected, goes to a dead-letter place
-/// and is not delivered again. Every backend passes the same
-/// [conformance suite](crate::conformance).
+/// [`Delivery`] is acknowledged or dead-lettered. A delivery dropped unsettled, or whose receiver
+/// died, is delivered again (immediately in memory; after the backend's idle time elsewhere),
+/// and that counts as a delivery; one handed back with [`Delivery::release`] comes back after
+/// the delay and does not count. An operation delivered more than the backend's limit is
+/// delivered once more flagged [`Delivery::over_limit`], for its receiver to settle; left
+/// unsettled again it goes to the dead-letter place by itself.
+///
+/// **Lanes**: cancel, pause and resume travel apart from runs ([`Lanes`]), so a receiver of
+/// control operations gets them while every run is still waiting.
+///
+/// Every backend passes the same [conformance suite](crate::conformance).
 #[async_trait]
 pub trait Scheduler: Send + Sync {
-    /// Schedules a run of `params.task_id`. Idempotent by `id`.
-    async fn run_task(&self, id: OperationId, params: &TaskSendParams) -> Result<()>;
+    /// Schedules `operation`. Idempotent by `operation.id`: an id that is queued, in flight or
+    /// recently settled is not delivered again.
+    async fn enqueue(&self, operation: &TaskOperation) -> Result<()>;
 
-    /// Schedules a cancel. Idempotent by `id`.
-    async fn cancel_task(&self, id: OperationId, params: &TaskIdParams) -> Result<()>;
+    /// Opens a stream of deliveries of the operations in `lanes`. Several streams (in one process
+    /// or many) compete: each operation goes to one of them at a time. Idempotent: opening a
+    /// stream changes nothing.
+    async fn receive(&self, lanes: Lanes) -> Result<OperationStream>;
 
-    /// Schedules a pause. Idempotent by `id`.
-    async fn pause_task(&self, id: OperationId, params: &TaskIdParams) -> Result<()>;
+    /// Releases the backend's resources: open streams end after one
+    /// [`Error::Closed`](crate::Error::Closed), later calls fail with it. Queued operations are
+    /// kept where the backend persists them; unsettled deliveries are delivered again after the
+    /// idle time. Idempotent.
+    async fn close(&self) -> Result<()>;
+}
 
-    /// Schedules a resume. Idempotent by `id`.
-    async fn resume_task(&self, id: OperationId, params: &TaskIdParams) -> Result<()>;
+/// The conveniences every [`Scheduler`] has: one method per kind of operation, each returning
+/// the id it enqueued.
+pub trait SchedulerExt: Scheduler {
+    /// Schedules a run of `params.task_id` under [`TaskSendParams::operation_id`].
+    fn run_task(&self, params: &TaskSendParams) -> impl Future<Output = Result<OperationId>> + Send {
+        enqueued(self, TaskOperation::run(params.clone()))
+    }
 
-    /// Opens a stream of deliveries. Several streams (in one process or many) compete: each
-    /// operation goes to one of them at a time. Idempotent: opening a stream changes nothing.
-    async fn receive_task_operations(&self) -> Result<OperationStream>;
+    /// Schedules a cancel (a fresh operation id).
+    fn cancel_task(&self, params: &TaskIdParams) -> impl Future<Output = Result<OperationId>> + Send {
+        enqueued(self, TaskOperation::cancel(params.clone()))
+    }
+
+    /// Schedules a pause (a fresh operation id).
+    fn pause_task(&self, params: &TaskIdParams) -> impl Future<Output = Result<OperationId>> + Send {
+        enqueued(self, TaskOperation::pause(params.clone()))
+    }
+
+    /// Schedules a resume (a fresh operation id).
+    fn resume_task(&self, params: &TaskIdParams) -> impl Future<Output = Result<OperationId>> + Send {
+        enqueued(self, TaskOperation::resume(params.clone()))
+    }
+
+    /// A stream of every operation ([`Lanes::All`]).
+    fn receive_task_operations(&self) -> impl Future<Output = Result<OperationStream>> + Send {
+        self.receive(Lanes::All)
+    }
+}
+
+impl<S: Scheduler + ?Sized> SchedulerExt for S {}
+
+/// Enqueues `operation` and returns its id.
+fn enqueued<S: Scheduler + ?Sized>(
+    scheduler: &S,
+    operation: TaskOperation,
+) -> impl Future<Output = Result<OperationId>> + Send + '_ {
+    async move {
+        scheduler.enqueue(&operation).await?;
+        Ok(operation.id)
+    }
+}
+
+/// What [`Delivery::keep_alive`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hold {
+    /// This receiver still holds the delivery; its idle time starts again.
+    Held,
+    /// It does not any more: it was settled, or another receiver took it over after it went idle.
+    Lost,
 }
 
 /// A received operation. Call [`ack`](Delivery::ack) once its effect is stored; until then the
@@ -53,13 +111,34 @@ pub trait Scheduler: Send + Sync {
 pub struct Delivery {
     operation: TaskOperation,
     delivery_count: u32,
+    over_limit: bool,
     receipt: Box<dyn Receipt>,
 }
 
 impl Delivery {
     /// Wraps an operation with the backend's receipt. For backend authors.
     pub fn new(operation: TaskOperation, delivery_count: u32, receipt: Box<dyn Receipt>) -> Self {
-        Self { operation, delivery_count, receipt }
+        Self { operation, delivery_count, over_limit: false, receipt }
+    }
+
+    /// Flags the delivery as past the backend's delivery limit. For backend authors.
+    pub fn past_limit(mut self, over_limit: bool) -> Self {
+        self.over_limit = over_limit;
+        self
+    }
+
+    /// Whether the operation was delivered more than the scheduler's limit without being settled
+    /// (its receivers crashed or hung each time): the receiver should not attempt the work again
+    /// but record the failure and [`dead_letter`](Delivery::dead_letter) it (or acknowledge it
+    /// if there is nothing left to do). Left unsettled, it is dead-lettered by the scheduler.
+    pub fn over_limit(&self) -> bool {
+        self.over_limit
+    }
+
+    /// Wraps the receipt, e.g. to observe or fail its calls. For decorators.
+    pub fn map_receipt(mut self, wrap: impl FnOnce(Box<dyn Receipt>) -> Box<dyn Receipt>) -> Self {
+        self.receipt = wrap(self.receipt);
+        self
     }
 
     /// The operation.
@@ -68,7 +147,7 @@ impl Delivery {
     }
 
     /// How many times this operation has been delivered, this delivery included (1 the first
-    /// time). More than 1 means an earlier receiver did not acknowledge it.
+    /// time); releases do not count. More than 1 means an earlier receiver did not settle it.
     pub fn delivery_count(&self) -> u32 {
         self.delivery_count
     }
@@ -84,9 +163,18 @@ impl Delivery {
         self.receipt.dead_letter(reason).await
     }
 
+    /// Hands the operation back unsettled, to be delivered again (to any receiver) after
+    /// `delay` — at most the backend's idle time — without counting a delivery: for work that
+    /// could not start because something it needs is unavailable. Idempotent; does nothing once
+    /// the delivery is settled or taken over.
+    pub async fn release(&self, delay: Duration) -> Result<()> {
+        self.receipt.release(delay).await
+    }
+
     /// Tells the scheduler the receiver is still working on it, so that a long-running operation
-    /// is not handed to another receiver. Idempotent.
-    pub async fn keep_alive(&self) -> Result<()> {
+    /// is not handed to another receiver; [`Hold::Lost`] once it was settled or taken over.
+    /// Idempotent.
+    pub async fn keep_alive(&self) -> Result<Hold> {
         self.receipt.keep_alive().await
     }
 }
@@ -96,6 +184,7 @@ impl fmt::Debug for Delivery {
         f.debug_struct("Delivery")
             .field("operation", &self.operation)
             .field("delivery_count", &self.delivery_count)
+            .field("over_limit", &self.over_limit)
             .finish_non_exhaustive()
     }
 }
@@ -109,8 +198,10 @@ pub trait Receipt: Send + Sync {
     async fn ack(&self) -> Result<()>;
     /// See [`Delivery::dead_letter`].
     async fn dead_letter(&self, reason: &str) -> Result<()>;
+    /// See [`Delivery::release`].
+    async fn release(&self, delay: Duration) -> Result<()>;
     /// See [`Delivery::keep_alive`].
-    async fn keep_alive(&self) -> Result<()>;
+    async fn keep_alive(&self) -> Result<Hold>;
 }
 
 macro_rules! forward_scheduler {
@@ -118,20 +209,14 @@ macro_rules! forward_scheduler {
         #[async_trait]
         #[deny(clippy::missing_trait_methods)]
         impl<T: Scheduler + ?Sized> Scheduler for $wrapper {
-            async fn run_task(&self, id: OperationId, params: &TaskSendParams) -> Result<()> {
-                (**self).run_task(id, params).await
+            async fn enqueue(&self, operation: &TaskOperation) -> Result<()> {
+                (**self).enqueue(operation).await
             }
-            async fn cancel_task(&self, id: OperationId, params: &TaskIdParams) -> Result<()> {
-                (**self).cancel_task(id, params).await
+            async fn receive(&self, lanes: Lanes) -> Result<OperationStream> {
+                (**self).receive(lanes).await
             }
-            async fn pause_task(&self, id: OperationId, params: &TaskIdParams) -> Result<()> {
-                (**self).pause_task(id, params).await
-            }
-            async fn resume_task(&self, id: OperationId, params: &TaskIdParams) -> Result<()> {
-                (**self).resume_task(id, params).await
-            }
-            async fn receive_task_operations(&self) -> Result<OperationStream> {
-                (**self).receive_task_operations().await
+            async fn close(&self) -> Result<()> {
+                (**self).close().await
             }
         }
     )*};

@@ -2,13 +2,15 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::error::Result;
 use crate::model::{
-    Context, ContextId, ContextSummary, Feedback, Message, Metadata, Page, PushNotificationConfig,
-    Submission, Task, TaskId, TaskState, TaskUpdate,
+    ClaimOutcome, ClaimRequest, ClaimToken, Context, ContextId, ContextSummary, Feedback, Message,
+    Metadata, Page, PushNotificationConfig, Renewal, StuckTask, Submission, Task, TaskId, TaskState,
+    TaskUpdate,
 };
 
 /// Where tasks, contexts, webhook configs and feedback live.
@@ -40,9 +42,11 @@ pub trait Storage: Send + Sync {
     /// - the message id is already in the task's history: returns the task unchanged
     ///   ([`SubmitOutcome::Duplicate`](crate::SubmitOutcome::Duplicate)), even if it is terminal;
     /// - a terminal task: [`Error::TaskImmutable`](crate::Error::TaskImmutable);
-    /// - a non-terminal task: appends the message and sets `submitted`
+    /// - a non-terminal task: appends the message and sets `submitted`, dropping any claim
     ///   ([`SubmitOutcome::Continued`](crate::SubmitOutcome::Continued)). The task must belong to
     ///   `owner` and to `context_id` ([`Error::Ownership`](crate::Error::Ownership) otherwise).
+    ///
+    /// The rule for an existing task is [`Task::admit`](crate::Task::admit).
     ///
     /// The stored message is stamped with the task and context ids. A message without a task id
     /// is [`Error::Invalid`](crate::Error::Invalid). Idempotent: a replay is a `Duplicate`.
@@ -56,15 +60,44 @@ pub trait Storage: Send + Sync {
     /// Applies `update` (new state, appended artifacts and messages, merged metadata) and returns
     /// the task. [`Error::NotFound`](crate::Error::NotFound) for an unknown task;
     /// [`Error::StateConflict`](crate::Error::StateConflict) when `update.expected` does not
-    /// match; [`Error::Fenced`](crate::Error::Fenced) when `update.expected_metadata` does not;
-    /// [`Error::TaskImmutable`](crate::Error::TaskImmutable) on a terminal task. The check and the
-    /// write are atomic. Messages
-    /// and artifacts whose ids are already stored are skipped. Idempotent: replaying an update
-    /// that was applied returns the task unchanged (see [`TaskUpdate::is_applied_to`]).
+    /// match; [`Error::Fenced`](crate::Error::Fenced) when `update.expected_metadata` or
+    /// `update.claim` does not; [`Error::TaskImmutable`](crate::Error::TaskImmutable) on a
+    /// terminal task. The check ([`TaskUpdate::check`]) and the write are atomic; a write that
+    /// moves the task out of `working` drops its claim. Messages and artifacts whose ids are
+    /// already stored are skipped. Idempotent: replaying an update that was applied returns the
+    /// task unchanged (see [`TaskUpdate::is_applied_to`]).
     async fn update_task(&self, task_id: TaskId, update: &TaskUpdate) -> Result<Task>;
 
-    /// Compare-and-swap of the state: sets `to` only if the task is in `from`. `true` only if
-    /// this call made the change; `false` for an unknown task or another state.
+    /// Claims the task for the run `request.run` under `request.token`, atomically, by the rule of
+    /// [`ClaimRequest::decide`] with the storage's own clock: a `submitted` or `resumed` task, or
+    /// a `working` one whose holder's lease has run out (a takeover), becomes `working` under this
+    /// claim, leased for `request.lease`, with the run's id in its metadata
+    /// ([`RUN_KEY`](crate::RUN_KEY)); a `working` task whose lease still runs is
+    /// [`ClaimOutcome::Held`]; any other state is [`ClaimOutcome::Unclaimable`]; an unknown task
+    /// is [`ClaimOutcome::Missing`]. A claimed task comes back whole (all its history).
+    /// Idempotent: a replay with the same token returns [`ClaimOutcome::Claimed`] again.
+    async fn claim_task(&self, task_id: TaskId, request: &ClaimRequest) -> Result<ClaimOutcome>;
+
+    /// The heartbeat of a claim: if the task is `working` under `token`, its lease now ends
+    /// `lease` from now ([`Renewal::Held`]); otherwise the claim is gone ([`Renewal::Lost`]),
+    /// also for an unknown task. Reads no history. Idempotent.
+    async fn renew_claim(&self, task_id: TaskId, token: ClaimToken, lease: Duration) -> Result<Renewal>;
+
+    /// Gives up a claim before its lease runs out (the run could not start), so that the next
+    /// delivery takes the task over at once; the task stays `working`. Does nothing unless the
+    /// task is `working` under `token`. Idempotent.
+    async fn release_claim(&self, task_id: TaskId, token: ClaimToken) -> Result<()>;
+
+    /// Tasks that should be running but are not, as of `older_than` ago: `submitted` or
+    /// `resumed` since then ([`StuckReason::Waiting`](crate::StuckReason::Waiting)), or `working`
+    /// with a lease that ended before then ([`StuckReason::LeaseExpired`](crate::StuckReason::LeaseExpired));
+    /// the longest stuck first, at most `limit`. See [`StuckTask::of`] for the rule. Idempotent
+    /// (a read).
+    async fn stuck_tasks(&self, older_than: Duration, limit: usize) -> Result<Vec<StuckTask>>;
+
+    /// Compare-and-swap of the state: sets `to` only if the task is in `from` (dropping its claim
+    /// unless `to` is `working`). `true` only if this call made the change; `false` for an unknown
+    /// task or another state.
     /// [`Error::TaskImmutable`](crate::Error::TaskImmutable) if `from` is terminal. **Not
     /// idempotent**: a replay of a swap that happened returns `false`.
     async fn update_task_state_if(&self, task_id: TaskId, from: TaskState, to: TaskState) -> Result<bool>;
@@ -164,6 +197,18 @@ macro_rules! forward_storage {
             }
             async fn update_task(&self, task_id: TaskId, update: &TaskUpdate) -> Result<Task> {
                 (**self).update_task(task_id, update).await
+            }
+            async fn claim_task(&self, task_id: TaskId, request: &ClaimRequest) -> Result<ClaimOutcome> {
+                (**self).claim_task(task_id, request).await
+            }
+            async fn renew_claim(&self, task_id: TaskId, token: ClaimToken, lease: Duration) -> Result<Renewal> {
+                (**self).renew_claim(task_id, token, lease).await
+            }
+            async fn release_claim(&self, task_id: TaskId, token: ClaimToken) -> Result<()> {
+                (**self).release_claim(task_id, token).await
+            }
+            async fn stuck_tasks(&self, older_than: Duration, limit: usize) -> Result<Vec<StuckTask>> {
+                (**self).stuck_tasks(older_than, limit).await
             }
             async fn update_task_state_if(&self, task_id: TaskId, from: TaskState, to: TaskState) -> Result<bool> {
                 (**self).update_task_state_if(task_id, from, to).await

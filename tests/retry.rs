@@ -237,17 +237,26 @@ async fn replayed_enqueues_deliver_once_and_opening_the_stream_is_retried() {
 }
 
 #[tokio::test]
-async fn new_picks_the_role_policy_from_the_settings() {
-    let settings = bindu::RetrySettings::global().unwrap();
+async fn new_uses_the_role_default_and_with_policy_the_given_one() {
     let memory = Retrying::new(InMemoryStorage::new());
-    assert_eq!(memory.policy().max_attempts, settings.storage.max_attempts);
-    assert_eq!((memory.policy().min_wait, memory.policy().max_wait), RetryPolicy::IN_MEMORY_WINDOW);
+    assert_eq!(memory.policy(), None);
+    assert_eq!(*memory.policy_or(&RetryPolicy::STORAGE), RetryPolicy::STORAGE);
     let dynamic: Arc<dyn Storage> = Arc::new(InMemoryStorage::new());
-    assert_eq!(*Retrying::new(dynamic).policy(), settings.storage);
-    let scheduler: Arc<dyn Scheduler> = Arc::new(InMemoryScheduler::new());
-    assert_eq!(*Retrying::new(scheduler).policy(), settings.scheduler);
-    let boxed: Box<dyn Scheduler> = Box::new(InMemoryScheduler::new());
-    assert_eq!(*Retrying::try_new(boxed).unwrap().policy(), settings.scheduler);
+    let explicit = RetryPolicy::new(2, Duration::ZERO, Duration::ZERO);
+    assert_eq!(Retrying::with_policy(dynamic, explicit).policy(), Some(&explicit));
+    // The role default is what a storage call gets: 5 calls in all.
+    let faulty = Arc::new(Faulty::new(InMemoryStorage::new()));
+    faulty.script(Call::LOAD_TASK, [Fault::Before(Transience::Transient); 10]);
+    let storage = Retrying::new(Arc::clone(&faulty));
+    tokio::time::pause();
+    let err = storage.load_task(TaskId::new(), None).await.unwrap_err();
+    assert!(matches!(err, bindu::Error::Exhausted { attempts: 5, .. }), "{err}");
+    // And a scheduler call the scheduler's: 3 calls in all.
+    let faulty = Arc::new(Faulty::new(InMemoryScheduler::new()));
+    faulty.script(Call::RECEIVE_TASK_OPERATIONS, [Fault::Before(Transience::Transient); 10]);
+    let scheduler = Retrying::new(Arc::clone(&faulty));
+    let err = scheduler.receive_task_operations().await.err().unwrap();
+    assert!(matches!(err, bindu::Error::Exhausted { attempts: 3, .. }), "{err}");
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! Scheduler contracts: delivery of every kind of operation, deduplicated enqueues,
-//! redelivery of what was not acknowledged, dead letters, competing receivers.
+//! redelivery of what was not acknowledged, releases that do not count, the delivery limit,
+//! lanes, dead letters, competing receivers, closing.
 //!
 //! Several cases share one scheduler, so each case recognises its own operations by task id and
 //! acknowledges anything else it meets (leftovers of earlier cases).
@@ -10,8 +11,9 @@ use std::time::Duration;
 use futures_util::StreamExt;
 
 use super::within;
-use crate::model::{Action, ContextId, Message, OperationId, TaskId, TaskIdParams, TaskSendParams};
-use crate::scheduler::{Delivery, OperationStream, Scheduler};
+use crate::error::Error;
+use crate::model::{Action, ContextId, Lanes, Message, OperationId, TaskId, TaskIdParams, TaskOperation, TaskSendParams};
+use crate::scheduler::{Delivery, Hold, OperationStream, Scheduler};
 
 /// What a backend promises about timing, for the cases that wait for redelivery.
 #[derive(Clone, Copy, Debug)]
@@ -22,18 +24,23 @@ pub struct Expectations {
     pub max_deliveries: u32,
     /// How long to watch for a delivery that must not come.
     pub quiet_period: Duration,
+    /// Whether a delivery left idle (not dropped, not kept alive) is taken over by another
+    /// receiver after `redelivery_within` (the backends with an idle time; not memory).
+    pub idle_takeover: bool,
 }
 
 impl Expectations {
-    /// The in-memory scheduler's: immediate redelivery, 5 deliveries.
+    /// The in-memory scheduler's: immediate redelivery, 5 deliveries, no idle takeover.
     pub const IN_MEMORY: Self = Self {
         redelivery_within: Duration::from_secs(1),
         max_deliveries: 5,
         quiet_period: Duration::from_millis(200),
+        idle_takeover: false,
     };
 }
 
-/// Runs every scheduler case in order.
+/// Runs every scheduler case in order, except [`close_ends_streams_and_later_calls`] (which
+/// leaves the scheduler closed).
 pub async fn run_all(scheduler: &dyn Scheduler, expect: Expectations) {
     delivers_every_kind_of_operation(scheduler).await;
     duplicate_enqueues_deliver_once(scheduler, expect).await;
@@ -42,6 +49,11 @@ pub async fn run_all(scheduler: &dyn Scheduler, expect: Expectations) {
     ack_and_keep_alive_are_idempotent(scheduler, expect).await;
     competing_receivers_share_the_work(scheduler, expect).await;
     redelivery_stops_after_the_limit(scheduler, expect).await;
+    released_delivery_comes_back_uncounted(scheduler, expect).await;
+    control_operations_have_a_lane_of_their_own(scheduler, expect).await;
+    if expect.idle_takeover {
+        an_idle_delivery_is_taken_over_and_its_first_holder_cannot_settle_it(scheduler, expect).await;
+    }
 }
 
 fn run_params(task_id: TaskId) -> TaskSendParams {
@@ -49,9 +61,20 @@ fn run_params(task_id: TaskId) -> TaskSendParams {
 }
 
 async fn open(scheduler: &dyn Scheduler) -> OperationStream {
-    within("receive_task_operations", scheduler.receive_task_operations())
-        .await
-        .expect("open the operation stream")
+    open_lanes(scheduler, Lanes::All).await
+}
+
+async fn open_lanes(scheduler: &dyn Scheduler, lanes: Lanes) -> OperationStream {
+    within("receive", scheduler.receive(lanes)).await.expect("open the operation stream")
+}
+
+async fn enqueue(scheduler: &dyn Scheduler, operation: TaskOperation) -> OperationId {
+    within("enqueue", scheduler.enqueue(&operation)).await.expect("enqueue");
+    operation.id
+}
+
+fn run_op(task_id: TaskId) -> TaskOperation {
+    TaskOperation::run(run_params(task_id))
 }
 
 /// The next delivery for one of `tasks`, acknowledging any other; panics after `wait`.
@@ -91,19 +114,30 @@ fn set(ids: &[TaskId]) -> HashSet<TaskId> {
     ids.iter().copied().collect()
 }
 
-/// Run, cancel, pause and resume arrive once each, in order, with their parameters and id.
+/// Run, cancel, pause and resume arrive once each, with their parameters and id: the control
+/// operations in order, then the run (control operations are served first).
 pub async fn delivers_every_kind_of_operation(scheduler: &dyn Scheduler) {
     let mut stream = open(scheduler).await;
     let tasks: Vec<TaskId> = (0..4).map(|_| TaskId::new()).collect();
     let ids: Vec<OperationId> = (0..4).map(|_| OperationId::new()).collect();
     let run = run_params(tasks[0]);
-    within("run_task", scheduler.run_task(ids[0], &run)).await.unwrap();
-    within("cancel_task", scheduler.cancel_task(ids[1], &TaskIdParams::new(tasks[1]))).await.unwrap();
-    within("pause_task", scheduler.pause_task(ids[2], &TaskIdParams::new(tasks[2]))).await.unwrap();
-    within("resume_task", scheduler.resume_task(ids[3], &TaskIdParams::new(tasks[3]))).await.unwrap();
+    enqueue(scheduler, TaskOperation::new(ids[0], Action::Run(run.clone()))).await;
+    enqueue(scheduler, TaskOperation::new(ids[1], Action::Cancel(TaskIdParams::new(tasks[1])))).await;
+    enqueue(scheduler, TaskOperation::new(ids[2], Action::Pause(TaskIdParams::new(tasks[2])))).await;
+    enqueue(scheduler, TaskOperation::new(ids[3], Action::Resume(TaskIdParams::new(tasks[3])))).await;
     let wanted = set(&tasks);
-    for (index, (task_id, id)) in tasks.iter().zip(&ids).enumerate() {
-        let delivery = next_for(&mut stream, &wanted, Duration::from_secs(10)).await;
+    let mut deliveries = Vec::new();
+    for _ in 0..4 {
+        deliveries.push(next_for(&mut stream, &wanted, Duration::from_secs(10)).await);
+    }
+    let control: Vec<TaskId> = deliveries
+        .iter()
+        .map(|d| d.operation().action.task_id())
+        .filter(|task_id| *task_id != tasks[0])
+        .collect();
+    assert_eq!(control, tasks[1..], "control operations in order");
+    deliveries.sort_by_key(|d| tasks.iter().position(|t| *t == d.operation().action.task_id()));
+    for (index, ((task_id, id), delivery)) in tasks.iter().zip(&ids).zip(deliveries).enumerate() {
         let operation = delivery.operation();
         assert_eq!((operation.id, operation.action.task_id()), (*id, *task_id), "operation {index} in order");
         assert_eq!(delivery.delivery_count(), 1);
@@ -121,16 +155,16 @@ pub async fn delivers_every_kind_of_operation(scheduler: &dyn Scheduler) {
 pub async fn duplicate_enqueues_deliver_once(scheduler: &dyn Scheduler, expect: Expectations) {
     let mut stream = open(scheduler).await;
     let task_id = TaskId::new();
-    let params = run_params(task_id);
-    let id = params.operation_id();
+    let operation = run_op(task_id);
+    let id = operation.id;
     for _ in 0..3 {
-        within("run_task", scheduler.run_task(id, &params)).await.unwrap();
+        enqueue(scheduler, operation.clone()).await;
     }
     let wanted = set(&[task_id]);
     let delivery = next_for(&mut stream, &wanted, Duration::from_secs(10)).await;
     assert_eq!(delivery.operation().id, id);
     within("ack", delivery.ack()).await.unwrap();
-    within("run_task", scheduler.run_task(id, &params)).await.unwrap();
+    enqueue(scheduler, operation).await;
     assert_quiet(&mut stream, &wanted, expect.quiet_period).await;
 }
 
@@ -139,8 +173,7 @@ pub async fn duplicate_enqueues_deliver_once(scheduler: &dyn Scheduler, expect: 
 pub async fn unacknowledged_delivery_is_redelivered(scheduler: &dyn Scheduler, expect: Expectations) {
     let mut stream = open(scheduler).await;
     let task_id = TaskId::new();
-    let id = OperationId::new();
-    within("cancel_task", scheduler.cancel_task(id, &TaskIdParams::new(task_id))).await.unwrap();
+    let id = enqueue(scheduler, TaskOperation::cancel(TaskIdParams::new(task_id))).await;
     let wanted = set(&[task_id]);
     let first = next_for(&mut stream, &wanted, Duration::from_secs(10)).await;
     assert_eq!(first.delivery_count(), 1);
@@ -156,9 +189,7 @@ pub async fn unacknowledged_delivery_is_redelivered(scheduler: &dyn Scheduler, e
 pub async fn dead_lettered_operation_is_not_redelivered(scheduler: &dyn Scheduler, expect: Expectations) {
     let mut stream = open(scheduler).await;
     let task_id = TaskId::new();
-    within("pause_task", scheduler.pause_task(OperationId::new(), &TaskIdParams::new(task_id)))
-        .await
-        .unwrap();
+    enqueue(scheduler, TaskOperation::pause(TaskIdParams::new(task_id))).await;
     let wanted = set(&[task_id]);
     let delivery = next_for(&mut stream, &wanted, Duration::from_secs(10)).await;
     within("dead_letter", delivery.dead_letter("conformance: poison")).await.unwrap();
@@ -166,19 +197,20 @@ pub async fn dead_lettered_operation_is_not_redelivered(scheduler: &dyn Schedule
     assert_quiet(&mut stream, &wanted, expect.redelivery_within.max(expect.quiet_period)).await;
 }
 
-/// Acknowledging twice and keeping alive are harmless.
+/// Acknowledging twice and keeping alive are harmless; keep-alive says whether the delivery is
+/// still held.
 pub async fn ack_and_keep_alive_are_idempotent(scheduler: &dyn Scheduler, expect: Expectations) {
     let mut stream = open(scheduler).await;
     let task_id = TaskId::new();
-    within("resume_task", scheduler.resume_task(OperationId::new(), &TaskIdParams::new(task_id)))
-        .await
-        .unwrap();
+    enqueue(scheduler, TaskOperation::resume(TaskIdParams::new(task_id))).await;
     let wanted = set(&[task_id]);
     let delivery = next_for(&mut stream, &wanted, Duration::from_secs(10)).await;
-    within("keep_alive", delivery.keep_alive()).await.unwrap();
-    within("keep_alive", delivery.keep_alive()).await.unwrap();
+    assert_eq!(within("keep_alive", delivery.keep_alive()).await.unwrap(), Hold::Held);
+    assert_eq!(within("keep_alive", delivery.keep_alive()).await.unwrap(), Hold::Held);
     within("ack", delivery.ack()).await.unwrap();
     within("ack", delivery.ack()).await.unwrap();
+    assert_eq!(within("keep_alive", delivery.keep_alive()).await.unwrap(), Hold::Lost, "settled");
+    within("release", delivery.release(Duration::from_millis(1))).await.unwrap();
     drop(delivery);
     assert_quiet(&mut stream, &wanted, expect.redelivery_within.max(expect.quiet_period)).await;
 }
@@ -189,7 +221,7 @@ pub async fn competing_receivers_share_the_work(scheduler: &dyn Scheduler, expec
     let mut b = open(scheduler).await;
     let tasks: Vec<TaskId> = (0..12).map(|_| TaskId::new()).collect();
     for task_id in &tasks {
-        within("run_task", scheduler.run_task(OperationId::new(), &run_params(*task_id))).await.unwrap();
+        enqueue(scheduler, run_op(*task_id)).await;
     }
     let wanted = set(&tasks);
     let mut seen = Vec::new();
@@ -209,18 +241,125 @@ pub async fn competing_receivers_share_the_work(scheduler: &dyn Scheduler, expec
     assert_quiet(&mut a, &wanted, expect.quiet_period).await;
 }
 
-/// An operation that is never acknowledged is delivered `max_deliveries` times, then dead-lettered
-/// and never delivered again.
+/// An operation that is never settled is delivered `max_deliveries` times, then once more flagged
+/// [`Delivery::over_limit`], then dead-lettered and never delivered again.
 pub async fn redelivery_stops_after_the_limit(scheduler: &dyn Scheduler, expect: Expectations) {
     let mut stream = open(scheduler).await;
     let task_id = TaskId::new();
-    within("run_task", scheduler.run_task(OperationId::new(), &run_params(task_id))).await.unwrap();
+    enqueue(scheduler, run_op(task_id)).await;
     let wanted = set(&[task_id]);
     let wait = expect.redelivery_within + Duration::from_secs(5);
-    for count in 1..=expect.max_deliveries {
+    for count in 1..=expect.max_deliveries + 1 {
         let delivery = next_for(&mut stream, &wanted, wait).await;
         assert_eq!(delivery.delivery_count(), count);
+        assert_eq!(delivery.over_limit(), count > expect.max_deliveries, "delivery {count}");
         drop(delivery);
     }
     assert_quiet(&mut stream, &wanted, expect.redelivery_within + expect.quiet_period).await;
+}
+
+/// A released delivery comes back after its delay (not before), with the same delivery count,
+/// however often it is released; settling after a release changes nothing.
+pub async fn released_delivery_comes_back_uncounted(scheduler: &dyn Scheduler, expect: Expectations) {
+    let mut stream = open(scheduler).await;
+    let task_id = TaskId::new();
+    let id = enqueue(scheduler, run_op(task_id)).await;
+    let wanted = set(&[task_id]);
+    let delay = Duration::from_millis(300);
+    for _ in 0..expect.max_deliveries + 2 {
+        let delivery = next_for(&mut stream, &wanted, expect.redelivery_within + Duration::from_secs(5)).await;
+        assert_eq!((delivery.operation().id, delivery.delivery_count()), (id, 1), "releases are not deliveries");
+        assert!(!delivery.over_limit());
+        let released = tokio::time::Instant::now();
+        within("release", delivery.release(delay)).await.unwrap();
+        within("release", delivery.release(delay)).await.unwrap();
+        assert_eq!(within("keep_alive", delivery.keep_alive()).await.unwrap(), Hold::Lost, "released");
+        drop(delivery);
+        let again = next_for(&mut stream, &wanted, expect.redelivery_within + Duration::from_secs(5)).await;
+        // Redis counts idle time in whole milliseconds: allow one.
+        assert!(released.elapsed() + Duration::from_millis(1) >= delay, "came back after {:?}", released.elapsed());
+        assert_eq!(again.delivery_count(), 1);
+        within("release", again.release(Duration::from_millis(1))).await.unwrap();
+    }
+    let last = next_for(&mut stream, &wanted, expect.redelivery_within + Duration::from_secs(5)).await;
+    within("ack", last.ack()).await.unwrap();
+    assert_quiet(&mut stream, &wanted, expect.redelivery_within.max(expect.quiet_period)).await;
+}
+
+/// Control operations travel in a lane of their own: a control receiver gets them while runs
+/// wait unread, a runs receiver never sees them, and an all-lanes receiver gets both.
+pub async fn control_operations_have_a_lane_of_their_own(scheduler: &dyn Scheduler, expect: Expectations) {
+    let mut control = open_lanes(scheduler, Lanes::Control).await;
+    let run_task = TaskId::new();
+    let cancel_task = TaskId::new();
+    enqueue(scheduler, run_op(run_task)).await;
+    enqueue(scheduler, TaskOperation::cancel(TaskIdParams::new(cancel_task))).await;
+    let both = set(&[run_task, cancel_task]);
+    let delivery = next_for(&mut control, &both, Duration::from_secs(10)).await;
+    assert_eq!(delivery.operation().action.task_id(), cancel_task, "the control lane has the cancel only");
+    within("ack", delivery.ack()).await.unwrap();
+    assert_quiet(&mut control, &both, expect.quiet_period).await;
+    let mut runs = open_lanes(scheduler, Lanes::Runs).await;
+    let delivery = next_for(&mut runs, &both, Duration::from_secs(10)).await;
+    assert_eq!(delivery.operation().action.task_id(), run_task, "the runs lane has the run");
+    within("ack", delivery.ack()).await.unwrap();
+    drop(runs);
+    let pause_task = TaskId::new();
+    enqueue(scheduler, TaskOperation::pause(TaskIdParams::new(pause_task))).await;
+    let mut runs = open_lanes(scheduler, Lanes::Runs).await;
+    assert_quiet(&mut runs, &set(&[pause_task]), expect.quiet_period).await;
+    let delivery = next_for(&mut control, &set(&[pause_task]), Duration::from_secs(10)).await;
+    within("ack", delivery.ack()).await.unwrap();
+}
+
+/// A delivery left idle (neither settled nor kept alive) goes to another receiver; its first
+/// holder then learns it lost it, and cannot settle it from under the new holder.
+pub async fn an_idle_delivery_is_taken_over_and_its_first_holder_cannot_settle_it(
+    scheduler: &dyn Scheduler,
+    expect: Expectations,
+) {
+    let mut first = open(scheduler).await;
+    let mut second = open(scheduler).await;
+    let task_id = TaskId::new();
+    enqueue(scheduler, run_op(task_id)).await;
+    let wanted = set(&[task_id]);
+    let wait = expect.redelivery_within + Duration::from_secs(5);
+    let held = tokio::select! {
+        delivery = next_for(&mut first, &wanted, wait) => delivery,
+        delivery = next_for(&mut second, &wanted, wait) => delivery,
+    };
+    let taken = tokio::select! {
+        delivery = next_for(&mut first, &wanted, wait) => delivery,
+        delivery = next_for(&mut second, &wanted, wait) => delivery,
+    };
+    assert_eq!(taken.delivery_count(), 2);
+    assert_eq!(within("keep_alive", held.keep_alive()).await.unwrap(), Hold::Lost, "taken over");
+    within("ack", held.ack()).await.unwrap();
+    within("release", held.release(Duration::from_millis(1))).await.unwrap();
+    assert_eq!(within("keep_alive", taken.keep_alive()).await.unwrap(), Hold::Held, "still the new holder's");
+    within("ack", taken.ack()).await.unwrap();
+    assert_quiet(&mut first, &wanted, expect.redelivery_within.max(expect.quiet_period)).await;
+}
+
+/// Closing ends open streams after one [`Error::Closed`] and makes later calls fail with it.
+/// Leaves the scheduler closed: run it last, on a scheduler of its own.
+pub async fn close_ends_streams_and_later_calls(scheduler: &dyn Scheduler) {
+    let mut stream = open(scheduler).await;
+    within("close", scheduler.close()).await.expect("close");
+    within("close", scheduler.close()).await.expect("close is idempotent");
+    let mut ended = false;
+    let drain = async {
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(delivery) => drop(delivery.ack().await),
+                Err(Error::Closed(_)) => ended = true,
+                Err(other) => panic!("conformance: unexpected error after close: {other}"),
+            }
+        }
+    };
+    within("the stream ends after close", drain).await;
+    assert!(ended, "the stream reports Closed before it ends");
+    let refused = within("enqueue", scheduler.enqueue(&run_op(TaskId::new()))).await;
+    assert!(matches!(refused, Err(Error::Closed(_))), "{refused:?}");
+    assert!(matches!(within("receive", scheduler.receive(Lanes::All)).await, Err(Error::Closed(_))));
 }

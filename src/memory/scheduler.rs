@@ -6,12 +6,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::{Notify, Semaphore};
+use tokio::time::Instant;
 
 use crate::error::{Error, Result};
-use crate::model::{Action, OperationId, TaskIdParams, TaskOperation, TaskSendParams};
-use crate::retry::{DefaultRetryPolicy, RetryPolicy};
-use crate::scheduler::{Delivery, OperationStream, Receipt, Scheduler};
-use crate::settings::RetrySettings;
+use crate::model::{Lane, Lanes, OperationId, TaskOperation};
+use crate::scheduler::{Delivery, Hold, OperationStream, Receipt, Scheduler};
 
 /// Tuning of an [`InMemoryScheduler`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,7 +20,8 @@ pub struct InMemorySchedulerOptions {
     /// How long an enqueue waits for room before failing with
     /// [`Error::QueueFull`](crate::Error::QueueFull).
     pub enqueue_timeout: Duration,
-    /// Deliveries after which an unacknowledged operation is dead-lettered instead.
+    /// Deliveries after which an unsettled operation is delivered once more flagged
+    /// [`Delivery::over_limit`], then dead-lettered.
     pub max_deliveries: u32,
     /// How many recent operation ids are remembered to drop duplicate enqueues.
     pub dedup_window: usize,
@@ -52,10 +52,9 @@ pub struct DeadLetter {
 /// A scheduler in process memory: operations are lost when the process ends.
 ///
 /// Bounded: an enqueue into a full queue waits up to `enqueue_timeout`, then fails with the
-/// transient [`Error::QueueFull`](crate::Error::QueueFull). A delivery dropped without
-/// acknowledgement goes back to the front of the queue at once; after `max_deliveries` it is
-/// dead-lettered ([`InMemoryScheduler::dead_letters`]). Cloning gives another handle on the same
-/// queue.
+/// transient [`Error::QueueFull`](crate::Error::QueueFull). A delivery dropped unsettled goes
+/// back to the front of its lane at once; a released one after its delay. Cloning gives another
+/// handle on the same queue.
 #[derive(Clone, Debug)]
 pub struct InMemoryScheduler {
     shared: Arc<Shared>,
@@ -68,22 +67,33 @@ struct Shared {
     queue: Mutex<Queue>,
     /// One permit per free slot; taken by an enqueue, given back by ack or dead-letter.
     free_slots: Semaphore,
-    /// Wakes one receiver per queued operation.
-    queued: Notify,
+    /// Wakes one receiver of a lane per operation queued in it: control, runs.
+    queued: [Notify; 2],
 }
 
 #[derive(Debug, Default)]
 struct Queue {
-    pending: VecDeque<Entry>,
+    /// Ready operations per lane: control, runs.
+    ready: [VecDeque<Entry>; 2],
+    /// Released operations, invisible until their instant.
+    delayed: Vec<(Instant, Entry)>,
     seen: HashSet<OperationId>,
     seen_order: VecDeque<OperationId>,
     dead: Vec<DeadLetter>,
+    closed: bool,
 }
 
 #[derive(Debug)]
 struct Entry {
     operation: TaskOperation,
     deliveries: u32,
+}
+
+const fn slot(lane: Lane) -> usize {
+    match lane {
+        Lane::Control => 0,
+        Lane::Runs => 1,
+    }
 }
 
 impl Default for InMemoryScheduler {
@@ -105,7 +115,7 @@ impl InMemoryScheduler {
                 options,
                 queue: Mutex::new(Queue::default()),
                 free_slots: Semaphore::new(options.capacity),
-                queued: Notify::new(),
+                queued: [Notify::new(), Notify::new()],
             }),
         }
     }
@@ -117,30 +127,8 @@ impl InMemoryScheduler {
 
     /// Operations waiting for a receiver (not counting those in flight).
     pub fn pending(&self) -> usize {
-        self.shared.lock().pending.len()
-    }
-
-    async fn enqueue(&self, id: OperationId, action: Action) -> Result<()> {
-        let shared = &self.shared;
-        if shared.lock().seen.contains(&id) {
-            return Ok(());
-        }
-        let wait = shared.options.enqueue_timeout;
-        match tokio::time::timeout(wait, shared.free_slots.acquire()).await {
-            Ok(Ok(permit)) => permit.forget(),
-            _ => return Err(Error::QueueFull { capacity: shared.options.capacity, waited: wait }),
-        }
-        {
-            let mut queue = shared.lock();
-            if !queue.remember(id, shared.options.dedup_window) {
-                drop(queue);
-                shared.free_slots.add_permits(1);
-                return Ok(());
-            }
-            queue.pending.push_back(Entry { operation: TaskOperation::new(id, action), deliveries: 0 });
-        }
-        shared.queued.notify_one();
-        Ok(())
+        let queue = self.shared.lock();
+        queue.ready.iter().map(VecDeque::len).sum::<usize>() + queue.delayed.len()
     }
 }
 
@@ -150,38 +138,84 @@ impl Shared {
         self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The next deliverable operation, dead-lettering those delivered too often.
-    fn take(self: &Arc<Self>) -> Option<Delivery> {
-        let mut queue = self.lock();
-        while let Some(mut entry) = queue.pending.pop_front() {
-            entry.deliveries += 1;
-            if entry.deliveries > self.options.max_deliveries {
-                let reason = format!("not acknowledged after {} deliveries", self.options.max_deliveries);
-                queue.dead.push(DeadLetter {
-                    operation: entry.operation,
-                    deliveries: entry.deliveries - 1,
-                    reason,
-                });
-                self.free_slots.add_permits(1);
-                continue;
-            }
-            if !queue.pending.is_empty() {
-                // Pass the baton: another receiver may be waiting for the next one.
-                self.queued.notify_one();
-            }
-            let (operation, count) = (entry.operation.clone(), entry.deliveries);
-            let receipt = MemoryReceipt { shared: Arc::clone(self), entry: Mutex::new(Some(entry)) };
-            return Some(Delivery::new(operation, count, Box::new(receipt)));
+    fn check_open(&self) -> Result<()> {
+        if self.lock().closed {
+            return Err(Error::Closed("in-memory scheduler"));
         }
-        None
+        Ok(())
     }
 
-    async fn next_delivery(self: Arc<Self>) -> Option<(Result<Delivery>, Arc<Self>)> {
-        loop {
-            if let Some(delivery) = self.take() {
-                return Some((Ok(delivery), self));
+    fn wake(&self, lane: Lane) {
+        self.queued[slot(lane)].notify_one();
+    }
+
+    /// The next deliverable operation of `lanes`, dead-lettering those past the limit; else when
+    /// the next released one is due.
+    fn take(self: &Arc<Self>, lanes: Lanes) -> std::result::Result<Delivery, Option<Instant>> {
+        let mut queue = self.lock();
+        queue.promote_due(Instant::now());
+        for lane in lanes.lanes() {
+            while let Some(mut entry) = queue.ready[slot(lane)].pop_front() {
+                entry.deliveries += 1;
+                let limit = self.options.max_deliveries;
+                if entry.deliveries > limit.saturating_add(1) {
+                    let done = entry.deliveries - 1;
+                    let reason = format!("not settled after {done} deliveries");
+                    queue.dead.push(DeadLetter { operation: entry.operation, deliveries: done, reason });
+                    self.free_slots.add_permits(1);
+                    continue;
+                }
+                if !queue.ready[slot(lane)].is_empty() {
+                    // Pass the baton: another receiver may be waiting for the next one.
+                    self.wake(lane);
+                }
+                let (operation, count) = (entry.operation.clone(), entry.deliveries);
+                let receipt = MemoryReceipt { shared: Arc::clone(self), entry: Mutex::new(Some(entry)) };
+                return Ok(Delivery::new(operation, count, Box::new(receipt)).past_limit(count > limit));
             }
-            self.queued.notified().await;
+        }
+        Err(queue
+            .delayed
+            .iter()
+            .filter(|(_, entry)| lanes.includes(entry.operation.lane()))
+            .map(|(due, _)| *due)
+            .min())
+    }
+
+    async fn next_delivery(self: Arc<Self>, lanes: Lanes) -> Option<(Result<Delivery>, Arc<Self>)> {
+        loop {
+            // Registered before looking, so that an enqueue or a close in between still wakes us.
+            let waker = Arc::clone(&self);
+            let [control, runs] = &waker.queued;
+            let (control, runs) = (control.notified(), runs.notified());
+            tokio::pin!(control, runs);
+            if lanes.includes(Lane::Control) {
+                control.as_mut().enable();
+            }
+            if lanes.includes(Lane::Runs) {
+                runs.as_mut().enable();
+            }
+            if self.lock().closed {
+                return None;
+            }
+            let next_due = match self.take(lanes) {
+                Ok(delivery) => return Some((Ok(delivery), self)),
+                Err(next_due) => next_due,
+            };
+            let woken = async {
+                match lanes {
+                    Lanes::Control => control.await,
+                    Lanes::Runs => runs.await,
+                    Lanes::All => tokio::select! {
+                        () = control => {}
+                        () = runs => {}
+                    },
+                }
+            };
+            match next_due {
+                Some(due) => drop(tokio::time::timeout_at(due, woken).await),
+                None => woken.await,
+            }
         }
     }
 }
@@ -199,6 +233,18 @@ impl Queue {
             self.seen.remove(&oldest);
         }
         true
+    }
+
+    /// Moves released operations whose delay is over back to the front of their lanes.
+    fn promote_due(&mut self, now: Instant) {
+        if self.delayed.is_empty() {
+            return;
+        }
+        let (due, later): (Vec<_>, Vec<_>) = self.delayed.drain(..).partition(|(at, _)| *at <= now);
+        self.delayed = later;
+        for (_, entry) in due {
+            self.ready[slot(entry.operation.lane())].push_front(entry);
+        }
     }
 }
 
@@ -236,46 +282,81 @@ impl Receipt for MemoryReceipt {
         Ok(())
     }
 
-    async fn keep_alive(&self) -> Result<()> {
+    async fn release(&self, delay: Duration) -> Result<()> {
+        if let Some(mut entry) = self.settle() {
+            // A release is not a delivery.
+            entry.deliveries = entry.deliveries.saturating_sub(1);
+            let lane = entry.operation.lane();
+            self.shared.lock().delayed.push((Instant::now() + delay, entry));
+            // A waiting receiver recomputes when to look again.
+            self.shared.wake(lane);
+        }
         Ok(())
+    }
+
+    async fn keep_alive(&self) -> Result<Hold> {
+        let held = self.entry.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).is_some();
+        Ok(if held { Hold::Held } else { Hold::Lost })
     }
 }
 
 impl Drop for MemoryReceipt {
     fn drop(&mut self) {
         if let Some(entry) = self.settle() {
-            self.shared.lock().pending.push_front(entry);
-            self.shared.queued.notify_one();
+            let lane = entry.operation.lane();
+            self.shared.lock().ready[slot(lane)].push_front(entry);
+            self.shared.wake(lane);
         }
     }
 }
 
 #[async_trait]
 impl Scheduler for InMemoryScheduler {
-    async fn run_task(&self, id: OperationId, params: &TaskSendParams) -> Result<()> {
-        self.enqueue(id, Action::Run(params.clone())).await
+    async fn enqueue(&self, operation: &TaskOperation) -> Result<()> {
+        let shared = &self.shared;
+        {
+            let queue = shared.lock();
+            if queue.closed {
+                return Err(Error::Closed("in-memory scheduler"));
+            }
+            if queue.seen.contains(&operation.id) {
+                return Ok(());
+            }
+        }
+        let wait = shared.options.enqueue_timeout;
+        match tokio::time::timeout(wait, shared.free_slots.acquire()).await {
+            Ok(Ok(permit)) => permit.forget(),
+            _ => return Err(Error::QueueFull { capacity: shared.options.capacity, waited: wait }),
+        }
+        let lane = operation.lane();
+        {
+            let mut queue = shared.lock();
+            if !queue.remember(operation.id, shared.options.dedup_window) {
+                drop(queue);
+                shared.free_slots.add_permits(1);
+                return Ok(());
+            }
+            queue.ready[slot(lane)].push_back(Entry { operation: operation.clone(), deliveries: 0 });
+        }
+        shared.wake(lane);
+        Ok(())
     }
 
-    async fn cancel_task(&self, id: OperationId, params: &TaskIdParams) -> Result<()> {
-        self.enqueue(id, Action::Cancel(params.clone())).await
+    async fn receive(&self, lanes: Lanes) -> Result<OperationStream> {
+        self.shared.check_open()?;
+        let deliveries = futures_util::stream::unfold(Arc::clone(&self.shared), move |shared| {
+            Shared::next_delivery(shared, lanes)
+        });
+        // A closed scheduler ends every stream after one error.
+        let closed = futures_util::stream::once(async { Err(Error::Closed("in-memory scheduler")) });
+        Ok(Box::pin(futures_util::StreamExt::chain(deliveries, closed)))
     }
 
-    async fn pause_task(&self, id: OperationId, params: &TaskIdParams) -> Result<()> {
-        self.enqueue(id, Action::Pause(params.clone())).await
-    }
-
-    async fn resume_task(&self, id: OperationId, params: &TaskIdParams) -> Result<()> {
-        self.enqueue(id, Action::Resume(params.clone())).await
-    }
-
-    async fn receive_task_operations(&self) -> Result<OperationStream> {
-        Ok(Box::pin(futures_util::stream::unfold(Arc::clone(&self.shared), Shared::next_delivery)))
-    }
-}
-
-impl DefaultRetryPolicy for InMemoryScheduler {
-    /// The scheduler policy's attempts with a 0.1–1 s window (unless the waits were configured).
-    fn default_retry_policy(&self, settings: &RetrySettings) -> RetryPolicy {
-        RetrySettings::in_memory(settings.scheduler, RetryPolicy::SCHEDULER)
+    async fn close(&self) -> Result<()> {
+        self.shared.lock().closed = true;
+        for notify in &self.shared.queued {
+            notify.notify_waiters();
+        }
+        Ok(())
     }
 }

@@ -2,18 +2,19 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::Utc;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
 use crate::error::{Entity, Error, Result};
 use crate::model::{
-    Context, ContextId, ContextSummary, Feedback, Message, Metadata, Page, PushNotificationConfig,
-    Submission, SubmitOutcome, Task, TaskId, TaskState, TaskStatus, TaskUpdate,
+    Admission, Claim, ClaimDecision, ClaimOutcome, ClaimRequest, ClaimToken, Context, ContextId,
+    ContextSummary, Feedback, Message, Metadata, Page, PushNotificationConfig, Renewal, StuckTask,
+    Submission, SubmitOutcome, Task, TaskId, TaskState, TaskStatus, TaskUpdate, lease_end,
 };
-use crate::retry::{DefaultRetryPolicy, RetryPolicy};
-use crate::settings::RetrySettings;
 use crate::storage::Storage;
 
 /// Storage in process memory.
@@ -38,6 +39,17 @@ struct StoredTask {
     task: Task,
     owner: Option<String>,
     created: u64,
+    /// Held only while the task is `working` (see [`Claim`]).
+    claim: Option<Claim>,
+}
+
+impl StoredTask {
+    /// Drops the claim when the task left `working`.
+    fn settle_claim(&mut self) {
+        if !Claim::survives(self.task.status.state) {
+            self.claim = None;
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -154,19 +166,16 @@ impl Storage for InMemoryStorage {
         match self.tasks.entry(task_id) {
             Entry::Occupied(mut entry) => {
                 let stored = entry.get_mut();
-                if stored.owner.as_deref() != owner || stored.task.context_id != context_id {
-                    return Err(Error::ownership(Entity::Task, task_id));
+                match stored.task.admit(stored.owner.as_deref(), context_id, &message, owner)? {
+                    Admission::Duplicate => {
+                        Ok(Submission { task: stored.task.clone(), outcome: SubmitOutcome::Duplicate })
+                    }
+                    Admission::Append => {
+                        stored.task.continue_with(message);
+                        stored.settle_claim();
+                        Ok(Submission { task: stored.task.clone(), outcome: SubmitOutcome::Continued })
+                    }
                 }
-                let task = &mut stored.task;
-                if task.has_message(message.message_id) {
-                    return Ok(Submission { task: task.clone(), outcome: SubmitOutcome::Duplicate });
-                }
-                if task.status.state.is_terminal() {
-                    return Err(Error::TaskImmutable { task_id, state: task.status.state });
-                }
-                task.history.push(message);
-                task.status = TaskStatus::now(TaskState::Submitted);
-                Ok(Submission { task: task.clone(), outcome: SubmitOutcome::Continued })
             }
             Entry::Vacant(entry) => {
                 match context {
@@ -182,16 +191,10 @@ impl Storage for InMemoryStorage {
                         context.insert(created);
                     }
                 }
-                let task = Task {
-                    id: task_id,
-                    context_id,
-                    status: TaskStatus::now(TaskState::Submitted),
-                    artifacts: Vec::new(),
-                    history: vec![message],
-                    metadata: Metadata::new(),
-                };
+                let task = Task::submitted(task_id, context_id, message);
                 let created = self.next_sequence();
-                entry.insert(StoredTask { task: task.clone(), owner: owner.map(str::to_owned), created });
+                let owner = owner.map(str::to_owned);
+                entry.insert(StoredTask { task: task.clone(), owner, created, claim: None });
                 Ok(Submission { task, outcome: SubmitOutcome::Created })
             }
         }
@@ -201,10 +204,66 @@ impl Storage for InMemoryStorage {
         self.check_open()?;
         let mut stored =
             self.tasks.get_mut(&task_id).ok_or_else(|| Error::not_found(Entity::Task, task_id))?;
-        if update.check(&stored.task)? {
+        if update.check(&stored.task, stored.claim.as_ref())? {
             stored.task.apply(update);
+            stored.settle_claim();
         }
         Ok(stored.task.clone())
+    }
+
+    async fn claim_task(&self, task_id: TaskId, request: &ClaimRequest) -> Result<ClaimOutcome> {
+        self.check_open()?;
+        let Some(mut stored) = self.tasks.get_mut(&task_id) else {
+            return Ok(ClaimOutcome::Missing);
+        };
+        let now = Utc::now();
+        Ok(match request.decide(&stored.task, stored.claim.as_ref(), now) {
+            ClaimDecision::Take { takeover } => {
+                request.apply(&mut stored.task, now);
+                stored.claim = Some(request.claim_at(now));
+                ClaimOutcome::Claimed { task: Box::new(stored.task.clone()), takeover }
+            }
+            ClaimDecision::Replay => ClaimOutcome::Claimed { task: Box::new(stored.task.clone()), takeover: false },
+            ClaimDecision::Held(claim) => ClaimOutcome::Held { run: claim.run, until: claim.lease_until },
+            ClaimDecision::Unclaimable(state) => ClaimOutcome::Unclaimable(state),
+        })
+    }
+
+    async fn renew_claim(&self, task_id: TaskId, token: ClaimToken, lease: Duration) -> Result<Renewal> {
+        self.check_open()?;
+        let Some(mut stored) = self.tasks.get_mut(&task_id) else {
+            return Ok(Renewal::Lost);
+        };
+        match stored.claim.as_mut() {
+            Some(claim) if claim.token == token => {
+                claim.lease_until = lease_end(Utc::now(), lease);
+                Ok(Renewal::Held { until: claim.lease_until })
+            }
+            _ => Ok(Renewal::Lost),
+        }
+    }
+
+    async fn release_claim(&self, task_id: TaskId, token: ClaimToken) -> Result<()> {
+        self.check_open()?;
+        if let Some(mut stored) = self.tasks.get_mut(&task_id)
+            && let Some(claim) = stored.claim.as_mut().filter(|claim| claim.token == token)
+        {
+            claim.lease_until = Utc::now();
+        }
+        Ok(())
+    }
+
+    async fn stuck_tasks(&self, older_than: Duration, limit: usize) -> Result<Vec<StuckTask>> {
+        self.check_open()?;
+        let cutoff = StuckTask::cutoff(Utc::now(), older_than);
+        let mut stuck: Vec<StuckTask> = self
+            .tasks
+            .iter()
+            .filter_map(|entry| StuckTask::of(&entry.task, entry.claim.as_ref(), cutoff))
+            .collect();
+        stuck.sort_unstable_by_key(|task| task.since);
+        stuck.truncate(limit);
+        Ok(stuck)
     }
 
     async fn update_task_state_if(&self, task_id: TaskId, from: TaskState, to: TaskState) -> Result<bool> {
@@ -219,6 +278,7 @@ impl Storage for InMemoryStorage {
             return Err(Error::TaskImmutable { task_id, state: from });
         }
         stored.task.status = TaskStatus::now(to);
+        stored.settle_claim();
         Ok(true)
     }
 
@@ -388,12 +448,5 @@ impl Storage for InMemoryStorage {
     async fn close(&self) -> Result<()> {
         self.closed.store(true, Ordering::Relaxed);
         Ok(())
-    }
-}
-
-impl DefaultRetryPolicy for InMemoryStorage {
-    /// The storage policy's attempts with a 0.1–1 s window (unless the waits were configured).
-    fn default_retry_policy(&self, settings: &RetrySettings) -> RetryPolicy {
-        RetrySettings::in_memory(settings.storage, RetryPolicy::STORAGE)
     }
 }

@@ -91,8 +91,17 @@ uuid_id!(
     "operation id"
 );
 
+uuid_id!(
+    /// Identifies one claim of a task by a run: the fencing token of its writes. Fresh for every
+    /// claim and takeover, so two deliveries of the same operation never share it.
+    ClaimToken,
+    "claim token"
+);
+
 /// Namespace for the deterministic run-operation ids of [`OperationId::for_message`].
 const RUN_NAMESPACE: Uuid = Uuid::from_u128(0x6b1d_0f3e_52a4_4c1e_9d7b_2f80_b3c1_a9e5);
+/// Namespace for the deterministic rescue-operation ids of [`OperationId::for_rescue`].
+const RESCUE_NAMESPACE: Uuid = Uuid::from_u128(0x2c4e_81a0_7f3b_4d52_a6c9_0e17_5b8d_f342);
 
 impl OperationId {
     /// The run operation that a message causes: the same task and message always give the same
@@ -102,6 +111,15 @@ impl OperationId {
         name[..16].copy_from_slice(task_id.0.as_bytes());
         name[16..].copy_from_slice(message_id.0.as_bytes());
         Self(Uuid::new_v5(&RUN_NAMESPACE, &name))
+    }
+
+    /// The run operation that rescues task `task_id`, stuck since `since`: the same stuck task
+    /// always gives the same id.
+    pub fn for_rescue(task_id: TaskId, since: chrono::DateTime<chrono::Utc>) -> Self {
+        let mut name = [0u8; 24];
+        name[..16].copy_from_slice(task_id.0.as_bytes());
+        name[16..].copy_from_slice(&since.timestamp_micros().to_be_bytes());
+        Self(Uuid::new_v5(&RESCUE_NAMESPACE, &name))
     }
 
     /// An operation that this one causes, e.g. the run a resume schedules: the same operation

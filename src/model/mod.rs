@@ -3,6 +3,7 @@
 //! The JSON wire format is A2A/Bindu's: camelCase field names (snake_case is accepted on
 //! input), UUID strings for ids, `kind` tags on tasks, messages and parts.
 
+mod claim;
 mod ids;
 mod message;
 mod operation;
@@ -10,12 +11,15 @@ mod records;
 mod state;
 mod task;
 
-pub use ids::{ArtifactId, ContextId, MessageId, OperationId, TaskId};
+pub use claim::{
+    Claim, ClaimDecision, ClaimOutcome, ClaimRequest, RUN_KEY, Renewal, StuckReason, StuckTask, lease_end,
+};
+pub use ids::{ArtifactId, ClaimToken, ContextId, MessageId, OperationId, TaskId};
 pub use message::{DataPart, FileContent, FilePart, Message, Part, Role, TextPart, metadata};
-pub use operation::{Action, TaskIdParams, TaskOperation, TaskSendParams};
+pub use operation::{Action, Lane, Lanes, TaskIdParams, TaskOperation, TaskSendParams};
 pub use records::{Context, ContextSummary, Feedback, Page, PushNotificationConfig};
 pub use state::TaskState;
-pub use task::{Artifact, Submission, SubmitOutcome, Task, TaskStatus, TaskUpdate};
+pub use task::{Admission, Artifact, Submission, SubmitOutcome, Task, TaskStatus, TaskUpdate};
 
 /// Free-form JSON object.
 pub type Metadata = serde_json::Map<String, serde_json::Value>;

@@ -74,7 +74,58 @@ pub enum Action {
     Resume(TaskIdParams),
 }
 
+/// The lane an operation travels in. Control operations (cancel, pause, resume) have a lane of
+/// their own, so that a worker whose run slots are all busy still reads them at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Lane {
+    /// Runs of the agent.
+    Runs,
+    /// Cancel, pause and resume.
+    Control,
+}
+
+impl Lane {
+    /// `runs` or `control`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Runs => "runs",
+            Self::Control => "control",
+        }
+    }
+}
+
+/// Which lanes a stream of deliveries reads (see [`Scheduler::receive`](crate::Scheduler::receive)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Lanes {
+    /// Every operation.
+    All,
+    /// Runs only.
+    Runs,
+    /// Cancel, pause and resume only.
+    Control,
+}
+
+impl Lanes {
+    /// Whether an operation in `lane` is read.
+    pub const fn includes(self, lane: Lane) -> bool {
+        matches!((self, lane), (Self::All, _) | (Self::Runs, Lane::Runs) | (Self::Control, Lane::Control))
+    }
+
+    /// The lanes read, in the order they are served (control first).
+    pub fn lanes(self) -> impl Iterator<Item = Lane> {
+        [Lane::Control, Lane::Runs].into_iter().filter(move |lane| self.includes(*lane))
+    }
+}
+
 impl Action {
+    /// The lane the operation travels in.
+    pub const fn lane(&self) -> Lane {
+        match self {
+            Self::Run(_) => Lane::Runs,
+            Self::Cancel(_) | Self::Pause(_) | Self::Resume(_) => Lane::Control,
+        }
+    }
+
     /// The task the operation is about.
     pub fn task_id(&self) -> TaskId {
         match self {
@@ -112,5 +163,31 @@ impl TaskOperation {
     /// `action` under the key `id`.
     pub fn new(id: OperationId, action: Action) -> Self {
         Self { id, action, traceparent: None }
+    }
+
+    /// A run under its idempotency key ([`TaskSendParams::operation_id`]): scheduling the same
+    /// message twice delivers one run.
+    pub fn run(params: TaskSendParams) -> Self {
+        Self::new(params.operation_id(), Action::Run(params))
+    }
+
+    /// A cancel with a fresh id.
+    pub fn cancel(params: TaskIdParams) -> Self {
+        Self::new(OperationId::new(), Action::Cancel(params))
+    }
+
+    /// A pause with a fresh id.
+    pub fn pause(params: TaskIdParams) -> Self {
+        Self::new(OperationId::new(), Action::Pause(params))
+    }
+
+    /// A resume with a fresh id.
+    pub fn resume(params: TaskIdParams) -> Self {
+        Self::new(OperationId::new(), Action::Resume(params))
+    }
+
+    /// The lane it travels in.
+    pub const fn lane(&self) -> Lane {
+        self.action.lane()
     }
 }

@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{ArtifactId, ContextId, Message, Metadata, Part, TaskId, TaskState};
-use crate::error::{Error, Result};
+use super::{ArtifactId, Claim, ClaimToken, ContextId, Message, Metadata, Part, TaskId, TaskState};
+use crate::error::{Entity, Error, Result};
 
 /// A task as stored and as sent on the wire.
 ///
@@ -30,7 +30,61 @@ pub struct Task {
     pub metadata: Metadata,
 }
 
+/// How [`Storage::submit_task`](crate::Storage::submit_task) treats a message for a task that
+/// exists (see [`Task::admit`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// The message is already in the history: change nothing.
+    Duplicate,
+    /// Append it and go back to `submitted` ([`Task::continue_with`]).
+    Append,
+}
+
 impl Task {
+    /// A task created by [`Storage::submit_task`](crate::Storage::submit_task): `submitted` now,
+    /// with `message` (already stamped) as its history.
+    pub fn submitted(id: TaskId, context_id: ContextId, message: Message) -> Self {
+        Self {
+            id,
+            context_id,
+            status: TaskStatus::now(TaskState::Submitted),
+            artifacts: Vec::new(),
+            history: vec![message],
+            metadata: Metadata::new(),
+        }
+    }
+
+    /// The submit rule for an existing task, which every backend applies inside its own atomic
+    /// section: the task must belong to `owner` and to `context_id`
+    /// ([`Error::Ownership`]); a message already in its history is a duplicate, even on a
+    /// terminal task; otherwise a terminal task refuses it ([`Error::TaskImmutable`]) and any
+    /// other accepts it. `stored_owner` is the task's owner.
+    pub fn admit(
+        &self,
+        stored_owner: Option<&str>,
+        context_id: ContextId,
+        message: &Message,
+        owner: Option<&str>,
+    ) -> Result<Admission> {
+        if stored_owner != owner || self.context_id != context_id {
+            return Err(Error::ownership(Entity::Task, self.id));
+        }
+        if self.has_message(message.message_id) {
+            return Ok(Admission::Duplicate);
+        }
+        if self.status.state.is_terminal() {
+            return Err(Error::TaskImmutable { task_id: self.id, state: self.status.state });
+        }
+        Ok(Admission::Append)
+    }
+
+    /// Applies [`Admission::Append`]: appends `message` (already stamped) and goes back to
+    /// `submitted`, which drops any claim (a running agent's result is for the old history).
+    pub fn continue_with(&mut self, message: Message) {
+        self.history.push(message);
+        self.status = TaskStatus::now(TaskState::Submitted);
+    }
+
     /// Whether the history already holds a message with this id.
     pub fn has_message(&self, message_id: super::MessageId) -> bool {
         self.history.iter().any(|m| m.message_id == message_id)
@@ -157,9 +211,12 @@ pub struct TaskUpdate {
     /// Keys to merge into the task's metadata (shallow; an empty map changes nothing).
     pub metadata: Metadata,
     /// If not empty, the update applies only when the task's metadata holds all these values
-    /// ([`Error::Fenced`](crate::Error::Fenced) otherwise). Workers use it as a fencing token: a
-    /// run writes its result only if the task is still claimed by that run.
+    /// ([`Error::Fenced`](crate::Error::Fenced) otherwise).
     pub expected_metadata: Metadata,
+    /// If set, the update applies only while the task is claimed under this token
+    /// ([`Error::Fenced`](crate::Error::Fenced) otherwise): a worker writes its result only if
+    /// no other run took the task over. See [`Claim`].
+    pub claim: Option<ClaimToken>,
 }
 
 impl TaskUpdate {
@@ -172,7 +229,14 @@ impl TaskUpdate {
             messages: Vec::new(),
             metadata: Metadata::new(),
             expected_metadata: Metadata::new(),
+            claim: None,
         }
+    }
+
+    /// Apply only while the task is claimed under `token`.
+    pub fn fenced_by(mut self, token: ClaimToken) -> Self {
+        self.claim = Some(token);
+        self
     }
 
     /// Apply only if the task is currently in `state`.
@@ -205,12 +269,14 @@ impl TaskUpdate {
         self
     }
 
-    /// Whether this update may be applied to `task` under the state machine: `Ok(true)` to apply,
-    /// `Ok(false)` when it is already applied (an idempotent replay: nothing to do),
-    /// [`Error::TaskImmutable`] on a terminal task, [`Error::StateConflict`] when
+    /// Whether this update may be applied to `task` (holding `claim`) under the state machine:
+    /// `Ok(true)` to apply, `Ok(false)` when it is already applied (an idempotent replay: nothing
+    /// to do), [`Error::TaskImmutable`] on a terminal task, [`Error::StateConflict`] when
     /// [`TaskUpdate::expected`] does not match, [`Error::Fenced`] when
-    /// [`TaskUpdate::expected_metadata`] does not.
-    pub fn check(&self, task: &Task) -> Result<bool> {
+    /// [`TaskUpdate::expected_metadata`] or [`TaskUpdate::claim`] does not.
+    ///
+    /// After applying, the backend keeps the claim only if [`Claim::survives`] the new state.
+    pub fn check(&self, task: &Task, claim: Option<&Claim>) -> Result<bool> {
         if self.is_applied_to(task) {
             return Ok(false);
         }
@@ -224,6 +290,11 @@ impl TaskUpdate {
         if let Some((key, _)) = self.expected_metadata.iter().find(|(k, v)| task.metadata.get(*k) != Some(*v))
         {
             return Err(Error::Fenced { task_id: task.id, key: key.clone() });
+        }
+        if let Some(token) = self.claim
+            && claim.is_none_or(|claim| claim.token != token)
+        {
+            return Err(Error::Fenced { task_id: task.id, key: "claim".to_owned() });
         }
         Ok(true)
     }

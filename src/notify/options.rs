@@ -70,14 +70,11 @@ impl NotifierOptions {
 }
 
 impl Default for NotifierOptions {
-    /// The api policy from the process settings when they are valid, else Bindu's (4 attempts,
-    /// 1–15 s); 5 s to connect, 10 s per attempt, 4 KiB of response, 4096 queued, 16 requests in
-    /// flight, 4 to one host.
+    /// Bindu's api policy ([`RetryPolicy::API`]: 4 attempts, 1–15 s; nothing is read from the
+    /// environment, see [`NotifierOptions::from_settings`]); 5 s to connect, 10 s per attempt,
+    /// 4 KiB of response, 4096 queued, 16 requests in flight, 4 to one host.
     fn default() -> Self {
-        match RetrySettings::global() {
-            Ok(settings) => Self::from_settings(settings),
-            Err(_) => Self::with_retry(RetryPolicy::API),
-        }
+        Self::with_retry(RetryPolicy::API)
     }
 }
 

@@ -14,8 +14,6 @@ use crate::model::{
     Context, ContextId, ContextSummary, Feedback, Message, Metadata, Page, PushNotificationConfig,
     Submission, Task, TaskId, TaskState, TaskUpdate,
 };
-use crate::retry::{DefaultRetryPolicy, RetryPolicy};
-use crate::settings::RetrySettings;
 use crate::storage::Storage;
 
 /// Storage in PostgreSQL, on a deadpool connection pool.
@@ -173,8 +171,3 @@ impl Storage for PostgresStorage {
     }
 }
 
-impl DefaultRetryPolicy for PostgresStorage {
-    fn default_retry_policy(&self, settings: &RetrySettings) -> RetryPolicy {
-        settings.storage
-    }
-}

@@ -14,9 +14,7 @@ use super::lane::{Lane, LaneConnection};
 use super::{RedisOptions, pool, receiver, scripts};
 use crate::error::{Error, Result};
 use crate::model::{Action, OperationId, TaskIdParams, TaskOperation, TaskSendParams};
-use crate::retry::{DefaultRetryPolicy, RetryPolicy};
 use crate::scheduler::{OperationStream, Scheduler};
-use crate::settings::RetrySettings;
 
 /// A [`Scheduler`] on a Redis stream with a consumer group: acknowledged, at-least-once delivery
 /// that survives the crash of a receiver and the restart of a Redis with persistence.
@@ -152,12 +150,6 @@ impl Scheduler for RedisScheduler {
 
     async fn receive_task_operations(&self) -> Result<OperationStream> {
         receiver::open(Arc::clone(&self.shared)).await
-    }
-}
-
-impl DefaultRetryPolicy for RedisScheduler {
-    fn default_retry_policy(&self, settings: &RetrySettings) -> RetryPolicy {
-        settings.scheduler
     }
 }
 

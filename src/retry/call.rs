@@ -65,21 +65,30 @@ impl Call {
     pub const GET_TASK_OWNER: Self = Self::idempotent("get_task_owner");
     /// [`Storage::get_context_owner`](crate::Storage::get_context_owner)
     pub const GET_CONTEXT_OWNER: Self = Self::idempotent("get_context_owner");
-    /// [`Storage::close`](crate::Storage::close)
+    /// [`Storage::close`](crate::Storage::close), [`Scheduler::close`](crate::Scheduler::close)
     pub const CLOSE: Self = Self::idempotent("close");
 
+    /// [`Storage::claim_task`](crate::Storage::claim_task): a replay with the same token finds
+    /// its own claim.
+    pub const CLAIM_TASK: Self = Self::idempotent("claim_task");
+    /// [`Storage::renew_claim`](crate::Storage::renew_claim)
+    pub const RENEW_CLAIM: Self = Self::idempotent("renew_claim");
+    /// [`Storage::release_claim`](crate::Storage::release_claim)
+    pub const RELEASE_CLAIM: Self = Self::idempotent("release_claim");
+    /// [`Storage::stuck_tasks`](crate::Storage::stuck_tasks)
+    pub const STUCK_TASKS: Self = Self::idempotent("stuck_tasks");
+
     // Scheduler. Enqueues are deduplicated by operation id.
-    /// [`Scheduler::run_task`](crate::Scheduler::run_task)
-    pub const RUN_TASK: Self = Self::idempotent("run_task");
-    /// [`Scheduler::cancel_task`](crate::Scheduler::cancel_task)
-    pub const CANCEL_TASK: Self = Self::idempotent("cancel_task");
-    /// [`Scheduler::pause_task`](crate::Scheduler::pause_task)
-    pub const PAUSE_TASK: Self = Self::idempotent("pause_task");
-    /// [`Scheduler::resume_task`](crate::Scheduler::resume_task)
-    pub const RESUME_TASK: Self = Self::idempotent("resume_task");
-    /// [`Scheduler::receive_task_operations`](crate::Scheduler::receive_task_operations): opening
-    /// the stream only.
-    pub const RECEIVE_TASK_OPERATIONS: Self = Self::idempotent("receive_task_operations");
+    /// [`Scheduler::enqueue`](crate::Scheduler::enqueue)
+    pub const ENQUEUE: Self = Self::idempotent("enqueue");
+    /// [`Scheduler::receive`](crate::Scheduler::receive): opening the stream only.
+    pub const RECEIVE: Self = Self::idempotent("receive");
+    /// [`Delivery::ack`](crate::Delivery::ack)
+    pub const ACK: Self = Self::idempotent("ack");
+    /// [`Delivery::release`](crate::Delivery::release)
+    pub const RELEASE: Self = Self::idempotent("release");
+    /// [`Delivery::dead_letter`](crate::Delivery::dead_letter)
+    pub const DEAD_LETTER: Self = Self::idempotent("dead_letter");
 
     // Calls to external services.
     /// A webhook POST: receivers deduplicate by its `Idempotency-Key` header.

@@ -81,7 +81,7 @@ where
         None => Either::Right(operation()),
     };
     let outcome = attempt
-        .retry(policy.backoff())
+        .retry(policy.waits())
         // Boxed so that the sleep's state is not inline in the loop's future.
         .sleep(|wait| Box::pin(tokio::time::sleep(wait)))
         .when(|err: &Error| err.is_retryable(call.idempotent))

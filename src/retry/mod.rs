@@ -1,6 +1,7 @@
 //! [`Retrying`]: a decorator that retries any [`Storage`](crate::Storage) or
 //! [`Scheduler`](crate::Scheduler) backend, safely.
 
+mod backoff;
 mod call;
 mod execute;
 mod forward;
@@ -9,14 +10,13 @@ mod scheduler;
 mod storage;
 
 use std::future::Future;
-use std::sync::Arc;
 
+pub use backoff::Backoff;
 pub use call::Call;
 pub use execute::execute_with_retry;
 pub use policy::RetryPolicy;
 
 use crate::error::Result;
-use crate::settings::RetrySettings;
 
 /// Wraps a backend and retries its operations with a [`RetryPolicy`].
 ///
@@ -24,8 +24,15 @@ use crate::settings::RetrySettings;
 /// request may have been applied) only for idempotent operations (see [`Call`]), never retries
 /// permanent ones, and turns the last retryable failure into
 /// [`Error::Exhausted`](crate::Error::Exhausted). For
-/// [`receive_task_operations`](crate::Scheduler::receive_task_operations) only opening the stream is
-/// retried; a backend's stream reconnects by itself.
+/// [`receive`](crate::Scheduler::receive) only opening the stream is retried; a backend's stream
+/// reconnects by itself.
+///
+/// The policy is a value: [`Retrying::new`] uses the documented default of the role the wrapped
+/// backend plays ([`RetryPolicy::STORAGE`] for a [`Storage`](crate::Storage),
+/// [`RetryPolicy::SCHEDULER`] for a [`Scheduler`](crate::Scheduler)), and
+/// [`Retrying::with_policy`] the one you pass. Nothing is read from the environment here: read
+/// [`RetrySettings::from_env`](crate::RetrySettings::from_env) yourself, or let
+/// [`App`](crate::App) do it.
 ///
 /// Put per-call timeouts *inside* (in the backend), never around a `Retrying`, or a timeout
 /// would cut a retry short in the middle of its wait.
@@ -42,38 +49,19 @@ use crate::settings::RetrySettings;
 #[derive(Debug, Clone)]
 pub struct Retrying<S> {
     inner: S,
-    policy: RetryPolicy,
+    policy: Option<RetryPolicy>,
 }
 
 impl<S> Retrying<S> {
-    /// Wraps `inner` with the policy of its role (storage or scheduler) from the process's
-    /// [`RetrySettings`] (the `RETRY__*` environment variables and `.env`).
-    ///
-    /// # Panics
-    /// If the settings are malformed; the message names the variable and its value. Use
-    /// [`Retrying::try_new`] to get the error instead.
-    pub fn new(inner: S) -> Self
-    where
-        S: DefaultRetryPolicy,
-    {
-        match Self::try_new(inner) {
-            Ok(retrying) => retrying,
-            Err(err) => panic!("invalid retry settings: {err}"),
-        }
+    /// Wraps `inner` with the default policy of its role: [`RetryPolicy::STORAGE`] for storage
+    /// calls, [`RetryPolicy::SCHEDULER`] for scheduler calls.
+    pub const fn new(inner: S) -> Self {
+        Self { inner, policy: None }
     }
 
-    /// Like [`Retrying::new`], but returns malformed settings as an error.
-    pub fn try_new(inner: S) -> Result<Self>
-    where
-        S: DefaultRetryPolicy,
-    {
-        let policy = inner.default_retry_policy(RetrySettings::global()?);
-        Ok(Self { inner, policy })
-    }
-
-    /// Wraps `inner` with an explicit policy.
+    /// Wraps `inner` with an explicit policy, for every call.
     pub const fn with_policy(inner: S, policy: RetryPolicy) -> Self {
-        Self { inner, policy }
+        Self { inner, policy: Some(policy) }
     }
 
     /// The wrapped backend.
@@ -86,56 +74,33 @@ impl<S> Retrying<S> {
         self.inner
     }
 
-    /// The policy in force.
-    pub const fn policy(&self) -> &RetryPolicy {
-        &self.policy
+    /// The explicit policy; `None` when each role's default applies ([`Retrying::new`]).
+    pub const fn policy(&self) -> Option<&RetryPolicy> {
+        self.policy.as_ref()
+    }
+
+    /// The policy in force for calls of a role whose default is `role_default`.
+    pub const fn policy_or<'a>(&'a self, role_default: &'a RetryPolicy) -> &'a RetryPolicy {
+        match &self.policy {
+            Some(policy) => policy,
+            None => role_default,
+        }
     }
 
     /// The single retry helper every forwarded method goes through. A plain function returning
     /// the retry future (rather than an `async fn` around it) keeps one state machine fewer on
     /// every call.
-    fn call<'a, T, F, Fut>(&'a self, call: Call, operation: F) -> impl Future<Output = Result<T>> + 'a
+    fn call<'a, T, F, Fut>(
+        &'a self,
+        role_default: &'static RetryPolicy,
+        call: Call,
+        operation: F,
+    ) -> impl Future<Output = Result<T>> + 'a
     where
         F: FnMut() -> Fut + 'a,
         Fut: Future<Output = Result<T>> + 'a,
         T: 'a,
     {
-        execute_with_retry(&self.policy, call, operation)
-    }
-}
-
-/// The retry policy a backend gets from [`Retrying::new`]: its role's policy in the settings.
-pub trait DefaultRetryPolicy {
-    /// Picks this backend's policy from `settings`.
-    fn default_retry_policy(&self, settings: &RetrySettings) -> RetryPolicy;
-}
-
-impl DefaultRetryPolicy for dyn crate::Storage {
-    fn default_retry_policy(&self, settings: &RetrySettings) -> RetryPolicy {
-        settings.storage
-    }
-}
-
-impl DefaultRetryPolicy for dyn crate::Scheduler {
-    fn default_retry_policy(&self, settings: &RetrySettings) -> RetryPolicy {
-        settings.scheduler
-    }
-}
-
-impl<T: DefaultRetryPolicy + ?Sized> DefaultRetryPolicy for Arc<T> {
-    fn default_retry_policy(&self, settings: &RetrySettings) -> RetryPolicy {
-        (**self).default_retry_policy(settings)
-    }
-}
-
-impl<T: DefaultRetryPolicy + ?Sized> DefaultRetryPolicy for Box<T> {
-    fn default_retry_policy(&self, settings: &RetrySettings) -> RetryPolicy {
-        (**self).default_retry_policy(settings)
-    }
-}
-
-impl<S: DefaultRetryPolicy> DefaultRetryPolicy for Retrying<S> {
-    fn default_retry_policy(&self, settings: &RetrySettings) -> RetryPolicy {
-        self.inner.default_retry_policy(settings)
+        execute_with_retry(self.policy_or(role_default), call, operation)
     }
 }

@@ -30,8 +30,6 @@ impl RetryPolicy {
     pub const SCHEDULER: Self = Self::new(3, Duration::from_secs(1), Duration::from_secs(8));
     /// Bindu's policy for calls to external services: 4 attempts, 1–15 s.
     pub const API: Self = Self::new(4, Duration::from_secs(1), Duration::from_secs(15));
-    /// The wait window of the in-memory backends: 0.1–1 s.
-    pub const IN_MEMORY_WINDOW: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(1));
 
     /// A jittered policy.
     pub const fn new(max_attempts: u32, min_wait: Duration, max_wait: Duration) -> Self {
@@ -87,19 +85,19 @@ impl RetryPolicy {
 
     /// The waits between calls, one fewer than `max_attempts`. Building it allocates nothing and
     /// reads no clock; randomness is drawn only when a wait is actually needed.
-    pub(crate) fn backoff(&self) -> Backoff {
-        Backoff { policy: *self, failed: 0 }
+    pub(crate) fn waits(&self) -> Waits {
+        Waits { policy: *self, failed: 0 }
     }
 }
 
 /// The iterator of waits that backon drives.
 #[derive(Debug)]
-pub(crate) struct Backoff {
+pub(crate) struct Waits {
     policy: RetryPolicy,
     failed: u32,
 }
 
-impl Iterator for Backoff {
+impl Iterator for Waits {
     type Item = Duration;
 
     fn next(&mut self) -> Option<Duration> {
@@ -127,24 +125,24 @@ mod tests {
     #[test]
     fn waits_follow_bindus_schedule() {
         // Tenacity, no jitter: storage waits 1, 2, 4, 5.
-        assert_eq!(secs(RetryPolicy::STORAGE.with_jitter(false).backoff()), [1.0, 2.0, 4.0, 5.0]);
-        assert_eq!(secs(RetryPolicy::WORKER.with_jitter(false).backoff()), [1.0, 2.0]);
+        assert_eq!(secs(RetryPolicy::STORAGE.with_jitter(false).waits()), [1.0, 2.0, 4.0, 5.0]);
+        assert_eq!(secs(RetryPolicy::WORKER.with_jitter(false).waits()), [1.0, 2.0]);
         assert_eq!(
             secs(
                 RetryPolicy::new(3, Duration::from_millis(100), Duration::from_secs(1))
                     .with_jitter(false)
-                    .backoff()
+                    .waits()
             ),
             [1.0, 1.0]
         );
-        assert!(RetryPolicy::never().backoff().next().is_none());
+        assert!(RetryPolicy::never().waits().next().is_none());
     }
 
     #[test]
     fn jittered_waits_stay_within_bounds() {
         let policy = RetryPolicy::API;
         for _ in 0..1000 {
-            let waits: Vec<_> = policy.backoff().collect();
+            let waits: Vec<_> = policy.waits().collect();
             assert_eq!(waits.len(), 3);
             assert_eq!(waits[0], Duration::from_secs(1), "first wait is min_wait when min_wait = 1 s");
             for (n, wait) in waits.iter().enumerate() {

@@ -1,21 +1,28 @@
 //! `Retrying<S>` as a [`Storage`]: every method is the inner call through the one helper.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use super::Retrying;
 use super::forward::forward;
 use crate::model::{
-    Context, ContextId, ContextSummary, Feedback, Message, Metadata, Page, PushNotificationConfig,
-    Submission, Task, TaskId, TaskState, TaskUpdate,
+    ClaimOutcome, ClaimRequest, ClaimToken, Context, ContextId, ContextSummary, Feedback, Message,
+    Metadata, Page, PushNotificationConfig, Renewal, StuckTask, Submission, Task, TaskId, TaskState,
+    TaskUpdate,
 };
 use crate::storage::Storage;
 
 #[deny(clippy::missing_trait_methods)]
 impl<S: Storage> Storage for Retrying<S> {
     forward! {
+        role = STORAGE;
         LOAD_TASK => fn load_task(task_id: TaskId, history_length: Option<usize>) -> Option<Task>;
         SUBMIT_TASK => fn submit_task<'m, 'o>(context_id: ContextId, message: &'m Message, owner: Option<&'o str>) -> Submission;
         UPDATE_TASK => fn update_task<'u>(task_id: TaskId, update: &'u TaskUpdate) -> Task;
+        CLAIM_TASK => fn claim_task<'r>(task_id: TaskId, request: &'r ClaimRequest) -> ClaimOutcome;
+        RENEW_CLAIM => fn renew_claim(task_id: TaskId, token: ClaimToken, lease: Duration) -> Renewal;
+        RELEASE_CLAIM => fn release_claim(task_id: TaskId, token: ClaimToken) -> ();
+        STUCK_TASKS => fn stuck_tasks(older_than: Duration, limit: usize) -> Vec<StuckTask>;
         UPDATE_TASK_STATE_IF => fn update_task_state_if(task_id: TaskId, from: TaskState, to: TaskState) -> bool;
         LIST_TASKS => fn list_tasks<'o>(page: Page, owner: Option<&'o str>) -> Vec<Task>;
         COUNT_TASKS => fn count_tasks(state: Option<TaskState>) -> u64;

@@ -1,7 +1,5 @@
 //! [`RetrySettings`]: the four retry policies, read from `RETRY__*` variables.
 
-use std::sync::OnceLock;
-
 use super::Env;
 use crate::error::{Error, Result};
 use crate::retry::RetryPolicy;
@@ -35,8 +33,6 @@ impl Default for RetrySettings {
     }
 }
 
-static GLOBAL: OnceLock<std::result::Result<RetrySettings, (String, String)>> = OnceLock::new();
-
 impl RetrySettings {
     /// The twelve variable names, in `.env.example` order.
     pub const VARIABLES: [&'static str; 12] = [
@@ -68,39 +64,6 @@ impl RetrySettings {
             scheduler: read_policy(env, "SCHEDULER", defaults.scheduler)?,
             api: read_policy(env, "API", defaults.api)?,
         })
-    }
-
-    /// The process-wide settings used by [`Retrying::new`](crate::Retrying::new): those given to
-    /// [`RetrySettings::install`], or else read from the environment once, on first use.
-    pub fn global() -> Result<&'static Self> {
-        GLOBAL
-            .get_or_init(|| {
-                Self::from_env().map_err(|err| match err {
-                    Error::Config { setting, reason } => (setting, reason),
-                    other => ("retry settings".to_owned(), other.to_string()),
-                })
-            })
-            .as_ref()
-            .map_err(|(setting, reason)| Error::config(setting.clone(), reason.clone()))
-    }
-
-    /// Makes these the process-wide settings. Fails if the process-wide settings were already
-    /// fixed by an earlier `install` or use.
-    pub fn install(self) -> Result<()> {
-        GLOBAL.set(Ok(self)).map_err(|_| {
-            Error::config("retry settings", "already fixed: install them before the first Retrying::new")
-        })
-    }
-
-    /// `policy` with the in-memory backends' 0.1–1 s window, unless its waits were configured
-    /// away from the defaults of `role`.
-    pub(crate) fn in_memory(policy: RetryPolicy, role_default: RetryPolicy) -> RetryPolicy {
-        if (policy.min_wait, policy.max_wait) == (role_default.min_wait, role_default.max_wait) {
-            let (min, max) = RetryPolicy::IN_MEMORY_WINDOW;
-            policy.with_waits(min, max)
-        } else {
-            policy
-        }
     }
 }
 
@@ -222,13 +185,5 @@ mod tests {
     #[test]
     fn whitespace_around_values_is_ignored() {
         assert_eq!(settings(&[("RETRY__WORKER_MAX_ATTEMPTS", " 4 ")]).unwrap().worker.max_attempts, 4);
-    }
-
-    #[test]
-    fn in_memory_window_applies_only_to_default_waits() {
-        let window = RetrySettings::in_memory(RetryPolicy::STORAGE, RetryPolicy::STORAGE);
-        assert_eq!((window.min_wait, window.max_wait), RetryPolicy::IN_MEMORY_WINDOW);
-        let custom = RetryPolicy::STORAGE.with_waits(Duration::from_secs(2), Duration::from_secs(3));
-        assert_eq!(RetrySettings::in_memory(custom, RetryPolicy::STORAGE), custom);
     }
 }

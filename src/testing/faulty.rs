@@ -2,18 +2,22 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::StreamExt;
+use tokio::sync::Notify;
 
 use crate::error::{BackendError, Error, Result, Transience};
 use crate::model::{
-    Context, ContextId, ContextSummary, Feedback, Message, Metadata, OperationId, Page,
-    PushNotificationConfig, Submission, Task, TaskId, TaskIdParams, TaskSendParams, TaskState, TaskUpdate,
+    ClaimOutcome, ClaimRequest, ClaimToken, Context, ContextId, ContextSummary, Feedback, Lanes, Message,
+    Metadata, Page, PushNotificationConfig, Renewal, StuckTask, Submission, Task, TaskId, TaskOperation,
+    TaskState, TaskUpdate,
 };
-use crate::retry::{Call, DefaultRetryPolicy, RetryPolicy};
-use crate::scheduler::{OperationStream, Scheduler};
-use crate::settings::RetrySettings;
+use crate::retry::Call;
+use crate::scheduler::{Hold, OperationStream, Receipt, Scheduler};
 use crate::storage::Storage;
 
 /// One injected failure.
@@ -29,7 +33,13 @@ pub enum Fault {
 }
 
 /// A backend whose calls fail as scripted, counting every call. Implements [`Storage`] and
-/// [`Scheduler`] when the wrapped backend does.
+/// [`Scheduler`] when the wrapped backend does; the deliveries of its streams are wrapped too, so
+/// that acknowledgements, releases and keep-alives fail with it (as [`Call::ACK`],
+/// [`Call::RELEASE`], [`Call::DEAD_LETTER`] and `keep_alive`).
+///
+/// Besides scripted faults it can be taken [down](Faulty::set_down): every call then fails as
+/// a refused connection would (transient, not applied) and its streams hand out nothing, until
+/// it is up again — an outage of any length.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -40,12 +50,21 @@ pub enum Fault {
 /// assert!(storage.load_task(TaskId::new(), None).await.is_err());
 /// assert!(storage.load_task(TaskId::new(), None).await.is_ok());
 /// assert_eq!(storage.calls(Call::LOAD_TASK), 2);
+/// storage.set_down(true);
+/// assert!(storage.load_task(TaskId::new(), None).await.is_err());
 /// # }
 /// ```
 #[derive(Debug)]
 pub struct Faulty<S> {
     inner: S,
-    state: Mutex<Script>,
+    control: Arc<Control>,
+}
+
+#[derive(Debug, Default)]
+struct Control {
+    script: Mutex<Script>,
+    down: AtomicBool,
+    up: Notify,
 }
 
 #[derive(Debug, Default)]
@@ -54,10 +73,12 @@ struct Script {
     calls: HashMap<&'static str, u32>,
 }
 
+const KEEP_ALIVE: Call = Call::idempotent("keep_alive");
+
 impl<S> Faulty<S> {
     /// Wraps `inner`; no faults are scripted yet.
     pub fn new(inner: S) -> Self {
-        Self { inner, state: Mutex::new(Script::default()) }
+        Self { inner, control: Arc::default() }
     }
 
     /// The wrapped backend.
@@ -67,16 +88,36 @@ impl<S> Faulty<S> {
 
     /// Makes the next calls of `call` fail with `faults`, one per call, in order.
     pub fn script(&self, call: Call, faults: impl IntoIterator<Item = Fault>) {
-        self.lock().faults.entry(call.name).or_default().extend(faults);
+        self.control.lock().faults.entry(call.name).or_default().extend(faults);
     }
 
     /// How many times `call` was made (failed ones included).
     pub fn calls(&self, call: Call) -> u32 {
-        self.lock().calls.get(call.name).copied().unwrap_or(0)
+        self.control.lock().calls.get(call.name).copied().unwrap_or(0)
     }
 
+    /// Takes the backend down (every call fails transiently, streams hand out nothing) or brings
+    /// it back up.
+    pub fn set_down(&self, down: bool) {
+        self.control.down.store(down, Ordering::SeqCst);
+        if !down {
+            self.control.up.notify_waiters();
+        }
+    }
+
+    /// Whether it is down.
+    pub fn is_down(&self) -> bool {
+        self.control.down.load(Ordering::SeqCst)
+    }
+
+    async fn run<T>(&self, call: Call, operation: impl Future<Output = Result<T>>) -> Result<T> {
+        self.control.run(call, operation).await
+    }
+}
+
+impl Control {
     fn lock(&self) -> std::sync::MutexGuard<'_, Script> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.script.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     async fn run<T>(&self, call: Call, operation: impl Future<Output = Result<T>>) -> Result<T> {
@@ -85,6 +126,9 @@ impl<S> Faulty<S> {
             *script.calls.entry(call.name).or_default() += 1;
             script.faults.get_mut(call.name).and_then(VecDeque::pop_front)
         };
+        if self.down.load(Ordering::SeqCst) {
+            return Err(injected(call, Transience::Transient, "while down, before"));
+        }
         match fault {
             None | Some(Fault::Pass) => operation.await,
             Some(Fault::Before(transience)) => Err(injected(call, transience, "before")),
@@ -94,6 +138,19 @@ impl<S> Faulty<S> {
             }
         }
     }
+
+    /// Returns once the backend is up.
+    async fn wait_up(&self) {
+        loop {
+            let up = self.up.notified();
+            tokio::pin!(up);
+            up.as_mut().enable();
+            if !self.down.load(Ordering::SeqCst) {
+                return;
+            }
+            up.await;
+        }
+    }
 }
 
 fn injected(call: Call, transience: Transience, when: &str) -> Error {
@@ -101,9 +158,25 @@ fn injected(call: Call, transience: Transience, when: &str) -> Error {
         .into()
 }
 
-impl<S: DefaultRetryPolicy> DefaultRetryPolicy for Faulty<S> {
-    fn default_retry_policy(&self, settings: &RetrySettings) -> RetryPolicy {
-        self.inner.default_retry_policy(settings)
+/// A delivery's receipt whose calls go through the faults of the scheduler it came from.
+struct FaultyReceipt {
+    inner: Box<dyn Receipt>,
+    control: Arc<Control>,
+}
+
+#[async_trait]
+impl Receipt for FaultyReceipt {
+    async fn ack(&self) -> Result<()> {
+        self.control.run(Call::ACK, self.inner.ack()).await
+    }
+    async fn dead_letter(&self, reason: &str) -> Result<()> {
+        self.control.run(Call::DEAD_LETTER, self.inner.dead_letter(reason)).await
+    }
+    async fn release(&self, delay: Duration) -> Result<()> {
+        self.control.run(Call::RELEASE, self.inner.release(delay)).await
+    }
+    async fn keep_alive(&self) -> Result<Hold> {
+        self.control.run(KEEP_ALIVE, self.inner.keep_alive()).await
     }
 }
 
@@ -122,6 +195,18 @@ impl<S: Storage> Storage for Faulty<S> {
     }
     async fn update_task(&self, task_id: TaskId, update: &TaskUpdate) -> Result<Task> {
         self.run(Call::UPDATE_TASK, self.inner.update_task(task_id, update)).await
+    }
+    async fn claim_task(&self, task_id: TaskId, request: &ClaimRequest) -> Result<ClaimOutcome> {
+        self.run(Call::CLAIM_TASK, self.inner.claim_task(task_id, request)).await
+    }
+    async fn renew_claim(&self, task_id: TaskId, token: ClaimToken, lease: Duration) -> Result<Renewal> {
+        self.run(Call::RENEW_CLAIM, self.inner.renew_claim(task_id, token, lease)).await
+    }
+    async fn release_claim(&self, task_id: TaskId, token: ClaimToken) -> Result<()> {
+        self.run(Call::RELEASE_CLAIM, self.inner.release_claim(task_id, token)).await
+    }
+    async fn stuck_tasks(&self, older_than: Duration, limit: usize) -> Result<Vec<StuckTask>> {
+        self.run(Call::STUCK_TASKS, self.inner.stuck_tasks(older_than, limit)).await
     }
     async fn update_task_state_if(&self, task_id: TaskId, from: TaskState, to: TaskState) -> Result<bool> {
         self.run(Call::UPDATE_TASK_STATE_IF, self.inner.update_task_state_if(task_id, from, to)).await
@@ -199,19 +284,24 @@ impl<S: Storage> Storage for Faulty<S> {
 
 #[async_trait]
 impl<S: Scheduler> Scheduler for Faulty<S> {
-    async fn run_task(&self, id: OperationId, params: &TaskSendParams) -> Result<()> {
-        self.run(Call::RUN_TASK, self.inner.run_task(id, params)).await
+    async fn enqueue(&self, operation: &TaskOperation) -> Result<()> {
+        self.run(Call::ENQUEUE, self.inner.enqueue(operation)).await
     }
-    async fn cancel_task(&self, id: OperationId, params: &TaskIdParams) -> Result<()> {
-        self.run(Call::CANCEL_TASK, self.inner.cancel_task(id, params)).await
+    async fn receive(&self, lanes: Lanes) -> Result<OperationStream> {
+        let stream = self.run(Call::RECEIVE, self.inner.receive(lanes)).await?;
+        let control = Arc::clone(&self.control);
+        Ok(Box::pin(stream.then(move |item| {
+            let control = Arc::clone(&control);
+            async move {
+                // Nothing is handed out while the backend is down.
+                control.wait_up().await;
+                item.map(|delivery| {
+                    delivery.map_receipt(|inner| Box::new(FaultyReceipt { inner, control }))
+                })
+            }
+        })))
     }
-    async fn pause_task(&self, id: OperationId, params: &TaskIdParams) -> Result<()> {
-        self.run(Call::PAUSE_TASK, self.inner.pause_task(id, params)).await
-    }
-    async fn resume_task(&self, id: OperationId, params: &TaskIdParams) -> Result<()> {
-        self.run(Call::RESUME_TASK, self.inner.resume_task(id, params)).await
-    }
-    async fn receive_task_operations(&self) -> Result<OperationStream> {
-        self.run(Call::RECEIVE_TASK_OPERATIONS, self.inner.receive_task_operations()).await
+    async fn close(&self) -> Result<()> {
+        self.run(Call::CLOSE, self.inner.close()).await
     }
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
@@ -15,18 +16,23 @@ use crate::retry::{Call, RetryPolicy, execute_with_retry};
 use crate::scheduler::{Delivery, Scheduler};
 use crate::storage::Storage;
 
-/// Metadata key holding the id of the run operation that claimed a task: the fencing token of
-/// the result write.
-pub const RUN_KEY: &str = "bindu.runId";
 /// Metadata key holding the state a paused task was paused from.
 pub const PAUSED_FROM_KEY: &str = "bindu.pausedFrom";
+/// Metadata key holding why a task failed, in a stable word a client can test: `agent_error`,
+/// `agent_panic`, `timeout`, `dead_lettered`, `invalid_result`, `invalid_task`.
+pub const FAILURE_KEY: &str = "bindu.failureReason";
 
 /// How a handled operation ends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Disposition {
     /// Its effect is stored (or there was nothing to do): acknowledge it.
     Ack,
-    /// Its effect could not be stored: leave it unacknowledged so it is delivered again.
+    /// It could not start (something it needs is unavailable, or the task is held elsewhere):
+    /// hand it back, to be delivered again after the delay, not counted as a delivery.
+    Release(Duration),
+    /// It can never succeed: record it in the dead-letter place with the reason.
+    DeadLetter(String),
+    /// Stopped by a shutdown: leave it unsettled, so it is delivered again.
     Leave,
 }
 
@@ -91,19 +97,30 @@ impl Context {
         }
     }
 
-    /// Settles a delivery: acknowledged once, or left for redelivery.
+    /// Settles a delivery as `disposition` says, under the worker policy. A settlement that
+    /// cannot be stored leaves the delivery to come back after its idle time, which is safe: the
+    /// next delivery finds the effect stored, or the task still claimable.
     pub(crate) async fn settle(&self, delivery: &Delivery, disposition: Disposition) {
-        match disposition {
-            Disposition::Ack => {
-                match self.step(Call::idempotent("ack"), || delivery.ack()).await {
-                    Ok(()) => WorkerStats::bump(&self.stats.acknowledged),
-                    // The effect is stored; a redelivery will find nothing to do.
-                    Err(err) => {
-                        tracing::warn!(operation = %delivery.operation().id, error = %err, "could not acknowledge")
-                    }
-                }
+        let operation = delivery.operation().id;
+        let stats = &self.stats;
+        let (what, counter, settled) = match disposition {
+            Disposition::Ack => ("acknowledge", &stats.acknowledged, self.step(Call::ACK, || delivery.ack()).await),
+            Disposition::Release(delay) => {
+                ("release", &stats.released, self.step(Call::RELEASE, || delivery.release(delay)).await)
             }
-            Disposition::Leave => WorkerStats::bump(&self.stats.left_for_redelivery),
+            Disposition::DeadLetter(reason) => {
+                tracing::error!(%operation, reason, "dead-lettering the operation");
+                let dead = self.step(Call::DEAD_LETTER, || delivery.dead_letter(&reason)).await;
+                ("dead-letter", &stats.dead_lettered, dead)
+            }
+            Disposition::Leave => {
+                WorkerStats::bump(&self.stats.left_for_redelivery);
+                return;
+            }
+        };
+        match settled {
+            Ok(()) => WorkerStats::bump(counter),
+            Err(err) => tracing::warn!(%operation, error = %err, "could not {what} the operation; it comes back after its idle time"),
         }
     }
 

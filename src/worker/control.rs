@@ -4,7 +4,7 @@
 use super::WorkerStats;
 use super::context::{Context, Disposition, PAUSED_FROM_KEY};
 use crate::error::{Error, Result};
-use crate::model::{OperationId, Task, TaskId, TaskSendParams, TaskState, TaskUpdate};
+use crate::model::{Action, OperationId, Task, TaskId, TaskOperation, TaskSendParams, TaskState, TaskUpdate};
 use crate::retry::Call;
 
 /// Cancels a non-terminal task (at most `cancel_attempts` calls per step).
@@ -82,10 +82,10 @@ pub(crate) async fn resume(ctx: &Context, task_id: TaskId, operation: OperationI
         };
         if let Some(context_id) = context_id {
             let params = TaskSendParams::new(task_id, context_id, None);
-            let run = operation.derived("run");
-            if let Err(err) = ctx.step(Call::RUN_TASK, || ctx.scheduler.run_task(run, &params)).await {
+            let run = TaskOperation::new(operation.derived("run"), Action::Run(params));
+            if let Err(err) = ctx.step(Call::ENQUEUE, || ctx.scheduler.enqueue(&run)).await {
                 tracing::warn!(task = %task_id, error = %err, "could not schedule the resumed run");
-                return Disposition::Leave;
+                return failed(ctx, task_id, "resume", &err);
             }
         }
     }
@@ -137,9 +137,22 @@ fn settle(
             WorkerStats::bump(&ctx.stats.skipped);
             Disposition::Ack
         }
-        Err(err) => {
-            tracing::warn!(task = %task_id, error = %err, "could not {what}; leaving it for redelivery");
-            Disposition::Leave
+        Err(err) => failed(ctx, task_id, what, &err),
+    }
+}
+
+/// A control operation that could not be applied: released for later while a backend is
+/// unavailable, dead-lettered (and reported) when it never can be. Never dropped.
+fn failed(ctx: &Context, task_id: TaskId, what: &str, err: &Error) -> Disposition {
+    match err {
+        Error::Closed(_) => Disposition::Leave,
+        err if err.is_unavailable() => {
+            tracing::warn!(task = %task_id, error = %err, "could not {what}; releasing it for later");
+            Disposition::Release(ctx.options.release_delay)
+        }
+        err => {
+            tracing::error!(task = %task_id, error = %err, "could not {what}");
+            Disposition::DeadLetter(format!("could not {what} task {task_id}: {err}"))
         }
     }
 }

@@ -19,16 +19,19 @@
 mod agent;
 mod context;
 mod control;
+mod heartbeat;
 mod history;
 mod listener;
 mod options;
+mod rescue;
 mod run;
 mod runner;
 mod stats;
 
 pub use agent::{Agent, AgentError, AgentInput, AgentOutput, FnAgent};
-pub use context::{PAUSED_FROM_KEY, RUN_KEY};
+pub use context::{FAILURE_KEY, PAUSED_FROM_KEY};
+pub use crate::model::RUN_KEY;
 pub use listener::TaskListener;
-pub use options::WorkerOptions;
+pub use options::{RescueOptions, WorkerOptions};
 pub use runner::{ShutdownReport, Worker, WorkerHandle};
 pub use stats::{StatsSnapshot, WorkerStats};

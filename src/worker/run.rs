@@ -1,128 +1,218 @@
-//! Handling a run: claim the task, run the agent once, store its result (fenced), acknowledge.
+//! Handling a run: claim the task, run the agent once, store its answer — fenced on the claim and
+//! held across storage outages — then settle the delivery.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
 
+use chrono::Utc;
 use futures_util::FutureExt;
-use serde_json::Value;
 
-use super::context::{Context, Disposition, RUN_KEY};
+use super::context::{Context, Disposition, FAILURE_KEY};
+use super::heartbeat::{Beat, Heartbeat};
 use super::history::agent_input;
 use super::{AgentOutput, WorkerStats};
-use crate::error::{Error, Result};
-use crate::model::{Message, Task, TaskId, TaskSendParams, TaskState, TaskUpdate};
-use crate::retry::Call;
+use crate::error::Error;
+use crate::model::{ClaimOutcome, ClaimRequest, ClaimToken, Message, Task, TaskId, TaskSendParams, TaskState, TaskUpdate};
+use crate::retry::{Backoff, Call};
 use crate::scheduler::Delivery;
 
 /// Claims and runs the task of a run operation.
-pub(crate) async fn run(ctx: &Context, delivery: &Delivery, params: &TaskSendParams) -> Disposition {
+pub(crate) async fn run(ctx: &Context, delivery: &Arc<Delivery>, params: &TaskSendParams) -> Disposition {
     let task_id = params.task_id;
-    let run = Value::String(delivery.operation().id.to_string());
-    match claim(ctx, task_id, &run).await {
-        Ok(Some(task)) => execute(ctx, delivery, task, &run).await,
-        Ok(None) => {
-            WorkerStats::bump(&ctx.stats.skipped);
-            Disposition::Ack
-        }
-        Err(err) => fail(ctx, task_id, None, "could not start the task", err).await,
-    }
-}
-
-/// Moves the task to `working` under this run's id. `None` when there is nothing to run: the
-/// task is gone, terminal, waiting for input, paused, or claimed by another run.
-async fn claim(ctx: &Context, task_id: TaskId, run: &Value) -> Result<Option<Task>> {
-    // The state may move between the load and the claim (a cancel, a new message): look again.
-    for _ in 0..3 {
-        let Some(task) = ctx.step(Call::LOAD_TASK, || ctx.storage.load_task(task_id, None)).await? else {
-            return Ok(None);
-        };
-        match task.status.state {
-            state @ (TaskState::Submitted | TaskState::Resumed) => {
-                let claim =
-                    TaskUpdate::to(TaskState::Working).expecting(state).with_metadata(RUN_KEY, run.clone());
-                // Idempotent: a replay after an uncertain failure finds its own claim applied.
-                match ctx.step(Call::UPDATE_TASK, || ctx.storage.update_task(task_id, &claim)).await {
-                    Ok(task) => {
-                        ctx.stored(&task);
-                        return Ok(Some(task));
-                    }
-                    Err(Error::StateConflict { .. } | Error::Fenced { .. } | Error::TaskImmutable { .. }) => {
-                        continue;
-                    }
-                    Err(err) => return Err(err),
-                }
+    let request = ClaimRequest::new(delivery.operation().id, ctx.options.lease);
+    let task = match ctx.step(Call::CLAIM_TASK, || ctx.storage.claim_task(task_id, &request)).await {
+        Ok(ClaimOutcome::Claimed { task, takeover }) => {
+            if takeover {
+                WorkerStats::bump(&ctx.stats.takeovers);
+                tracing::info!(task = %task_id, "took over a task whose previous run's lease ran out");
             }
-            // An earlier delivery of this very operation claimed it and its worker died.
-            TaskState::Working if task.metadata.get(RUN_KEY) == Some(run) => return Ok(Some(task)),
-            _ => return Ok(None),
+            ctx.stored(&task);
+            *task
         }
+        Ok(ClaimOutcome::Held { run, until }) => {
+            // Not ours to run while its holder is alive; look again once the lease could be over.
+            let left = (until - Utc::now()).to_std().unwrap_or_default();
+            let delay = (left + Duration::from_millis(100)).min(ctx.options.lease);
+            tracing::debug!(task = %task_id, holder = %run, ?delay, "task held by a live run; releasing");
+            return Disposition::Release(delay);
+        }
+        Ok(ClaimOutcome::Unclaimable(_) | ClaimOutcome::Missing) => {
+            WorkerStats::bump(&ctx.stats.skipped);
+            return Disposition::Ack;
+        }
+        Err(err) => return not_started(ctx, task_id, "claim the task", &err),
+    };
+    if delivery.over_limit() {
+        let reason = format!(
+            "its run was delivered {} times without finishing: the workers crashed or hung each time",
+            delivery.delivery_count().saturating_sub(1)
+        );
+        let update = failure("dead_lettered", &reason);
+        let heartbeat = heartbeat(ctx, delivery, task_id, request.token);
+        return match store(ctx, &heartbeat, task_id, request.token, update).await {
+            Disposition::Ack => Disposition::DeadLetter(reason),
+            other => other,
+        };
     }
-    Ok(None)
+    execute(ctx, delivery, task, request.token).await
 }
 
-/// Runs the agent once and stores its result, fenced on this run's claim.
-async fn execute(ctx: &Context, delivery: &Delivery, task: Task, run: &Value) -> Disposition {
+/// How the agent's call ended.
+enum Outcome {
+    Answered(std::thread::Result<Result<AgentOutput, super::AgentError>>),
+    TimedOut(Duration),
+    Interrupted,
+    ClaimLost,
+}
+
+/// Runs the agent once and stores its answer.
+async fn execute(ctx: &Context, delivery: &Arc<Delivery>, task: Task, token: ClaimToken) -> Disposition {
     let task_id = task.id;
+    let heartbeat = heartbeat(ctx, delivery, task_id, token);
     let input = match agent_input(ctx, task).await {
         Ok(input) => input,
-        Err(err) => return fail(ctx, task_id, Some(run), "could not load the task's history", err).await,
+        Err(err) if err.is_unavailable() || matches!(err, Error::Closed(_)) => {
+            // Let the next delivery take over at once instead of waiting out our lease.
+            let _ = ctx.storage.release_claim(task_id, token).await;
+            return not_started(ctx, task_id, "load the task's history", &err);
+        }
+        Err(err) => {
+            tracing::error!(task = %task_id, error = %err, "could not build the agent's input");
+            let update = failure("invalid_task", "the task's history could not be read");
+            return store(ctx, &heartbeat, task_id, token, update).await;
+        }
     };
     let (run_number, interrupted) = ctx.start_run(task_id);
     WorkerStats::bump(&ctx.stats.agent_runs);
     let agent = AssertUnwindSafe(ctx.agent.run(input)).catch_unwind();
+    let deadline = async {
+        match ctx.options.agent_timeout {
+            Some(limit) => tokio::time::sleep(limit).await,
+            None => std::future::pending().await,
+        }
+    };
     let outcome = tokio::select! {
-        result = agent => Some(result),
-        () = interrupted.cancelled() => None,
-        () = supervise(ctx, delivery, task_id, run) => None,
+        result = agent => Outcome::Answered(result),
+        () = deadline => Outcome::TimedOut(ctx.options.agent_timeout.unwrap_or_default()),
+        () = interrupted.cancelled() => Outcome::Interrupted,
+        () = heartbeat.lost().cancelled() => Outcome::ClaimLost,
     };
     ctx.end_run(task_id, run_number);
-    let Some(result) = outcome else {
-        // Canceled, paused or taken over: whoever did it wrote the state.
-        WorkerStats::bump(&ctx.stats.skipped);
-        return Disposition::Ack;
-    };
-    let update = match result {
-        Ok(Ok(output)) => result_update(output),
-        Ok(Err(err)) => failure(&format!("Task execution failed: {err}")),
-        Err(panic) => {
-            failure(&format!("Task execution failed: the agent panicked: {}", panic_message(panic.as_ref())))
+    let update = match outcome {
+        Outcome::Answered(Ok(Ok(output))) => result_update(output),
+        Outcome::Answered(Ok(Err(err))) => failure("agent_error", &err.to_string()),
+        Outcome::Answered(Err(panic)) => {
+            tracing::error!(task = %task_id, panic = panic_message(panic.as_ref()), "the agent panicked");
+            failure("agent_panic", "the agent panicked")
         }
-    }
-    .expecting(TaskState::Working)
-    .expecting_metadata(RUN_KEY, run.clone());
-    // Only this idempotent write is retried; the agent never runs again because it failed.
-    match ctx.step(Call::UPDATE_TASK, || ctx.storage.update_task(task_id, &update)).await {
-        Ok(task) => {
-            count_outcome(ctx, task.status.state);
-            ctx.stored(&task);
-            Disposition::Ack
+        Outcome::TimedOut(limit) => {
+            WorkerStats::bump(&ctx.stats.timed_out);
+            tracing::warn!(task = %task_id, ?limit, "the agent did not answer in time; interrupted");
+            failure("timeout", &format!("the agent did not answer within {} s", limit.as_secs_f64()))
         }
-        Err(Error::StateConflict { .. } | Error::Fenced { .. } | Error::TaskImmutable { .. }) => {
+        // Canceled or paused here: whoever did it stored the state.
+        Outcome::Interrupted => {
             WorkerStats::bump(&ctx.stats.skipped);
-            Disposition::Ack
+            return Disposition::Ack;
         }
-        Err(err) => fail(ctx, task_id, Some(run), "could not store the result", err).await,
+        Outcome::ClaimLost => return claim_lost(ctx, task_id),
+    };
+    store(ctx, &heartbeat, task_id, token, update).await
+}
+
+fn heartbeat(ctx: &Context, delivery: &Arc<Delivery>, task_id: TaskId, token: ClaimToken) -> Heartbeat {
+    Heartbeat::spawn(Beat {
+        storage: Arc::clone(&ctx.storage),
+        delivery: Arc::clone(delivery),
+        task_id,
+        token,
+        lease: ctx.options.lease,
+        every: ctx.options.heartbeat,
+    })
+}
+
+/// Writes `update` fenced on the claim. While storage is unavailable the answer is held and
+/// written again with capped backoff — the heartbeat keeps the claim and the delivery alive
+/// meanwhile — until it is stored, the claim is lost, or the worker shuts down (which aborts this).
+/// An answer storage refuses for good becomes a failure with the reason.
+async fn store(
+    ctx: &Context,
+    heartbeat: &Heartbeat,
+    task_id: TaskId,
+    token: ClaimToken,
+    update: TaskUpdate,
+) -> Disposition {
+    let backoff = Backoff::new(Duration::from_millis(100), ctx.options.hold_max_wait);
+    let mut update = update.expecting(TaskState::Working).fenced_by(token);
+    let mut failures = 0u32;
+    loop {
+        match ctx.storage.update_task(task_id, &update).await {
+            Ok(task) => {
+                if failures > 0 {
+                    tracing::info!(task = %task_id, failures, "stored the held answer");
+                }
+                count_outcome(ctx, task.status.state);
+                ctx.stored(&task);
+                return Disposition::Ack;
+            }
+            Err(Error::Fenced { .. } | Error::StateConflict { .. } | Error::TaskImmutable { .. }) => {
+                return claim_lost(ctx, task_id);
+            }
+            Err(Error::NotFound { .. }) => {
+                WorkerStats::bump(&ctx.stats.skipped);
+                return Disposition::Ack;
+            }
+            Err(err) if err.is_unavailable() => {
+                failures += 1;
+                if failures == 1 {
+                    WorkerStats::bump(&ctx.stats.held_answers);
+                    tracing::warn!(task = %task_id, error = %err, "storage unavailable; holding the answer until it is back");
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(backoff.wait(failures)) => {}
+                    () = heartbeat.lost().cancelled() => return claim_lost(ctx, task_id),
+                }
+            }
+            Err(Error::Closed(what)) => {
+                tracing::warn!(task = %task_id, what, "storage closed while storing the answer; leaving the operation");
+                return Disposition::Leave;
+            }
+            Err(err) if update.state == TaskState::Failed => {
+                // Not even the failure can be stored: the operation cannot succeed.
+                return Disposition::DeadLetter(format!("could not store the task's failure: {err}"));
+            }
+            Err(err) => {
+                tracing::error!(task = %task_id, error = %err, "storage refused the agent's answer; failing the task");
+                let reason = match &err {
+                    Error::Invalid { .. } => format!("the agent's answer could not be stored: {err}"),
+                    _ => "the agent's answer could not be stored".to_owned(),
+                };
+                update = failure("invalid_result", &reason).expecting(TaskState::Working).fenced_by(token);
+            }
+        }
     }
 }
 
-/// Returns when the run should stop: the task is no longer `working` under this run (canceled,
-/// paused, continued, deleted). Meanwhile keeps the delivery alive.
-async fn supervise(ctx: &Context, delivery: &Delivery, task_id: TaskId, run: &Value) {
-    let mut ticks = tokio::time::interval(ctx.options.heartbeat);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticks.tick().await;
-    loop {
-        ticks.tick().await;
-        if let Err(err) = delivery.keep_alive().await {
-            tracing::warn!(task = %task_id, error = %err, "could not keep the delivery alive");
-        }
-        match ctx.storage.load_task(task_id, Some(1)).await {
-            Ok(Some(task))
-                if task.status.state == TaskState::Working && task.metadata.get(RUN_KEY) == Some(run) => {}
-            Ok(_) => return,
-            // Storage trouble: keep running; the result write will tell.
-            Err(_) => {}
-        }
+fn claim_lost(ctx: &Context, task_id: TaskId) -> Disposition {
+    // Canceled, paused, continued or taken over: whoever did it stored the state.
+    WorkerStats::bump(&ctx.stats.claims_lost);
+    tracing::info!(task = %task_id, "the run lost its claim; its answer is not stored");
+    Disposition::Ack
+}
+
+/// A run that could not start: released for a later delivery when a backend is unavailable
+/// (never a task failure), left when the backend was closed, dead-lettered when it can never work.
+fn not_started(ctx: &Context, task_id: TaskId, what: &str, err: &Error) -> Disposition {
+    if let Error::Closed(_) = err {
+        return Disposition::Leave;
     }
+    if err.is_unavailable() {
+        tracing::warn!(task = %task_id, error = %err, "could not {what}; releasing the run for later");
+        return Disposition::Release(ctx.options.release_delay);
+    }
+    tracing::error!(task = %task_id, error = %err, "could not {what}");
+    Disposition::DeadLetter(format!("could not {what}: {err}"))
 }
 
 fn result_update(output: AgentOutput) -> TaskUpdate {
@@ -138,8 +228,11 @@ fn result_update(output: AgentOutput) -> TaskUpdate {
     }
 }
 
-fn failure(text: &str) -> TaskUpdate {
-    TaskUpdate::to(TaskState::Failed).with_message(Message::agent_text(text))
+/// The task fails with a short text for the client and a stable reason word in its metadata.
+fn failure(reason: &'static str, text: &str) -> TaskUpdate {
+    TaskUpdate::to(TaskState::Failed)
+        .with_message(Message::agent_text(format!("Task execution failed: {text}")))
+        .with_metadata(FAILURE_KEY, reason.into())
 }
 
 fn count_outcome(ctx: &Context, state: TaskState) {
@@ -159,34 +252,4 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a non-text panic".to_owned())
-}
-
-/// A step failed for good: mark the task failed with the error's message (fenced on `run` when
-/// this run holds the task). If even that cannot be stored, leave the operation for redelivery.
-async fn fail(ctx: &Context, task_id: TaskId, run: Option<&Value>, what: &str, err: Error) -> Disposition {
-    tracing::warn!(task = %task_id, error = %err, "{what}");
-    let mut update = failure(&format!("Task execution failed: {what}: {err}"));
-    if let Some(run) = run {
-        update = update.expecting(TaskState::Working).expecting_metadata(RUN_KEY, run.clone());
-    }
-    match ctx.step(Call::UPDATE_TASK, || ctx.storage.update_task(task_id, &update)).await {
-        Ok(task) => {
-            WorkerStats::bump(&ctx.stats.failed);
-            ctx.stored(&task);
-            Disposition::Ack
-        }
-        Err(
-            Error::NotFound { .. }
-            | Error::StateConflict { .. }
-            | Error::Fenced { .. }
-            | Error::TaskImmutable { .. },
-        ) => {
-            WorkerStats::bump(&ctx.stats.skipped);
-            Disposition::Ack
-        }
-        Err(mark_err) => {
-            tracing::warn!(task = %task_id, error = %mark_err, "could not mark the task failed; leaving the operation for redelivery");
-            Disposition::Leave
-        }
-    }
 }

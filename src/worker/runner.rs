@@ -2,26 +2,30 @@
 //! shutdown.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::context::{Context, Disposition};
-use super::{Agent, StatsSnapshot, TaskListener, WorkerOptions, control, run};
-use crate::model::Action;
-use crate::retry::{Call, RetryPolicy};
-use crate::scheduler::{Delivery, OperationStream, Scheduler};
+use super::{Agent, StatsSnapshot, TaskListener, WorkerOptions, control, rescue, run};
+use crate::model::{Action, Lanes};
+use crate::retry::{Backoff, Call};
+use crate::scheduler::{Delivery, Hold, OperationStream, Scheduler};
 use crate::storage::Storage;
 
 /// Consumes a scheduler's operations and applies them to storage, running the agent for runs.
 ///
 /// Several workers (in one process or many) may consume one scheduler. Runs execute up to
-/// `concurrency` at once; cancel, pause and resume never wait for a slot and interrupt a running
-/// agent. Each operation is acknowledged once, after its effect is stored; one whose effect could
-/// not be stored is left unacknowledged for the scheduler to deliver again.
+/// `concurrency` at once; cancel, pause and resume arrive on a lane of their own
+/// ([`Lanes::Control`]), never wait for a slot and interrupt a running agent. Each operation is
+/// acknowledged once, after its effect is stored. One that could not start because a backend was
+/// unavailable is released for a later delivery (never failed); an answer that could not be stored
+/// is held and written once storage is back. See the [module docs](super) for the claim protocol.
 pub struct Worker {
     ctx: Context,
 }
@@ -50,14 +54,10 @@ pub struct WorkerHandle {
 }
 
 impl Worker {
-    /// A worker with the default options (the worker retry policy from the process settings when
-    /// they are valid, else Bindu's).
+    /// A worker with the default options ([`WorkerOptions::default`]; nothing is read from the
+    /// environment: [`App::worker`](crate::App::worker) applies the settings).
     pub fn new(storage: Arc<dyn Storage>, scheduler: Arc<dyn Scheduler>, agent: Arc<dyn Agent>) -> Self {
-        let mut options = WorkerOptions::default();
-        if let Ok(settings) = crate::settings::RetrySettings::global() {
-            options.retry = settings.worker;
-        }
-        Self { ctx: Context::new(storage, scheduler, agent, options, None) }
+        Self { ctx: Context::new(storage, scheduler, agent, WorkerOptions::default(), None) }
     }
 
     /// Replaces the options.
@@ -112,57 +112,123 @@ impl Drop for WorkerHandle {
 }
 
 /// How long the loop waits before reopening a stream that failed or ended.
-const REOPEN: RetryPolicy = RetryPolicy::new(u32::MAX, Duration::from_millis(200), Duration::from_secs(10));
+const REOPEN: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
 
-async fn consume(ctx: Arc<Context>, mut stopped: oneshot::Receiver<Duration>) -> ShutdownReport {
-    let slots = Arc::new(Semaphore::new(ctx.options.concurrency.max(1)));
-    let stop = CancellationToken::new();
-    let mut handlers = JoinSet::new();
-    let mut stream: Option<OperationStream> = None;
-    let mut reopen_attempt = 0u32;
-    // At most this many operations are held (running or waiting for a slot), so that one worker
-    // does not hoard a shared queue.
-    let hold = ctx.options.concurrency.max(1) * 2;
-    let grace = loop {
-        let Some(operations) = stream.as_mut() else {
-            tokio::select! {
-                grace = &mut stopped => break grace.unwrap_or_default(),
-                opened = ctx.step(Call::RECEIVE_TASK_OPERATIONS, || ctx.scheduler.receive_task_operations()) => match opened {
-                    Ok(opened) => { stream = Some(opened); reopen_attempt = 0; }
+/// One lane's stream, reopened with backoff whenever it fails or ends.
+struct Intake {
+    lanes: Lanes,
+    stream: Option<OperationStream>,
+    failures: u32,
+    retry_at: Option<Instant>,
+    /// Deliveries of this lane held now (running or waiting), and at most.
+    held: Arc<AtomicUsize>,
+    limit: usize,
+}
+
+/// Counts one held delivery of a lane until dropped (also when its handler panics).
+struct Held(Arc<AtomicUsize>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Intake {
+    fn new(lanes: Lanes, limit: usize) -> Self {
+        Self { lanes, stream: None, failures: 0, retry_at: None, held: Arc::default(), limit }
+    }
+
+    /// The next delivery. Dropping the future loses nothing (the streams are cancel-safe, and a
+    /// pending reopen waits for the same instant next time).
+    async fn next(&mut self, ctx: &Context) -> Delivery {
+        let lanes = self.lanes;
+        loop {
+            if let Some(at) = self.retry_at {
+                tokio::time::sleep_until(at).await;
+                self.retry_at = None;
+            }
+            let stream = match &mut self.stream {
+                Some(stream) => stream,
+                None => match ctx.step(Call::RECEIVE, || ctx.scheduler.receive(lanes)).await {
+                    Ok(opened) => self.stream.insert(opened),
                     Err(err) => {
-                        reopen_attempt += 1;
-                        tracing::warn!(error = %err, "could not open the operation stream; trying again");
-                        tokio::select! {
-                            grace = &mut stopped => break grace.unwrap_or_default(),
-                            () = tokio::time::sleep(REOPEN.base_wait(reopen_attempt)) => {}
-                        }
+                        self.failed(format_args!("could not open the {lanes:?} stream: {err}"));
+                        continue;
                     }
                 },
+            };
+            match stream.next().await {
+                Some(Ok(delivery)) => {
+                    self.failures = 0;
+                    return delivery;
+                }
+                Some(Err(err)) => self.failed(format_args!("the {lanes:?} stream failed: {err}")),
+                None => self.failed(format_args!("the {lanes:?} stream ended")),
             }
-            continue;
-        };
-        tokio::select! {
+        }
+    }
+
+    fn failed(&mut self, what: std::fmt::Arguments<'_>) {
+        self.stream = None;
+        self.failures = self.failures.saturating_add(1);
+        let wait = REOPEN.wait(self.failures);
+        tracing::warn!(retry_in_ms = wait.as_millis() as u64, "{what}; reopening it");
+        self.retry_at = Some(Instant::now() + wait);
+    }
+
+    fn has_room(&self) -> bool {
+        self.held.load(Ordering::Relaxed) < self.limit
+    }
+
+    fn hold(&self) -> Held {
+        self.held.fetch_add(1, Ordering::Relaxed);
+        Held(Arc::clone(&self.held))
+    }
+}
+
+async fn consume(ctx: Arc<Context>, mut stopped: oneshot::Receiver<Duration>) -> ShutdownReport {
+    let concurrency = ctx.options.concurrency.max(1);
+    let slots = Arc::new(Semaphore::new(concurrency));
+    let stop = CancellationToken::new();
+    let mut handlers = JoinSet::new();
+    // At most this many runs are held (running or waiting for a slot), so that one worker does not
+    // hoard a shared queue. Control operations are quick storage writes with a lane of their own.
+    let mut runs = Intake::new(Lanes::Runs, concurrency * 2);
+    let mut control = Intake::new(Lanes::Control, concurrency.max(8) * 4);
+    let mut rescues = ctx.options.rescue.map(|options| tokio::time::interval(options.every));
+    let mut rescuing: Option<tokio::task::JoinHandle<()>> = None;
+    let grace = loop {
+        let (intake, delivery) = tokio::select! {
             biased;
             grace = &mut stopped => break grace.unwrap_or_default(),
-            Some(_) = handlers.join_next(), if !handlers.is_empty() => {}
-            item = operations.next(), if handlers.len() < hold => match item {
-                Some(Ok(delivery)) => {
-                    let (ctx, slots, stop) = (Arc::clone(&ctx), Arc::clone(&slots), stop.clone());
-                    handlers.spawn(handle(ctx, delivery, slots, stop));
+            Some(done) = handlers.join_next(), if !handlers.is_empty() => {
+                if let Err(err) = done {
+                    tracing::error!(error = %err, "an operation handler ended abnormally");
                 }
-                Some(Err(err)) => {
-                    tracing::warn!(error = %err, "the operation stream failed; reopening it");
-                    stream = None;
+                continue;
+            }
+            delivery = control.next(&ctx), if control.has_room() => (&control, delivery),
+            delivery = runs.next(&ctx), if runs.has_room() => (&runs, delivery),
+            _ = tick(&mut rescues) => {
+                if rescuing.as_ref().is_none_or(tokio::task::JoinHandle::is_finished) {
+                    rescuing = Some(tokio::spawn(rescue::once(Arc::clone(&ctx))));
                 }
-                None => {
-                    tracing::warn!("the operation stream ended; reopening it");
-                    stream = None;
-                }
-            },
-        }
+                continue;
+            }
+        };
+        let held = intake.hold();
+        let (ctx, slots, stop) = (Arc::clone(&ctx), Arc::clone(&slots), stop.clone());
+        handlers.spawn(async move {
+            handle(ctx, delivery, slots, stop).await;
+            drop(held);
+        });
     };
     // Stop taking new operations; runs still waiting for a slot give up at once.
-    drop(stream);
+    drop((runs, control));
+    if let Some(rescuing) = rescuing {
+        rescuing.abort();
+    }
     stop.cancel();
     let mut finished = 0;
     let drained = tokio::time::timeout(grace, async {
@@ -180,17 +246,23 @@ async fn consume(ctx: Arc<Context>, mut stopped: oneshot::Receiver<Duration>) ->
     ShutdownReport { finished, abandoned }
 }
 
+/// The next rescue tick; never, when rescue is off.
+async fn tick(rescues: &mut Option<tokio::time::Interval>) {
+    match rescues {
+        Some(interval) => drop(interval.tick().await),
+        None => std::future::pending().await,
+    }
+}
+
 async fn handle(ctx: Arc<Context>, delivery: Delivery, slots: Arc<Semaphore>, stop: CancellationToken) {
+    let delivery = Arc::new(delivery);
     let operation = delivery.operation();
     let task_id = operation.action.task_id();
     let disposition = match &operation.action {
-        Action::Run(params) => {
-            let Some(_slot) = wait_for_slot(&ctx, &delivery, &slots, &stop).await else {
-                ctx.settle(&delivery, Disposition::Leave).await;
-                return;
-            };
-            run::run(&ctx, &delivery, params).await
-        }
+        Action::Run(params) => match wait_for_slot(&ctx, &delivery, &slots, &stop).await {
+            Some(_slot) => run::run(&ctx, &delivery, params).await,
+            None => Disposition::Leave,
+        },
         Action::Cancel(_) => control::cancel(&ctx, task_id).await,
         Action::Pause(_) => control::pause(&ctx, task_id).await,
         Action::Resume(_) => control::resume(&ctx, task_id, operation.id).await,
@@ -199,7 +271,8 @@ async fn handle(ctx: Arc<Context>, delivery: Delivery, slots: Arc<Semaphore>, st
 }
 
 /// Waits for a run slot, keeping the delivery alive meanwhile (so that the scheduler does not
-/// hand it to another worker while it waits here); `None` when the worker is stopping.
+/// hand it to another worker while it waits here); `None` when the worker is stopping or the
+/// delivery was taken over anyway.
 async fn wait_for_slot<'a>(
     ctx: &Context,
     delivery: &Delivery,
@@ -214,11 +287,13 @@ async fn wait_for_slot<'a>(
         tokio::select! {
             slot = &mut acquire => return slot.ok(),
             () = stop.cancelled() => return None,
-            _ = beats.tick() => {
-                if let Err(err) = delivery.keep_alive().await {
+            _ = beats.tick() => match delivery.keep_alive().await {
+                Ok(Hold::Held) => {}
+                Ok(Hold::Lost) => return None,
+                Err(err) => {
                     tracing::warn!(operation = %delivery.operation().id, error = %err, "could not keep a waiting delivery alive");
                 }
-            }
+            },
         }
     }
 }

@@ -2,69 +2,71 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Counters of a worker's outcomes (monotonic).
-#[derive(Debug, Default)]
-pub struct WorkerStats {
-    pub(crate) agent_runs: AtomicU64,
-    pub(crate) completed: AtomicU64,
-    pub(crate) input_required: AtomicU64,
-    pub(crate) failed: AtomicU64,
-    pub(crate) rejected: AtomicU64,
-    pub(crate) canceled: AtomicU64,
-    pub(crate) paused: AtomicU64,
-    pub(crate) resumed: AtomicU64,
-    pub(crate) skipped: AtomicU64,
-    pub(crate) acknowledged: AtomicU64,
-    pub(crate) left_for_redelivery: AtomicU64,
+macro_rules! counters {
+    ($($(#[$doc:meta])* $name:ident,)*) => {
+        /// Counters of a worker's outcomes (monotonic).
+        #[derive(Debug, Default)]
+        pub struct WorkerStats {
+            $(pub(crate) $name: AtomicU64,)*
+        }
+
+        /// A copy of the counters at one moment.
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct StatsSnapshot {
+            $($(#[$doc])* pub $name: u64,)*
+        }
+
+        impl WorkerStats {
+            /// The counters now.
+            pub fn snapshot(&self) -> StatsSnapshot {
+                StatsSnapshot { $($name: self.$name.load(Ordering::Relaxed),)* }
+            }
+        }
+    };
 }
 
-/// A copy of the counters at one moment.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct StatsSnapshot {
+counters! {
     /// Times the agent was called.
-    pub agent_runs: u64,
+    agent_runs,
     /// Tasks this worker completed.
-    pub completed: u64,
+    completed,
     /// Tasks that now wait for input or authentication.
-    pub input_required: u64,
-    /// Tasks this worker marked failed.
-    pub failed: u64,
+    input_required,
+    /// Tasks this worker marked failed (agent errors, timeouts, dead letters, invalid results).
+    failed,
     /// Tasks the agent rejected.
-    pub rejected: u64,
+    rejected,
     /// Tasks this worker canceled.
-    pub canceled: u64,
+    canceled,
     /// Tasks this worker paused.
-    pub paused: u64,
+    paused,
     /// Tasks this worker resumed.
-    pub resumed: u64,
+    resumed,
     /// Operations with nothing to do (task gone, terminal, or run by someone else).
-    pub skipped: u64,
+    skipped,
     /// Operations acknowledged.
-    pub acknowledged: u64,
-    /// Operations left unacknowledged so that the scheduler delivers them again.
-    pub left_for_redelivery: u64,
+    acknowledged,
+    /// Operations handed back to be delivered later because something they need was unavailable
+    /// or the task was held by a live run elsewhere (not counted as deliveries).
+    released,
+    /// Claims taken over from a run whose lease had run out.
+    takeovers,
+    /// Runs stopped because their claim was lost (canceled, paused, continued, taken over).
+    claims_lost,
+    /// Answers held across a storage outage (written once storage was back).
+    held_answers,
+    /// Agent calls interrupted by the agent deadline.
+    timed_out,
+    /// Operations dead-lettered by this worker (delivered too often, or permanently broken).
+    dead_lettered,
+    /// Runs enqueued for tasks left without one.
+    rescued,
+    /// Operations left unsettled at shutdown, to be delivered again.
+    left_for_redelivery,
 }
 
 impl WorkerStats {
     pub(crate) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// The counters now.
-    pub fn snapshot(&self) -> StatsSnapshot {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        StatsSnapshot {
-            agent_runs: get(&self.agent_runs),
-            completed: get(&self.completed),
-            input_required: get(&self.input_required),
-            failed: get(&self.failed),
-            rejected: get(&self.rejected),
-            canceled: get(&self.canceled),
-            paused: get(&self.paused),
-            resumed: get(&self.resumed),
-            skipped: get(&self.skipped),
-            acknowledged: get(&self.acknowledged),
-            left_for_redelivery: get(&self.left_for_redelivery),
-        }
     }
 }

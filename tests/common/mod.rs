@@ -12,15 +12,21 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bindu::worker::{Agent, AgentError, AgentInput, AgentOutput, Worker, WorkerOptions};
-use bindu::{ContextId, Message, RetryPolicy, Scheduler, Storage, Task, TaskId, TaskSendParams, TaskState};
+use bindu::{
+    ContextId, Message, RetryPolicy, Scheduler, SchedulerExt, Storage, Task, TaskId, TaskSendParams, TaskState,
+};
 
-/// Worker options for tests: quick retries and heartbeats.
+/// Worker options for tests: quick retries, heartbeats and releases.
 pub fn fast_options(concurrency: usize) -> WorkerOptions {
     WorkerOptions {
         concurrency,
         retry: RetryPolicy::new(3, Duration::from_millis(10), Duration::from_millis(50)),
         cancel_attempts: 2,
+        lease: Duration::from_secs(2),
         heartbeat: Duration::from_millis(100),
+        release_delay: Duration::from_millis(100),
+        hold_max_wait: Duration::from_millis(200),
+        ..WorkerOptions::default()
     }
 }
 
@@ -92,7 +98,7 @@ pub async fn submit(storage: &dyn Storage, scheduler: &dyn Scheduler, text: &str
     let message = Message::user_text(text).for_task(TaskId::new());
     let task = storage.submit_task(ContextId::new(), &message, None).await.unwrap().task;
     let params = TaskSendParams::new(task.id, task.context_id, Some(message));
-    scheduler.run_task(params.operation_id(), &params).await.unwrap();
+    scheduler.run_task(&params).await.unwrap();
     task
 }
 

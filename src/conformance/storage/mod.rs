@@ -1,11 +1,13 @@
 //! Storage contracts. [`run_all`] runs every case but [`close_makes_later_calls_fail`], which
 //! needs a backend of its own.
 
+mod claims;
 mod contexts;
 mod lists;
 mod records;
 mod tasks;
 
+pub use claims::*;
 pub use contexts::*;
 pub use lists::*;
 pub use records::*;
@@ -36,6 +38,13 @@ pub async fn run_all(storage: &dyn Storage) {
     update_checks_expected_state(storage).await;
     update_checks_expected_metadata(storage).await;
     compare_and_swap(storage).await;
+    claim_takes_a_waiting_task(storage).await;
+    expired_claims_are_taken_over_and_the_old_holder_is_fenced(storage).await;
+    renew_extends_and_release_ends_a_lease(storage).await;
+    leaving_working_ends_the_claim(storage).await;
+    fenced_writes_need_the_claim(storage).await;
+    concurrent_claims_have_one_winner(storage).await;
+    stuck_tasks_are_listed(storage).await;
     concurrent_compare_and_swap_has_one_winner(storage).await;
     hostile_text_round_trips(storage).await;
     large_payload_round_trips(storage).await;

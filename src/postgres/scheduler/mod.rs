@@ -30,9 +30,8 @@ use super::pool::Checkout;
 use super::{migrations, pool};
 use crate::error::{Error, Result};
 use crate::model::{Action, OperationId, TaskIdParams, TaskOperation, TaskSendParams};
-use crate::retry::{DefaultRetryPolicy, RetryPolicy};
+use crate::retry::RetryPolicy;
 use crate::scheduler::{Delivery, OperationStream, Scheduler};
-use crate::settings::RetrySettings;
 
 /// A scheduler on PostgreSQL. `Debug` hides the password.
 #[derive(Debug, Clone)]
@@ -201,8 +200,3 @@ impl Scheduler for PostgresScheduler {
     }
 }
 
-impl DefaultRetryPolicy for PostgresScheduler {
-    fn default_retry_policy(&self, settings: &RetrySettings) -> RetryPolicy {
-        settings.scheduler
-    }
-}

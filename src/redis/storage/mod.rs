@@ -28,8 +28,6 @@ use crate::model::{
     Context, ContextId, ContextSummary, Feedback, Message, Metadata, Page, PushNotificationConfig,
     Submission, Task, TaskId, TaskState, TaskUpdate,
 };
-use crate::retry::{DefaultRetryPolicy, RetryPolicy};
-use crate::settings::RetrySettings;
 use crate::storage::Storage;
 
 /// Storage on Redis. `Debug` hides the password.
@@ -168,8 +166,3 @@ impl Storage for RedisStorage {
     }
 }
 
-impl DefaultRetryPolicy for RedisStorage {
-    fn default_retry_policy(&self, settings: &RetrySettings) -> RetryPolicy {
-        settings.storage
-    }
-}

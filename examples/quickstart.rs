@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bindu::worker::{AgentInput, AgentOutput, FnAgent};
-use bindu::{App, AppSettings, ContextId, Message, Page, Role, TaskId, TaskSendParams, TaskState};
+use bindu::{
+    App, AppSettings, ContextId, Message, Page, Role, SchedulerExt, TaskId, TaskSendParams, TaskState,
+};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -49,7 +51,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Resending the same message is harmless: same task, same run.
         app.storage.submit_task(context, &message, None).await?;
         let params = TaskSendParams::new(task.id, context, Some(message));
-        app.scheduler.run_task(params.operation_id(), &params).await?;
+        app.scheduler.run_task(&params).await?;
         submitted.push(task.id);
     }
 

@@ -90,7 +90,9 @@ async fn connect_storage(settings: &AppSettings) -> Result<Arc<dyn Storage>> {
 async fn connect_scheduler(settings: &AppSettings) -> Result<Arc<dyn Scheduler>> {
     let retry = &settings.retry;
     match &settings.scheduler {
-        SchedulerBackend::Memory => Ok(Arc::new(Retrying::with_policy(InMemoryScheduler::new(), retry.scheduler))),
+        SchedulerBackend::Memory => {
+            Ok(Arc::new(Retrying::with_policy(InMemoryScheduler::new(), retry.scheduler)))
+        }
         SchedulerBackend::Redis { url, prefix } => redis_scheduler(url, prefix, retry).await,
         SchedulerBackend::Postgres { url, schema } => postgres_scheduler(url, schema.as_deref(), retry).await,
     }

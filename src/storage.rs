@@ -8,9 +8,8 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 use crate::model::{
-    ClaimOutcome, ClaimRequest, ClaimToken, Context, ContextId, ContextSummary, Feedback, Message,
-    Metadata, Page, PushNotificationConfig, Renewal, StuckTask, Submission, Task, TaskId, TaskState,
-    TaskUpdate,
+    ClaimOutcome, ClaimRequest, ClaimToken, Context, ContextId, ContextSummary, Feedback, Message, Metadata,
+    Page, PushNotificationConfig, Renewal, StuckTask, Submission, Task, TaskId, TaskState, TaskUpdate,
 };
 
 /// Where tasks, contexts, webhook configs and feedback live.

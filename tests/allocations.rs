@@ -7,7 +7,7 @@ use std::task::{Context, Waker};
 
 use bindu::{
     ContextId, InMemoryScheduler, InMemoryStorage, Message, RetryPolicy, Retrying, Scheduler, Storage,
-    TaskId, TaskIdParams, TaskState, TaskUpdate,
+    TaskId, TaskIdParams, TaskOperation, TaskState, TaskUpdate,
 };
 
 #[path = "../benches/suite/alloc.rs"]
@@ -62,11 +62,10 @@ fn retrying_adds_exactly_one_allocation_per_call() {
     let _context = runtime.enter();
     let scheduler = Retrying::with_policy(InMemoryScheduler::new(), RetryPolicy::SCHEDULER);
     let bare_scheduler = InMemoryScheduler::new();
-    let params = TaskIdParams::new(TaskId::new());
-    let id = bindu::OperationId::new();
-    allocations(|| bare_scheduler.cancel_task(id, &params));
-    allocations(|| scheduler.cancel_task(id, &params));
+    let operation = TaskOperation::cancel(TaskIdParams::new(TaskId::new()));
+    allocations(|| bare_scheduler.enqueue(&operation));
+    allocations(|| scheduler.enqueue(&operation));
     // A duplicate enqueue is a lookup: compare like with like.
-    let bare_dup = allocations(|| bare_scheduler.cancel_task(id, &params));
-    assert_eq!(allocations(|| scheduler.cancel_task(id, &params)), bare_dup + 1, "cancel_task");
+    let bare_dup = allocations(|| bare_scheduler.enqueue(&operation));
+    assert_eq!(allocations(|| scheduler.enqueue(&operation)), bare_dup + 1, "enqueue");
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 use bindu::testing::{Fault, Faulty};
 use bindu::{
     BackendError, Call, ContextId, Error, InMemoryScheduler, InMemoryStorage, Message, OperationId,
-    PushNotificationConfig, RetryPolicy, Retrying, Scheduler, Storage, SubmitOutcome, TaskId, TaskSendParams,
-    TaskState, Transience, execute_with_retry,
+    PushNotificationConfig, RetryPolicy, Retrying, SchedulerExt, Storage, SubmitOutcome, TaskId,
+    TaskSendParams, TaskState, Transience, execute_with_retry,
 };
 use common::logs::Captured;
 use futures_util::StreamExt;
@@ -218,17 +218,16 @@ async fn retry_logs_carry_no_arguments_or_secrets() {
 async fn replayed_enqueues_deliver_once_and_opening_the_stream_is_retried() {
     let backend = Faulty::new(InMemoryScheduler::new());
     let retrying = Retrying::with_policy(&backend, RetryPolicy::SCHEDULER);
-    backend.script(Call::RECEIVE_TASK_OPERATIONS, [Fault::Before(Transience::Transient)]);
+    backend.script(Call::RECEIVE, [Fault::Before(Transience::Transient)]);
     let mut stream = retrying.receive_task_operations().await.unwrap();
-    assert_eq!(backend.calls(Call::RECEIVE_TASK_OPERATIONS), 2);
+    assert_eq!(backend.calls(Call::RECEIVE), 2);
 
     let task_id = TaskId::new();
     let params =
         TaskSendParams::new(task_id, ContextId::new(), Some(Message::user_text("go").for_task(task_id)));
-    backend
-        .script(Call::RUN_TASK, [Fault::After(Transience::Uncertain), Fault::After(Transience::Uncertain)]);
-    retrying.run_task(params.operation_id(), &params).await.unwrap();
-    assert_eq!(backend.calls(Call::RUN_TASK), 3);
+    backend.script(Call::ENQUEUE, [Fault::After(Transience::Uncertain), Fault::After(Transience::Uncertain)]);
+    retrying.run_task(&params).await.unwrap();
+    assert_eq!(backend.calls(Call::ENQUEUE), 3);
     let delivery = stream.next().await.unwrap().unwrap();
     assert_eq!(delivery.operation().action.task_id(), task_id);
     delivery.ack().await.unwrap();
@@ -253,7 +252,7 @@ async fn new_uses_the_role_default_and_with_policy_the_given_one() {
     assert!(matches!(err, bindu::Error::Exhausted { attempts: 5, .. }), "{err}");
     // And a scheduler call the scheduler's: 3 calls in all.
     let faulty = Arc::new(Faulty::new(InMemoryScheduler::new()));
-    faulty.script(Call::RECEIVE_TASK_OPERATIONS, [Fault::Before(Transience::Transient); 10]);
+    faulty.script(Call::RECEIVE, [Fault::Before(Transience::Transient); 10]);
     let scheduler = Retrying::new(Arc::clone(&faulty));
     let err = scheduler.receive_task_operations().await.err().unwrap();
     assert!(matches!(err, bindu::Error::Exhausted { attempts: 3, .. }), "{err}");

@@ -7,10 +7,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bindu::testing::{Fault, Faulty};
-use bindu::worker::{AgentInput, AgentOutput, PAUSED_FROM_KEY, RUN_KEY, TaskListener, Worker};
+use bindu::worker::{AgentInput, AgentOutput, FAILURE_KEY, PAUSED_FROM_KEY, RUN_KEY, TaskListener, Worker};
 use bindu::{
-    Call, ContextId, InMemoryScheduler, InMemoryStorage, Message, OperationId, RetryPolicy, Retrying,
-    Scheduler, Storage, Task, TaskId, TaskIdParams, TaskSendParams, TaskState, Transience,
+    Action, Call, ContextId, InMemoryScheduler, InMemoryStorage, Message, OperationId, RetryPolicy, Retrying,
+    Scheduler, SchedulerExt, Storage, Task, TaskId, TaskIdParams, TaskOperation, TaskSendParams, TaskState,
+    Transience,
 };
 use common::{DropFlag, TestAgent, fast_options, submit, wait_for_state, wait_until};
 
@@ -82,7 +83,8 @@ async fn a_panicking_agent_fails_the_task_and_the_worker_goes_on() {
     let good = submit(&*storage, &*scheduler, "ok").await;
     let failed = wait_for_state(&*storage, bad.id, TaskState::Failed, LIMIT).await;
     let text = failed.history.last().unwrap().text();
-    assert!(text.contains("the agent panicked: agent bug"), "{text}");
+    assert_eq!(text, "Task execution failed: the agent panicked", "the panic's text stays in the logs");
+    assert_eq!(failed.metadata.get(FAILURE_KEY).and_then(|v| v.as_str()), Some("agent_panic"));
     wait_for_state(&*storage, good.id, TaskState::Completed, LIMIT).await;
     worker.shutdown(LIMIT).await;
 }
@@ -93,18 +95,18 @@ async fn a_transient_failure_writing_the_result_does_not_run_the_agent_again() {
     let scheduler: Arc<dyn Scheduler> = Arc::new(InMemoryScheduler::new());
     let agent = TestAgent::echo();
     let task = submit(&*storage, &*scheduler, "compute").await;
-    // The claim goes through; the result write fails before applying, then fails after applying
-    // (the answer was lost), then the replay finds it applied.
+    // The result write fails before applying, then fails after applying (the answer was lost),
+    // then the replay finds it applied.
     storage.script(
         Call::UPDATE_TASK,
-        [Fault::Pass, Fault::Before(Transience::Transient), Fault::After(Transience::Uncertain)],
+        [Fault::Before(Transience::Transient), Fault::After(Transience::Uncertain)],
     );
     let worker = Worker::new(storage.clone(), scheduler, agent.clone()).with_options(fast_options(1)).spawn();
     wait_until("the run is acknowledged", LIMIT, || async { worker.stats().acknowledged == 1 }).await;
     let done = storage.inner().load_task(task.id, None).await.unwrap().unwrap();
     assert_eq!(done.status.state, TaskState::Completed);
     assert_eq!(agent.calls(task.id), 1, "the agent ran once");
-    assert_eq!(storage.calls(Call::UPDATE_TASK), 4, "claim + three attempts of the result write");
+    assert_eq!(storage.calls(Call::UPDATE_TASK), 3, "three attempts of the result write");
     assert_eq!((done.history.len(), done.artifacts.len()), (2, 1), "no duplicate answer");
     worker.shutdown(LIMIT).await;
 }
@@ -116,8 +118,8 @@ async fn transient_failures_before_the_agent_retry_the_step() {
     let agent = TestAgent::echo();
     let task = submit(&*storage, &*scheduler, "x").await;
     storage.script(
-        Call::LOAD_TASK,
-        [Fault::Before(Transience::Transient), Fault::Before(Transience::Transient)],
+        Call::CLAIM_TASK,
+        [Fault::Before(Transience::Transient), Fault::After(Transience::Uncertain)],
     );
     storage.script(Call::UPDATE_TASK, [Fault::Before(Transience::Transient)]);
     let worker = Worker::new(storage.clone(), scheduler, agent.clone()).with_options(fast_options(1)).spawn();
@@ -127,36 +129,60 @@ async fn transient_failures_before_the_agent_retry_the_step() {
 }
 
 #[tokio::test]
-async fn a_permanent_failure_before_the_agent_fails_the_task() {
+async fn a_task_whose_history_cannot_be_read_fails_with_a_stable_reason() {
     let storage = Arc::new(Faulty::new(InMemoryStorage::new()));
     let scheduler: Arc<dyn Scheduler> = Arc::new(InMemoryScheduler::new());
     let agent = TestAgent::echo();
-    let task = submit(&*storage, &*scheduler, "x").await;
-    storage.script(Call::LOAD_TASK, [Fault::Before(Transience::Permanent)]);
+    let mut message = Message::user_text("see the other one").for_task(TaskId::new());
+    message.reference_task_ids = vec![TaskId::new()];
+    let task = storage.submit_task(ContextId::new(), &message, None).await.unwrap().task;
+    scheduler.run_task(&TaskSendParams::new(task.id, task.context_id, Some(message))).await.unwrap();
+    storage.script(Call::GET_TASK_OWNER, [Fault::Before(Transience::Permanent)]);
     let worker = Worker::new(storage.clone(), scheduler, agent.clone()).with_options(fast_options(1)).spawn();
     let failed = wait_for_state(storage.inner(), task.id, TaskState::Failed, LIMIT).await;
-    assert!(failed.history.last().unwrap().text().contains("could not start the task"), "{failed:?}");
+    let text = failed.history.last().unwrap().text();
+    assert_eq!(text, "Task execution failed: the task's history could not be read");
+    assert!(!text.contains("injected"), "driver errors stay in the logs: {text}");
+    assert_eq!(failed.metadata.get(FAILURE_KEY).and_then(|v| v.as_str()), Some("invalid_task"));
     assert_eq!(agent.calls(task.id), 0);
     worker.shutdown(LIMIT).await;
 }
 
 #[tokio::test]
-async fn storage_down_for_good_leaves_the_operation_for_redelivery() {
+async fn a_permanent_failure_claiming_the_task_dead_letters_the_run() {
     let storage = Arc::new(Faulty::new(InMemoryStorage::new()));
     let scheduler = InMemoryScheduler::new();
     let agent = TestAgent::echo();
     let task = submit(&*storage, &scheduler, "x").await;
-    // Every load fails transiently: the worker policy gives up and marking failed fails too.
-    storage.script(Call::LOAD_TASK, [Fault::Before(Transience::Transient); 3]);
-    storage.script(Call::UPDATE_TASK, [Fault::Before(Transience::Transient); 3]);
+    storage.script(Call::CLAIM_TASK, [Fault::Before(Transience::Permanent)]);
     let worker = Worker::new(storage.clone(), Arc::new(scheduler.clone()), agent.clone())
         .with_options(fast_options(1))
         .spawn();
-    // Left unacknowledged, the run is delivered again and succeeds once storage is back.
+    wait_until("the run is dead-lettered", LIMIT, || async { scheduler.dead_letters().len() == 1 }).await;
+    let dead = &scheduler.dead_letters()[0];
+    assert!(dead.reason.starts_with("could not claim the task"), "{}", dead.reason);
+    assert_eq!(agent.calls(task.id), 0);
+    assert_eq!(worker.stats().dead_lettered, 1);
+    worker.shutdown(LIMIT).await;
+}
+
+#[tokio::test]
+async fn storage_down_past_the_policy_releases_the_run_for_later() {
+    let storage = Arc::new(Faulty::new(InMemoryStorage::new()));
+    let scheduler = InMemoryScheduler::new();
+    let agent = TestAgent::echo();
+    let task = submit(&*storage, &scheduler, "x").await;
+    // Every claim attempt of the first delivery fails: the worker policy gives up.
+    storage.script(Call::CLAIM_TASK, [Fault::Before(Transience::Transient); 3]);
+    let worker = Worker::new(storage.clone(), Arc::new(scheduler.clone()), agent.clone())
+        .with_options(fast_options(1))
+        .spawn();
+    // Released, the run is delivered again and succeeds once storage is back.
     let done = wait_for_state(storage.inner(), task.id, TaskState::Completed, LIMIT).await;
     assert_eq!(done.history.len(), 2);
-    assert!(worker.stats().left_for_redelivery >= 1);
+    assert_eq!(worker.stats().released, 1);
     assert_eq!(agent.calls(task.id), 1);
+    assert!(scheduler.dead_letters().is_empty());
     worker.shutdown(LIMIT).await;
 }
 
@@ -177,9 +203,13 @@ async fn a_worker_that_crashes_mid_task_has_its_operation_redelivered() {
     let worker = Worker::new(storage.clone(), scheduler.clone(), healthy.clone())
         .with_options(fast_options(1))
         .spawn();
+    // The redelivery finds the dead run's claim live until its lease ends, then takes over.
     let done = wait_for_state(&*storage, task.id, TaskState::Completed, LIMIT).await;
     assert_eq!(done.history.last().unwrap().text(), "SURVIVE ME");
     assert_eq!((stuck.calls(task.id), healthy.calls(task.id)), (1, 1));
+    let stats = worker.stats();
+    assert_eq!(stats.takeovers, 1);
+    assert!(stats.released >= 1, "held by the dead run's lease first: {stats:?}");
     worker.shutdown(LIMIT).await;
 }
 
@@ -193,7 +223,7 @@ async fn a_cancel_interrupts_a_long_agent_call() {
     let task = submit(&*storage, &*scheduler, "long").await;
     wait_for_state(&*storage, task.id, TaskState::Working, LIMIT).await;
     let started = tokio::time::Instant::now();
-    scheduler.cancel_task(OperationId::new(), &TaskIdParams::new(task.id)).await.unwrap();
+    scheduler.cancel_task(&TaskIdParams::new(task.id)).await.unwrap();
     let canceled = wait_for_state(&*storage, task.id, TaskState::Canceled, LIMIT).await;
     wait_until("the agent is interrupted", LIMIT, || async { dropped.load(Ordering::SeqCst) }).await;
     println!("cancel to interrupted agent: {:?}", started.elapsed());
@@ -218,7 +248,7 @@ async fn a_cancel_handled_by_another_worker_reaches_the_running_agent() {
         .with_options(fast_options(1))
         .spawn();
     tokio::time::sleep(Duration::from_millis(50)).await;
-    scheduler.cancel_task(OperationId::new(), &TaskIdParams::new(task.id)).await.unwrap();
+    scheduler.cancel_task(&TaskIdParams::new(task.id)).await.unwrap();
     wait_for_state(&*storage, task.id, TaskState::Canceled, LIMIT).await;
     wait_until("the running agent notices", LIMIT, || async { dropped.load(Ordering::SeqCst) }).await;
     runner.shutdown(LIMIT).await;
@@ -235,13 +265,13 @@ async fn pause_and_resume_keep_the_tasks_progress() {
     let task = submit(&*storage, &*scheduler, "pausable").await;
     wait_for_state(&*storage, task.id, TaskState::Working, LIMIT).await;
 
-    scheduler.pause_task(OperationId::new(), &TaskIdParams::new(task.id)).await.unwrap();
+    scheduler.pause_task(&TaskIdParams::new(task.id)).await.unwrap();
     let paused = wait_for_state(&*storage, task.id, TaskState::Suspended, LIMIT).await;
     assert_eq!(paused.metadata.get(PAUSED_FROM_KEY).and_then(|v| v.as_str()), Some("working"));
     assert_eq!(paused.history, task.history, "progress kept");
     wait_until("the paused run is interrupted", LIMIT, || async { dropped.load(Ordering::SeqCst) }).await;
 
-    scheduler.resume_task(OperationId::new(), &TaskIdParams::new(task.id)).await.unwrap();
+    scheduler.resume_task(&TaskIdParams::new(task.id)).await.unwrap();
     wait_until("the resumed run starts", LIMIT, || async { agent.calls(task.id) == 2 }).await;
     release.notify_one();
     let done = wait_for_state(&*storage, task.id, TaskState::Completed, LIMIT).await;
@@ -259,9 +289,9 @@ async fn pausing_a_task_that_waits_for_input_resumes_to_waiting() {
         Worker::new(storage.clone(), scheduler.clone(), agent.clone()).with_options(fast_options(1)).spawn();
     let task = submit(&*storage, &*scheduler, "ambiguous").await;
     wait_for_state(&*storage, task.id, TaskState::InputRequired, LIMIT).await;
-    scheduler.pause_task(OperationId::new(), &TaskIdParams::new(task.id)).await.unwrap();
+    scheduler.pause_task(&TaskIdParams::new(task.id)).await.unwrap();
     wait_for_state(&*storage, task.id, TaskState::Suspended, LIMIT).await;
-    scheduler.resume_task(OperationId::new(), &TaskIdParams::new(task.id)).await.unwrap();
+    scheduler.resume_task(&TaskIdParams::new(task.id)).await.unwrap();
     let back = wait_for_state(&*storage, task.id, TaskState::InputRequired, LIMIT).await;
     assert_eq!(back.history.last().unwrap().text(), "which one?");
     assert_eq!(agent.calls(task.id), 1, "no new run");
@@ -279,12 +309,12 @@ async fn a_resent_message_does_not_run_twice() {
     for _ in 0..3 {
         let submitted = storage.submit_task(context_id, &message, None).await.unwrap();
         let params = TaskSendParams::new(submitted.task.id, context_id, Some(message.clone()));
-        scheduler.run_task(params.operation_id(), &params).await.unwrap();
+        scheduler.run_task(&params).await.unwrap();
     }
     // A stray run with another id finds the task already handled.
     let params = TaskSendParams::new(message.task_id.unwrap(), context_id, Some(message.clone()));
     let done = wait_for_state(&*storage, params.task_id, TaskState::Completed, LIMIT).await;
-    scheduler.run_task(OperationId::new(), &params).await.unwrap();
+    scheduler.enqueue(&TaskOperation::new(OperationId::new(), Action::Run(params.clone()))).await.unwrap();
     wait_until("the stray run is skipped", LIMIT, || async { worker.stats().skipped == 1 }).await;
     assert_eq!(agent.calls(params.task_id), 1);
     assert_eq!(storage.load_task(params.task_id, None).await.unwrap().unwrap(), done);
@@ -315,7 +345,7 @@ async fn a_new_message_supersedes_the_running_run() {
     let follow_up = Message::user_text("second").for_task(task.id);
     storage.submit_task(task.context_id, &follow_up, None).await.unwrap();
     let params = TaskSendParams::new(task.id, task.context_id, Some(follow_up));
-    scheduler.run_task(params.operation_id(), &params).await.unwrap();
+    scheduler.run_task(&params).await.unwrap();
     let done = wait_for_state(&*storage, task.id, TaskState::Completed, LIMIT).await;
     release.notify_one(); // the superseded run, if still alive, must not write
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -422,7 +452,7 @@ async fn references_bring_in_the_owners_other_tasks_only() {
     message.reference_task_ids = vec![mine.id, theirs.id, TaskId::new()];
     let task = storage.submit_task(ContextId::new(), &message, Some("did:a")).await.unwrap().task;
     let params = TaskSendParams::new(task.id, task.context_id, Some(message));
-    scheduler.run_task(params.operation_id(), &params).await.unwrap();
+    scheduler.run_task(&params).await.unwrap();
     let worker = Worker::new(storage.clone(), scheduler.clone(), agent).with_options(fast_options(1)).spawn();
     wait_for_state(&*storage, task.id, TaskState::Completed, LIMIT).await;
     worker.shutdown(LIMIT).await;

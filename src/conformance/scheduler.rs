@@ -12,7 +12,9 @@ use futures_util::StreamExt;
 
 use super::within;
 use crate::error::Error;
-use crate::model::{Action, ContextId, Lanes, Message, OperationId, TaskId, TaskIdParams, TaskOperation, TaskSendParams};
+use crate::model::{
+    Action, ContextId, Lanes, Message, OperationId, TaskId, TaskIdParams, TaskOperation, TaskSendParams,
+};
 use crate::scheduler::{Delivery, Hold, OperationStream, Scheduler};
 
 /// What a backend promises about timing, for the cases that wait for redelivery.
@@ -267,8 +269,13 @@ pub async fn released_delivery_comes_back_uncounted(scheduler: &dyn Scheduler, e
     let wanted = set(&[task_id]);
     let delay = Duration::from_millis(300);
     for _ in 0..expect.max_deliveries + 2 {
-        let delivery = next_for(&mut stream, &wanted, expect.redelivery_within + Duration::from_secs(5)).await;
-        assert_eq!((delivery.operation().id, delivery.delivery_count()), (id, 1), "releases are not deliveries");
+        let delivery =
+            next_for(&mut stream, &wanted, expect.redelivery_within + Duration::from_secs(5)).await;
+        assert_eq!(
+            (delivery.operation().id, delivery.delivery_count()),
+            (id, 1),
+            "releases are not deliveries"
+        );
         assert!(!delivery.over_limit());
         let released = tokio::time::Instant::now();
         within("release", delivery.release(delay)).await.unwrap();
@@ -277,7 +284,11 @@ pub async fn released_delivery_comes_back_uncounted(scheduler: &dyn Scheduler, e
         drop(delivery);
         let again = next_for(&mut stream, &wanted, expect.redelivery_within + Duration::from_secs(5)).await;
         // Redis counts idle time in whole milliseconds: allow one.
-        assert!(released.elapsed() + Duration::from_millis(1) >= delay, "came back after {:?}", released.elapsed());
+        assert!(
+            released.elapsed() + Duration::from_millis(1) >= delay,
+            "came back after {:?}",
+            released.elapsed()
+        );
         assert_eq!(again.delivery_count(), 1);
         within("release", again.release(Duration::from_millis(1))).await.unwrap();
     }

@@ -223,7 +223,9 @@ impl Storage for InMemoryStorage {
                 stored.claim = Some(request.claim_at(now));
                 ClaimOutcome::Claimed { task: Box::new(stored.task.clone()), takeover }
             }
-            ClaimDecision::Replay => ClaimOutcome::Claimed { task: Box::new(stored.task.clone()), takeover: false },
+            ClaimDecision::Replay => {
+                ClaimOutcome::Claimed { task: Box::new(stored.task.clone()), takeover: false }
+            }
             ClaimDecision::Held(claim) => ClaimOutcome::Held { run: claim.run, until: claim.lease_until },
             ClaimDecision::Unclaimable(state) => ClaimOutcome::Unclaimable(state),
         })

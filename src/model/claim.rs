@@ -104,7 +104,10 @@ impl ClaimRequest {
 
 /// `now + lease`, saturating far in the future.
 pub fn lease_end(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
-    TimeDelta::from_std(lease).ok().and_then(|lease| now.checked_add_signed(lease)).unwrap_or(DateTime::<Utc>::MAX_UTC)
+    TimeDelta::from_std(lease)
+        .ok()
+        .and_then(|lease| now.checked_add_signed(lease))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// The result of [`Storage::claim_task`](crate::Storage::claim_task).

@@ -170,4 +170,3 @@ impl Storage for PostgresStorage {
         Ok(())
     }
 }
-

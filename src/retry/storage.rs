@@ -6,9 +6,8 @@ use std::time::Duration;
 use super::Retrying;
 use super::forward::forward;
 use crate::model::{
-    ClaimOutcome, ClaimRequest, ClaimToken, Context, ContextId, ContextSummary, Feedback, Message,
-    Metadata, Page, PushNotificationConfig, Renewal, StuckTask, Submission, Task, TaskId, TaskState,
-    TaskUpdate,
+    ClaimOutcome, ClaimRequest, ClaimToken, Context, ContextId, ContextSummary, Feedback, Message, Metadata,
+    Page, PushNotificationConfig, Renewal, StuckTask, Submission, Task, TaskId, TaskState, TaskUpdate,
 };
 use crate::storage::Storage;
 

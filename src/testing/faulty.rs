@@ -295,9 +295,7 @@ impl<S: Scheduler> Scheduler for Faulty<S> {
             async move {
                 // Nothing is handed out while the backend is down.
                 control.wait_up().await;
-                item.map(|delivery| {
-                    delivery.map_receipt(|inner| Box::new(FaultyReceipt { inner, control }))
-                })
+                item.map(|delivery| delivery.map_receipt(|inner| Box::new(FaultyReceipt { inner, control })))
             }
         })))
     }

@@ -104,7 +104,9 @@ impl Context {
         let operation = delivery.operation().id;
         let stats = &self.stats;
         let (what, counter, settled) = match disposition {
-            Disposition::Ack => ("acknowledge", &stats.acknowledged, self.step(Call::ACK, || delivery.ack()).await),
+            Disposition::Ack => {
+                ("acknowledge", &stats.acknowledged, self.step(Call::ACK, || delivery.ack()).await)
+            }
             Disposition::Release(delay) => {
                 ("release", &stats.released, self.step(Call::RELEASE, || delivery.release(delay)).await)
             }
@@ -120,7 +122,9 @@ impl Context {
         };
         match settled {
             Ok(()) => WorkerStats::bump(counter),
-            Err(err) => tracing::warn!(%operation, error = %err, "could not {what} the operation; it comes back after its idle time"),
+            Err(err) => {
+                tracing::warn!(%operation, error = %err, "could not {what} the operation; it comes back after its idle time")
+            }
         }
     }
 

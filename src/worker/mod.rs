@@ -28,9 +28,9 @@ mod run;
 mod runner;
 mod stats;
 
+pub use crate::model::RUN_KEY;
 pub use agent::{Agent, AgentError, AgentInput, AgentOutput, FnAgent};
 pub use context::{FAILURE_KEY, PAUSED_FROM_KEY};
-pub use crate::model::RUN_KEY;
 pub use listener::TaskListener;
 pub use options::{RescueOptions, WorkerOptions};
 pub use runner::{ShutdownReport, Worker, WorkerHandle};

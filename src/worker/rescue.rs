@@ -12,13 +12,14 @@ use crate::retry::Call;
 /// next look tries again.
 pub(crate) async fn once(ctx: Arc<Context>) {
     let Some(options) = ctx.options.rescue else { return };
-    let stuck = match ctx.step(Call::STUCK_TASKS, || ctx.storage.stuck_tasks(options.after, options.batch)).await {
-        Ok(stuck) => stuck,
-        Err(err) => {
-            tracing::warn!(error = %err, "could not look for stuck tasks");
-            return;
-        }
-    };
+    let stuck =
+        match ctx.step(Call::STUCK_TASKS, || ctx.storage.stuck_tasks(options.after, options.batch)).await {
+            Ok(stuck) => stuck,
+            Err(err) => {
+                tracing::warn!(error = %err, "could not look for stuck tasks");
+                return;
+            }
+        };
     for task in stuck {
         let params = TaskSendParams::new(task.task_id, task.context_id, None);
         let run = TaskOperation::new(task.rescue_operation_id(), Action::Run(params));

@@ -13,7 +13,9 @@ use super::heartbeat::{Beat, Heartbeat};
 use super::history::agent_input;
 use super::{AgentOutput, WorkerStats};
 use crate::error::Error;
-use crate::model::{ClaimOutcome, ClaimRequest, ClaimToken, Message, Task, TaskId, TaskSendParams, TaskState, TaskUpdate};
+use crate::model::{
+    ClaimOutcome, ClaimRequest, ClaimToken, Message, Task, TaskId, TaskSendParams, TaskState, TaskUpdate,
+};
 use crate::retry::{Backoff, Call};
 use crate::scheduler::Delivery;
 
@@ -164,14 +166,22 @@ async fn store(
                 return Disposition::Ack;
             }
             Err(err) if err.is_unavailable() => {
+                if heartbeat.lost().is_cancelled() {
+                    // Storage said the claim is gone, and this last look could not tell whether
+                    // an earlier attempt of ours was what ended it.
+                    return claim_lost(ctx, task_id);
+                }
                 failures += 1;
                 if failures == 1 {
                     WorkerStats::bump(&ctx.stats.held_answers);
                     tracing::warn!(task = %task_id, error = %err, "storage unavailable; holding the answer until it is back");
                 }
+                // A lost claim ends the wait early: one more attempt then tells whether the claim
+                // ended because an earlier attempt of ours was applied after all (an uncertain
+                // failure), which the replay reports as success.
                 tokio::select! {
                     () = tokio::time::sleep(backoff.wait(failures)) => {}
-                    () = heartbeat.lost().cancelled() => return claim_lost(ctx, task_id),
+                    () = heartbeat.lost().cancelled() => {}
                 }
             }
             Err(Error::Closed(what)) => {

@@ -13,7 +13,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bindu::worker::{Agent, AgentError, AgentInput, AgentOutput, Worker, WorkerOptions};
 use bindu::{
-    ContextId, Message, RetryPolicy, Scheduler, SchedulerExt, Storage, Task, TaskId, TaskSendParams, TaskState,
+    ContextId, Message, RetryPolicy, Scheduler, SchedulerExt, Storage, Task, TaskId, TaskSendParams,
+    TaskState,
 };
 
 /// Worker options for tests: quick retries, heartbeats and releases.

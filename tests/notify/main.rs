@@ -15,7 +15,7 @@ use std::time::Duration;
 use bindu::notify::{IDEMPOTENCY_KEY, NotifierOptions};
 use bindu::{
     ContextId, InMemoryScheduler, InMemoryStorage, Message, PushNotificationConfig, RetryPolicy, Scheduler,
-    Storage, Task, TaskId, TaskSendParams, TaskState, TaskUpdate,
+    SchedulerExt, Storage, Task, TaskId, TaskSendParams, TaskState, TaskUpdate,
 };
 use server::Received;
 
@@ -63,7 +63,7 @@ async fn submit_with_webhook(
 ) -> Task {
     let (task, message) = task_with_webhook(storage, url, Some(TOKEN), text).await;
     let params = TaskSendParams::new(task.id, task.context_id, Some(message));
-    scheduler.run_task(params.operation_id(), &params).await.unwrap();
+    scheduler.run_task(&params).await.unwrap();
     task
 }
 

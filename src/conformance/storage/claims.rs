@@ -104,7 +104,10 @@ pub async fn renew_extends_and_release_ends_a_lease(storage: &dyn Storage) {
     assert_eq!(step!(storage.renew_claim(task.id, ClaimToken::new(), LEASE)).unwrap(), Renewal::Lost);
     step!(storage.release_claim(task.id, ClaimToken::new())).unwrap();
     let other = ClaimRequest::new(OperationId::new(), LEASE);
-    assert!(matches!(claim(storage, task.id, &other).await, ClaimOutcome::Held { .. }), "a stranger cannot release");
+    assert!(
+        matches!(claim(storage, task.id, &other).await, ClaimOutcome::Held { .. }),
+        "a stranger cannot release"
+    );
     step!(storage.release_claim(task.id, request.token)).unwrap();
     step!(storage.release_claim(task.id, request.token)).unwrap();
     assert!(claimed(claim(storage, task.id, &other).await).1, "taken over at once after a release");
@@ -137,7 +140,10 @@ pub async fn leaving_working_ends_the_claim(storage: &dyn Storage) {
 
     let swapped = new_task(storage, None).await.task;
     claimed(claim(storage, swapped.id, &request).await);
-    assert!(step!(storage.update_task_state_if(swapped.id, TaskState::Working, TaskState::InputRequired)).unwrap());
+    assert!(
+        step!(storage.update_task_state_if(swapped.id, TaskState::Working, TaskState::InputRequired))
+            .unwrap()
+    );
     assert_eq!(step!(storage.renew_claim(swapped.id, request.token, LEASE)).unwrap(), Renewal::Lost);
 }
 
@@ -183,7 +189,9 @@ pub async fn stuck_tasks_are_listed(storage: &dyn Storage) {
     let live = new_task(storage, None).await.task;
     claimed(claim(storage, live.id, &ClaimRequest::new(OperationId::new(), LEASE)).await);
     let expired = new_task(storage, None).await.task;
-    claimed(claim(storage, expired.id, &ClaimRequest::new(OperationId::new(), Duration::from_millis(200))).await);
+    claimed(
+        claim(storage, expired.id, &ClaimRequest::new(OperationId::new(), Duration::from_millis(200))).await,
+    );
     let done = new_task(storage, None).await.task;
     set_state(storage, &done, TaskState::Completed).await;
     let mine = [first.id, second.id, live.id, expired.id, done.id];
@@ -196,7 +204,11 @@ pub async fn stuck_tasks_are_listed(storage: &dyn Storage) {
     let stuck = listed(step!(storage.stuck_tasks(Duration::from_millis(100), 100_000)).unwrap());
     assert_eq!(
         stuck,
-        [(first.id, StuckReason::Waiting), (second.id, StuckReason::Waiting), (expired.id, StuckReason::LeaseExpired)],
+        [
+            (first.id, StuckReason::Waiting),
+            (second.id, StuckReason::Waiting),
+            (expired.id, StuckReason::LeaseExpired)
+        ],
         "waiting ones by age, then the expired lease (which ended last)"
     );
     let limited = step!(storage.stuck_tasks(Duration::ZERO, 1)).unwrap();

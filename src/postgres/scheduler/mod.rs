@@ -199,4 +199,3 @@ impl Scheduler for PostgresScheduler {
         Ok(Box::pin(futures_util::stream::unfold(receiver, Receiver::next)))
     }
 }
-

@@ -165,4 +165,3 @@ impl Storage for RedisStorage {
         Ok(())
     }
 }
-

@@ -10,7 +10,7 @@ use crate::retry::{Call, RetryPolicy, Retrying, execute_with_retry};
 use crate::scheduler::Scheduler;
 use crate::settings::{AppSettings, RetrySettings, SchedulerBackend, StorageBackend};
 use crate::storage::Storage;
-use crate::worker::{Agent, Worker, WorkerOptions};
+use crate::worker::{Agent, Worker};
 
 /// A connected storage and scheduler, each wrapped in [`Retrying`] with its role's policy.
 ///
@@ -60,13 +60,10 @@ impl App {
         Ok(Self { storage, scheduler, settings: settings.clone() })
     }
 
-    /// A worker for `agent` on these backends, with the configured concurrency and worker policy.
+    /// A worker for `agent` on these backends, as the settings say: concurrency, lease, heartbeat,
+    /// agent deadline, the worker policy, and rescue of tasks left without a run (on by default).
     pub fn worker(&self, agent: Arc<dyn Agent>) -> Worker {
-        let options = WorkerOptions {
-            concurrency: self.settings.worker_concurrency,
-            retry: self.settings.retry.worker,
-            ..WorkerOptions::default()
-        };
+        let options = self.settings.worker.options(self.settings.retry.worker);
         Worker::new(Arc::clone(&self.storage), Arc::clone(&self.scheduler), agent).with_options(options)
     }
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::{Env, RetrySettings};
+use super::{Env, RetrySettings, WorkerSettings};
 use crate::error::{Error, Result};
 use crate::redact;
 
@@ -58,9 +58,9 @@ pub enum SchedulerBackend {
 /// | `SCHEDULER_TYPE` | `memory` | `memory`, `redis` or `postgres` |
 /// | `REDIS_URL` | — | Redis URL; required when storage or scheduler is `redis` |
 /// | `REDIS_KEY_PREFIX` | `bindu` | namespace of this agent's keys, so agents can share a Redis |
-/// | `WORKER_CONCURRENCY` | `4` | agent runs at once per process |
 ///
-/// plus the `RETRY__*` variables of [`RetrySettings`]. `Debug` hides passwords.
+/// plus the `WORKER_*` variables of [`WorkerSettings`] and the `RETRY__*` variables of
+/// [`RetrySettings`]. `Debug` hides passwords.
 #[derive(Clone, PartialEq)]
 pub struct AppSettings {
     /// Where tasks are stored.
@@ -69,8 +69,8 @@ pub struct AppSettings {
     pub scheduler: SchedulerBackend,
     /// The retry policies.
     pub retry: RetrySettings,
-    /// Agent runs at once per process.
-    pub worker_concurrency: usize,
+    /// How workers run.
+    pub worker: WorkerSettings,
 }
 
 impl Default for AppSettings {
@@ -79,21 +79,20 @@ impl Default for AppSettings {
             storage: StorageBackend::Memory,
             scheduler: SchedulerBackend::Memory,
             retry: RetrySettings::default(),
-            worker_concurrency: 4,
+            worker: WorkerSettings::default(),
         }
     }
 }
 
 impl AppSettings {
-    /// Every variable read here besides the `RETRY__*` ones.
-    pub const VARIABLES: [&'static str; 7] = [
+    /// Every variable read here besides the `WORKER_*` and `RETRY__*` ones.
+    pub const VARIABLES: [&'static str; 6] = [
         "STORAGE_TYPE",
         "DATABASE_URL",
         "DATABASE_SCHEMA",
         "SCHEDULER_TYPE",
         "REDIS_URL",
         "REDIS_KEY_PREFIX",
-        "WORKER_CONCURRENCY",
     ];
 
     /// Reads the process environment and `.env`.
@@ -125,12 +124,7 @@ impl AppSettings {
             },
             _ => SchedulerBackend::Memory,
         };
-        Ok(Self {
-            storage,
-            scheduler,
-            retry: RetrySettings::from(env)?,
-            worker_concurrency: env.count("WORKER_CONCURRENCY", 4, 1)? as usize,
-        })
+        Ok(Self { storage, scheduler, retry: RetrySettings::from(env)?, worker: WorkerSettings::from(env)? })
     }
 }
 
@@ -207,7 +201,7 @@ impl fmt::Debug for AppSettings {
             .field("storage", &self.storage)
             .field("scheduler", &self.scheduler)
             .field("retry", &self.retry)
-            .field("worker_concurrency", &self.worker_concurrency)
+            .field("worker", &self.worker)
             .finish()
     }
 }
@@ -248,7 +242,7 @@ mod tests {
             s.scheduler,
             SchedulerBackend::Redis { url: "redis://:pw@cache:6379/0".into(), prefix: "agent-1".into() }
         );
-        assert_eq!(s.worker_concurrency, 8);
+        assert_eq!(s.worker.concurrency, 8);
         let debug = format!("{s:?}");
         assert!(!debug.contains("pw"), "{debug}");
     }
@@ -276,7 +270,7 @@ mod tests {
             ),
             (
                 &[("WORKER_CONCURRENCY", "0")],
-                "WORKER_CONCURRENCY: expected a whole number of at least 1, got \"0\"",
+                "WORKER_CONCURRENCY: expected a whole number from 1 to 10000, got \"0\"",
             ),
         ];
         for (vars, expected) in cases {

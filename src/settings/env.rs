@@ -56,25 +56,55 @@ impl<'a> Env<'a> {
         }
     }
 
-    /// A whole number at least `min`.
-    pub fn count(&self, name: &str, default: u32, min: u32) -> Result<u32> {
-        let expected = format!("a whole number of at least {min}");
+    /// A whole number in `min..=max`.
+    pub fn count(&self, name: &str, default: u32, min: u32, max: u32) -> Result<u32> {
+        let expected = format!("a whole number from {min} to {max}");
         let value = self.parse::<u32>(name, default, &expected)?;
-        if value < min {
+        if !(min..=max).contains(&value) {
             let raw = self.get(name).unwrap_or_default();
             return Err(Error::config(name, format!("expected {expected}, got {raw:?}")));
         }
         Ok(value)
     }
 
-    /// A duration given in (possibly fractional) seconds: finite and not negative.
-    pub fn seconds(&self, name: &str, default: Duration) -> Result<Duration> {
-        const EXPECTED: &str = "a finite, non-negative number of seconds";
-        let seconds = self.parse::<f64>(name, default.as_secs_f64(), EXPECTED)?;
-        Duration::try_from_secs_f64(seconds).map_err(|_| {
-            let raw = self.get(name).unwrap_or_default();
-            Error::config(name, format!("expected {EXPECTED}, got {raw:?}"))
-        })
+    /// A duration given in (possibly fractional) seconds, within `limits`.
+    pub fn seconds(&self, name: &str, default: Duration, limits: Seconds) -> Result<Duration> {
+        let expected = limits.describe();
+        let seconds = self.parse::<f64>(name, default.as_secs_f64(), &expected)?;
+        match Duration::try_from_secs_f64(seconds) {
+            // 1e-12 is not zero, though it rounds to it.
+            Ok(value) if limits.allows(value) && (seconds == 0.0) == value.is_zero() => Ok(value),
+            _ => {
+                let raw = self.get(name).unwrap_or_default();
+                Err(Error::config(name, format!("expected {expected}, got {raw:?}")))
+            }
+        }
+    }
+}
+
+/// The durations a setting accepts: `min..=max`, and zero when `zero` (a switch-off or "no wait").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seconds {
+    /// The least non-zero value.
+    pub min: Duration,
+    /// The greatest value.
+    pub max: Duration,
+    /// Whether 0 is accepted besides `min..=max`.
+    pub zero: bool,
+}
+
+impl Seconds {
+    fn allows(&self, value: Duration) -> bool {
+        (self.zero && value.is_zero()) || (self.min..=self.max).contains(&value)
+    }
+
+    fn describe(&self) -> String {
+        let (min, max) = (self.min.as_secs_f64(), self.max.as_secs_f64());
+        if self.zero {
+            format!("0 or a number of seconds from {min} to {max}")
+        } else {
+            format!("a number of seconds from {min} to {max}")
+        }
     }
 }
 

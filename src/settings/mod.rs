@@ -3,7 +3,9 @@
 mod app;
 mod env;
 mod retry;
+mod worker;
 
 pub use app::{AppSettings, SchedulerBackend, StorageBackend};
-pub use env::Env;
+pub use env::{Env, Seconds};
 pub use retry::RetrySettings;
+pub use worker::WorkerSettings;

@@ -1,6 +1,8 @@
 //! [`RetrySettings`]: the four retry policies, read from `RETRY__*` variables.
 
-use super::Env;
+use std::time::Duration;
+
+use super::{Env, Seconds};
 use crate::error::{Error, Result};
 use crate::retry::RetryPolicy;
 
@@ -9,7 +11,8 @@ use crate::retry::RetryPolicy;
 /// Each value comes from `RETRY__<ROLE>_MAX_ATTEMPTS`, `RETRY__<ROLE>_MIN_WAIT` and
 /// `RETRY__<ROLE>_MAX_WAIT` (waits in seconds, fractions allowed) with `<ROLE>` one of `WORKER`,
 /// `STORAGE`, `SCHEDULER`, `API`. A malformed value is an error naming the variable and the
-/// value; nothing falls back to a default silently. Zero waits are allowed; zero attempts are not.
+/// value; nothing falls back to a default silently. Limits: 1 to 100 attempts; waits 0 or from
+/// 1 ms to 1 h, the minimum not above the maximum.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RetrySettings {
     /// Around task execution in the worker: 3 attempts, 1–10 s.
@@ -34,6 +37,12 @@ impl Default for RetrySettings {
 }
 
 impl RetrySettings {
+    /// Calls in all at most: more would keep a caller waiting for hours.
+    pub const MAX_ATTEMPTS: u32 = 100;
+    /// The accepted waits: 0 (retry at once), or 1 ms to 1 h.
+    pub const WAITS: Seconds =
+        Seconds { min: Duration::from_millis(1), max: Duration::from_secs(3600), zero: true };
+
     /// The twelve variable names, in `.env.example` order.
     pub const VARIABLES: [&'static str; 12] = [
         "RETRY__WORKER_MAX_ATTEMPTS",
@@ -72,8 +81,11 @@ fn read_policy(env: &Env<'_>, role: &str, default: RetryPolicy) -> Result<RetryP
     let min_var = format!("RETRY__{role}_MIN_WAIT");
     let max_var = format!("RETRY__{role}_MAX_WAIT");
     let policy = default
-        .with_max_attempts(env.count(&attempts_var, default.max_attempts, 1)?)
-        .with_waits(env.seconds(&min_var, default.min_wait)?, env.seconds(&max_var, default.max_wait)?);
+        .with_max_attempts(env.count(&attempts_var, default.max_attempts, 1, RetrySettings::MAX_ATTEMPTS)?)
+        .with_waits(
+            env.seconds(&min_var, default.min_wait, RetrySettings::WAITS)?,
+            env.seconds(&max_var, default.max_wait, RetrySettings::WAITS)?,
+        );
     if policy.min_wait > policy.max_wait {
         return Err(Error::config(
             format!("{min_var}/{max_var}"),
@@ -152,15 +164,22 @@ mod tests {
     #[test]
     fn malformed_values_name_the_variable_and_value() {
         let cases = [
-            ("RETRY__WORKER_MAX_ATTEMPTS", "three", "expected a whole number of at least 1, got \"three\""),
-            ("RETRY__STORAGE_MAX_ATTEMPTS", "0", "expected a whole number of at least 1, got \"0\""),
+            ("RETRY__WORKER_MAX_ATTEMPTS", "three", "expected a whole number from 1 to 100, got \"three\""),
+            ("RETRY__STORAGE_MAX_ATTEMPTS", "0", "expected a whole number from 1 to 100, got \"0\""),
+            ("RETRY__API_MAX_ATTEMPTS", "1000000000", "got \"1000000000\""),
+            (
+                "RETRY__API_MAX_WAIT",
+                "1e9",
+                "expected 0 or a number of seconds from 0.001 to 3600, got \"1e9\"",
+            ),
+            ("RETRY__WORKER_MIN_WAIT", "1e-12", "got \"1e-12\""),
             ("RETRY__SCHEDULER_MAX_ATTEMPTS", "-1", "got \"-1\""),
             ("RETRY__API_MAX_ATTEMPTS", "2.5", "got \"2.5\""),
             ("RETRY__API_MAX_ATTEMPTS", "", "got \"\""),
             (
                 "RETRY__WORKER_MIN_WAIT",
                 "-0.5",
-                "expected a finite, non-negative number of seconds, got \"-0.5\"",
+                "expected 0 or a number of seconds from 0.001 to 3600, got \"-0.5\"",
             ),
             ("RETRY__STORAGE_MIN_WAIT", "NaN", "got \"NaN\""),
             ("RETRY__SCHEDULER_MAX_WAIT", "inf", "got \"inf\""),

@@ -43,6 +43,10 @@ pub(crate) struct Context {
     pub(crate) options: WorkerOptions,
     pub(crate) listener: Option<Arc<dyn TaskListener>>,
     pub(crate) stats: Arc<WorkerStats>,
+    /// Fired when the worker goes away without finishing (a shutdown past its grace, a dropped
+    /// handle): running agents are dropped at once, even those driven off the worker pool, which
+    /// a task abort would not reach.
+    pub(crate) halt: CancellationToken,
     running: Mutex<HashMap<TaskId, (u64, CancellationToken)>>,
     runs_started: AtomicU64,
 }
@@ -64,6 +68,7 @@ impl Context {
             stats: Arc::default(),
             running: Mutex::default(),
             runs_started: AtomicU64::new(0),
+            halt: CancellationToken::new(),
         }
     }
 

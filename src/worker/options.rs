@@ -34,12 +34,20 @@ pub struct WorkerOptions {
     pub agent_timeout: Option<Duration>,
     /// Re-scheduling of tasks left without a run ([`RescueOptions`]); `None`: off.
     pub rescue: Option<RescueOptions>,
+    /// Whether the agent may block its thread (a synchronous SDK call). Then, on a multi-threaded
+    /// runtime, each agent call runs on its thread taken out of the worker pool
+    /// (`tokio::task::block_in_place`), so that the heartbeat — and every other task — goes on
+    /// while it blocks; a blocked worker thread would otherwise stall the runtime's timers. Turn
+    /// it off only for agents that never block, to save that hand-off. On a current-thread
+    /// runtime a blocking agent stalls everything whatever this says: use a multi-threaded
+    /// runtime, `spawn_blocking` inside the agent, or a lease longer than the longest block.
+    pub agent_may_block: bool,
 }
 
 impl Default for WorkerOptions {
     /// 4 runs at once, Bindu's worker policy, a 30 s lease renewed every 5 s, releases for 5 s,
     /// answers held with waits up to 5 s, no agent deadline, no rescue
-    /// ([`App::worker`](crate::App::worker) turns rescue on).
+    /// ([`App::worker`](crate::App::worker) turns rescue on), agents that may block.
     fn default() -> Self {
         Self {
             concurrency: 4,
@@ -51,6 +59,7 @@ impl Default for WorkerOptions {
             hold_max_wait: Duration::from_secs(5),
             agent_timeout: None,
             rescue: None,
+            agent_may_block: true,
         }
     }
 }

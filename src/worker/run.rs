@@ -66,6 +66,7 @@ enum Outcome {
     TimedOut(Duration),
     Interrupted,
     ClaimLost,
+    Halted,
 }
 
 /// Runs the agent once and stores its answer.
@@ -94,12 +95,16 @@ async fn execute(ctx: &Context, delivery: &Arc<Delivery>, task: Task, token: Cla
             None => std::future::pending().await,
         }
     };
-    let outcome = tokio::select! {
-        result = agent => Outcome::Answered(result),
-        () = deadline => Outcome::TimedOut(ctx.options.agent_timeout.unwrap_or_default()),
-        () = interrupted.cancelled() => Outcome::Interrupted,
-        () = heartbeat.lost().cancelled() => Outcome::ClaimLost,
+    let call = async {
+        tokio::select! {
+            result = agent => Outcome::Answered(result),
+            () = deadline => Outcome::TimedOut(ctx.options.agent_timeout.unwrap_or_default()),
+            () = interrupted.cancelled() => Outcome::Interrupted,
+            () = heartbeat.lost().cancelled() => Outcome::ClaimLost,
+            () = ctx.halt.cancelled() => Outcome::Halted,
+        }
     };
+    let outcome = if ctx.options.agent_may_block { off_the_workers(call).await } else { call.await };
     ctx.end_run(task_id, run_number);
     let update = match outcome {
         Outcome::Answered(Ok(Ok(output))) => result_update(output),
@@ -119,8 +124,22 @@ async fn execute(ctx: &Context, delivery: &Arc<Delivery>, task: Task, token: Cla
             return Disposition::Ack;
         }
         Outcome::ClaimLost => return claim_lost(ctx, task_id),
+        // The worker is going away: the delivery comes back to whoever is left.
+        Outcome::Halted => return Disposition::Leave,
     };
     store(ctx, &heartbeat, task_id, token, update).await
+}
+
+/// Drives `call` on this thread taken out of the runtime's worker pool (`block_in_place`), so
+/// that an agent blocking its thread stalls neither other tasks nor the timers and I/O the
+/// heartbeat needs: tokio hands this worker's queue and driver to another thread. On a
+/// current-thread runtime there is no other thread to hand them to, and `call` is simply awaited.
+async fn off_the_workers<T>(call: impl std::future::Future<Output = T>) -> T {
+    let runtime = tokio::runtime::Handle::current();
+    match runtime.runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(|| runtime.block_on(call)),
+        _ => call.await,
+    }
 }
 
 fn heartbeat(ctx: &Context, delivery: &Arc<Delivery>, task_id: TaskId, token: ClaimToken) -> Heartbeat {

@@ -51,6 +51,7 @@ pub struct WorkerHandle {
     stop: Option<oneshot::Sender<Duration>>,
     join: tokio::task::JoinHandle<ShutdownReport>,
     stats: Arc<super::WorkerStats>,
+    halt: CancellationToken,
 }
 
 impl Worker {
@@ -76,8 +77,9 @@ impl Worker {
     pub fn spawn(self) -> WorkerHandle {
         let (stop, stopped) = oneshot::channel();
         let stats = Arc::clone(&self.ctx.stats);
+        let halt = self.ctx.halt.clone();
         let join = tokio::spawn(consume(Arc::new(self.ctx), stopped));
-        WorkerHandle { stop: Some(stop), join, stats }
+        WorkerHandle { stop: Some(stop), join, stats, halt }
     }
 }
 
@@ -106,6 +108,7 @@ impl WorkerHandle {
 impl Drop for WorkerHandle {
     fn drop(&mut self) {
         if self.stop.is_some() {
+            self.halt.cancel();
             self.join.abort();
         }
     }
@@ -238,6 +241,7 @@ async fn consume(ctx: Arc<Context>, mut stopped: oneshot::Receiver<Duration>) ->
     })
     .await;
     let abandoned = if drained.is_err() { handlers.len() } else { 0 };
+    ctx.halt.cancel();
     handlers.abort_all();
     while handlers.join_next().await.is_some() {}
     if abandoned > 0 {

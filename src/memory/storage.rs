@@ -12,8 +12,8 @@ use dashmap::mapref::entry::Entry;
 use crate::error::{Entity, Error, Result};
 use crate::model::{
     Admission, Claim, ClaimDecision, ClaimOutcome, ClaimRequest, ClaimToken, Context, ContextId,
-    ContextSummary, Feedback, Message, Metadata, Page, PushNotificationConfig, Renewal, StuckTask,
-    Submission, SubmitOutcome, Task, TaskId, TaskState, TaskStatus, TaskUpdate, lease_end,
+    ContextSummary, Feedback, InputLimits, Message, Metadata, Page, PushNotificationConfig, Renewal,
+    StuckTask, Submission, SubmitOutcome, Task, TaskId, TaskState, TaskStatus, TaskUpdate, lease_end,
 };
 use crate::storage::Storage;
 
@@ -32,6 +32,7 @@ pub struct InMemoryStorage {
     /// Creation order shared by tasks and contexts: lists sort by it.
     sequence: AtomicU64,
     closed: AtomicBool,
+    limits: InputLimits,
 }
 
 #[derive(Debug)]
@@ -65,6 +66,11 @@ impl InMemoryStorage {
     /// An empty storage.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty storage accepting input within `limits` (the defaults otherwise).
+    pub fn with_limits(limits: InputLimits) -> Self {
+        Self { limits, ..Self::default() }
     }
 
     fn check_open(&self) -> Result<()> {
@@ -161,6 +167,7 @@ impl Storage for InMemoryStorage {
     ) -> Result<Submission> {
         self.check_open()?;
         let (task_id, message) = message.stamped_for_submit(context_id)?;
+        self.limits.check_message(&message)?;
         // Lock order: the context entry, then the task entry.
         let context = self.contexts.entry(context_id);
         match self.tasks.entry(task_id) {
@@ -202,6 +209,7 @@ impl Storage for InMemoryStorage {
 
     async fn update_task(&self, task_id: TaskId, update: &TaskUpdate) -> Result<Task> {
         self.check_open()?;
+        self.limits.check_update(update)?;
         let mut stored =
             self.tasks.get_mut(&task_id).ok_or_else(|| Error::not_found(Entity::Task, task_id))?;
         if update.check(&stored.task, stored.claim.as_ref())? {
@@ -332,6 +340,7 @@ impl Storage for InMemoryStorage {
         data: &Metadata,
         owner: Option<&str>,
     ) -> Result<()> {
+        self.limits.check_metadata("context data", data)?;
         self.with_owned_context(context_id, owner, |context| context.data = data.clone())
     }
 
@@ -341,6 +350,7 @@ impl Storage for InMemoryStorage {
         messages: &[Message],
         owner: Option<&str>,
     ) -> Result<()> {
+        messages.iter().try_for_each(|message| self.limits.check_message(message))?;
         self.with_owned_context(context_id, owner, |context| {
             for message in messages {
                 if !context.messages.iter().any(|m| m.message_id == message.message_id) {
@@ -396,6 +406,7 @@ impl Storage for InMemoryStorage {
 
     async fn save_webhook_config(&self, task_id: TaskId, config: &PushNotificationConfig) -> Result<()> {
         self.check_open()?;
+        self.limits.check_webhook(config)?;
         // Holding the task keeps a concurrent clear_context from leaving an orphan config.
         let _task = self.tasks.get(&task_id).ok_or_else(|| Error::not_found(Entity::Task, task_id))?;
         self.webhooks.insert(task_id, config.clone());
@@ -420,6 +431,7 @@ impl Storage for InMemoryStorage {
 
     async fn store_task_feedback(&self, feedback: &Feedback) -> Result<()> {
         self.check_open()?;
+        self.limits.check_feedback(feedback)?;
         let task_id = feedback.task_id;
         let _task = self.tasks.get(&task_id).ok_or_else(|| Error::not_found(Entity::Task, task_id))?;
         let mut stored = self.feedback.entry(task_id).or_default();

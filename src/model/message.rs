@@ -36,13 +36,18 @@ pub struct Message {
     /// The content.
     pub parts: Vec<Part>,
     /// Earlier tasks this message builds on.
-    #[serde(default, alias = "reference_task_ids", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        alias = "reference_task_ids",
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "super::null_as_default"
+    )]
     pub reference_task_ids: Vec<TaskId>,
     /// Free-form metadata.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Metadata>,
     /// URIs of the A2A extensions in use.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "super::null_as_default")]
     pub extensions: Vec<String>,
 }
 
@@ -152,8 +157,9 @@ pub struct FilePart {
     pub metadata: Option<Metadata>,
 }
 
-/// A file carried inline (base64) or referenced by URI.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// A file carried inline (base64) or referenced by URI: exactly one of `bytes` and `uri`, as A2A's
+/// `FileWithBytes | FileWithUri` says (a file with both, or neither, is refused, naming the fields).
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum FileContent {
     /// Inline content.
@@ -178,6 +184,32 @@ pub enum FileContent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         name: Option<String>,
     },
+}
+
+impl<'de> Deserialize<'de> for FileContent {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Wire {
+            #[serde(default)]
+            bytes: Option<String>,
+            #[serde(default)]
+            uri: Option<String>,
+            #[serde(default, rename = "mimeType", alias = "mime_type")]
+            mime_type: Option<String>,
+            #[serde(default)]
+            name: Option<String>,
+        }
+        let Wire { bytes, uri, mime_type, name } = Wire::deserialize(deserializer)?;
+        match (bytes, uri) {
+            (Some(bytes), None) => Ok(Self::Bytes { bytes, mime_type, name }),
+            (None, Some(uri)) => Ok(Self::Uri { uri, mime_type, name }),
+            (Some(_), Some(_)) => {
+                Err(serde::de::Error::custom("file: has both `bytes` and `uri`; exactly one is allowed"))
+            }
+            (None, None) => Err(serde::de::Error::custom("file: needs `bytes` or `uri`")),
+        }
+    }
 }
 
 /// `{"kind": "data", "data": {…}}`.

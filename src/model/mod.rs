@@ -5,6 +5,7 @@
 
 mod claim;
 mod ids;
+mod limits;
 mod message;
 mod operation;
 mod records;
@@ -15,6 +16,7 @@ pub use claim::{
     Claim, ClaimDecision, ClaimOutcome, ClaimRequest, RUN_KEY, Renewal, StuckReason, StuckTask, lease_end,
 };
 pub use ids::{ArtifactId, ClaimToken, ContextId, MessageId, OperationId, TaskId};
+pub use limits::InputLimits;
 pub use message::{DataPart, FileContent, FilePart, Message, Part, Role, TextPart, metadata};
 pub use operation::{Action, Lane, Lanes, TaskIdParams, TaskOperation, TaskSendParams};
 pub use records::{Context, ContextSummary, Feedback, Page, PushNotificationConfig};
@@ -23,6 +25,16 @@ pub use task::{Admission, Artifact, Submission, SubmitOutcome, Task, TaskStatus,
 
 /// Free-form JSON object.
 pub type Metadata = serde_json::Map<String, serde_json::Value>;
+
+/// Reads `null` as the type's default (an empty list or object), as Python clients send for
+/// absent collections.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + serde::Deserialize<'de>,
+{
+    Ok(<Option<T> as serde::Deserialize>::deserialize(deserializer)?.unwrap_or_default())
+}
 
 #[cfg(test)]
 mod tests;

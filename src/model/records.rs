@@ -16,7 +16,7 @@ pub struct Context {
     /// The context's id.
     pub context_id: ContextId,
     /// Its tasks, oldest first.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::null_as_default")]
     pub task_ids: Vec<TaskId>,
     /// Data set by [`Storage::update_context`](crate::Storage::update_context).
     #[serde(default)]
@@ -89,7 +89,7 @@ pub struct Feedback {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rating: Option<i32>,
     /// Free-form metadata.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::null_as_default")]
     pub metadata: Metadata,
     /// When it was given.
     pub timestamp: DateTime<Utc>,

@@ -20,13 +20,13 @@ pub struct Task {
     /// Current state and when it was entered.
     pub status: TaskStatus,
     /// Results, oldest first.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::null_as_default")]
     pub artifacts: Vec<Artifact>,
     /// Messages, oldest first.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::null_as_default")]
     pub history: Vec<Message>,
     /// Free-form metadata.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::null_as_default")]
     pub metadata: Metadata,
 }
 
@@ -132,7 +132,9 @@ impl Task {
 pub struct TaskStatus {
     /// The state.
     pub state: TaskState,
-    /// When the state was written (UTC).
+    /// When the state was written (UTC). Optional in A2A: a status received without one is
+    /// taken as of now.
+    #[serde(default = "Utc::now")]
     pub timestamp: DateTime<Utc>,
     /// An optional message explaining the state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -160,7 +162,7 @@ pub struct Artifact {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Content.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::null_as_default")]
     pub parts: Vec<Part>,
     /// Free-form metadata.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -172,7 +174,7 @@ pub struct Artifact {
     #[serde(default, alias = "last_chunk", skip_serializing_if = "Option::is_none")]
     pub last_chunk: Option<bool>,
     /// URIs of the A2A extensions in use.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "super::null_as_default")]
     pub extensions: Vec<String>,
 }
 

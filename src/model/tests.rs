@@ -167,3 +167,40 @@ fn pages_window_in_order() {
     assert!(Page::first(0).apply(items.clone()).is_empty());
     assert!(Page::new(20, 5).apply(items).is_empty());
 }
+
+#[test]
+fn what_a2a_allows_is_accepted() {
+    let mut task = bindu_task();
+    task["status"] = json!({"state": "working"});
+    task["metadata"] = Value::Null;
+    task["history"] = Value::Null;
+    task["artifacts"] = Value::Null;
+    let before = chrono::Utc::now();
+    let parsed: Task = serde_json::from_value(task).unwrap();
+    assert!(parsed.status.timestamp >= before, "a status without timestamp is taken as of now");
+    assert!(parsed.metadata.is_empty() && parsed.history.is_empty() && parsed.artifacts.is_empty());
+    let message: Message = serde_json::from_value(json!({
+        "messageId": MESSAGE, "kind": "message", "role": "user",
+        "parts": [{"kind": "text", "text": "hi", "metadata": null}],
+        "metadata": null, "referenceTaskIds": null, "extensions": null, "taskId": null
+    }))
+    .unwrap();
+    assert_eq!((message.metadata, message.task_id), (None, None));
+}
+
+#[test]
+fn what_a2a_forbids_is_refused_naming_the_field() {
+    let both = json!({"kind": "file", "file": {"bytes": "aGk=", "uri": "https://example.org/a"}});
+    let err = serde_json::from_value::<Part>(both).unwrap_err().to_string();
+    assert!(err.contains("file: has both `bytes` and `uri`"), "{err}");
+    let neither = json!({"kind": "file", "file": {"name": "a.txt"}});
+    let err = serde_json::from_value::<Part>(neither).unwrap_err().to_string();
+    assert!(err.contains("file: needs `bytes` or `uri`"), "{err}");
+    let unknown = json!({"kind": "file", "file": {"bytes": "aGk=", "url": "https://example.org/a"}});
+    let err = serde_json::from_value::<Part>(unknown).unwrap_err().to_string();
+    assert!(err.contains("unknown field `url`"), "{err}");
+    let err = serde_json::from_value::<Message>(json!({"kind": "message", "role": "user", "parts": []}))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("messageId"), "{err}");
+}

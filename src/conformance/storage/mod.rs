@@ -3,12 +3,14 @@
 
 mod claims;
 mod contexts;
+mod inputs;
 mod lists;
 mod records;
 mod tasks;
 
 pub use claims::*;
 pub use contexts::*;
+pub use inputs::*;
 pub use lists::*;
 pub use records::*;
 pub use tasks::*;
@@ -48,6 +50,8 @@ pub async fn run_all(storage: &dyn Storage) {
     concurrent_compare_and_swap_has_one_winner(storage).await;
     hostile_text_round_trips(storage).await;
     large_payload_round_trips(storage).await;
+    hostile_inputs_have_one_outcome_everywhere(storage).await;
+    every_write_applies_the_input_rule(storage).await;
     list_tasks_orders_oldest_first_and_pages(storage).await;
     count_tasks_by_state(storage).await;
     list_tasks_by_context_orders_and_filters(storage).await;

@@ -7,6 +7,7 @@
 //! | timeout or reset after the request was sent | uncertain | the receiver may have it |
 //! | 408, 429, 5xx | transient, with `Retry-After` | the receiver asks to try again |
 //! | any other non-2xx (3xx are not followed) | permanent | resending the same request cannot help |
+//! | the host resolves to no permitted address | permanent (`Invalid`) | see `guard.rs` |
 //!
 //! Messages never contain the URL (its path may be a secret) nor any header.
 
@@ -24,6 +25,10 @@ const BACKEND: &str = "http";
 pub(crate) fn request_error(err: reqwest::Error) -> Error {
     // Display of a reqwest error includes the URL; the URL's path and query may be secrets.
     let err = err.without_url();
+    // The address guard refused every address the host resolves to: final, never retried.
+    if let Some(refused) = chain(&err).find_map(|cause| cause.downcast_ref::<super::guard::Refused>()) {
+        return Error::Invalid { what: "webhook address", reason: refused.0.clone() };
+    }
     let (transience, what) = if err.is_connect() {
         let what = if err.is_timeout() { "connect timed out" } else { "could not connect" };
         (Transience::Transient, what)
@@ -80,6 +85,11 @@ pub(crate) fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Durat
 }
 
 /// The innermost cause's text, e.g. "Connection refused (os error 111)".
+/// `err` and its sources, outermost first.
+fn chain<'a>(err: &'a (dyn StdError + 'static)) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(err), |cause: &&'a (dyn StdError + 'static)| (*cause).source())
+}
+
 fn root_cause(err: &(dyn StdError + 'static)) -> String {
     let mut cause = err;
     while let Some(inner) = cause.source() {

@@ -8,6 +8,7 @@ use reqwest::Response;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use uuid::Uuid;
 
+use super::guard::AddressGuard;
 use super::record::{FailedNotification, FailureReason, Ledger, Reservation};
 use super::slots::Slots;
 use super::url::WebhookUrl;
@@ -37,6 +38,8 @@ pub(crate) struct Deliverer {
     pub(crate) client: reqwest::Client,
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) options: NotifierOptions,
+    /// Literal addresses skip DNS: the guard checks them here.
+    pub(crate) guard: AddressGuard,
     /// Requests in flight, in all and per host.
     pub(crate) slots: Slots,
     pub(crate) ledger: Arc<Ledger>,
@@ -58,6 +61,9 @@ impl Deliverer {
             Err(err) => return self.failed(notification, None, 0, FailureReason::InvalidConfig, &err),
         };
         let host = Some(url.host());
+        if let Err(err) = self.guard.check_literal(url.url().host_str().unwrap_or_default()) {
+            return self.failed(notification, host, 0, FailureReason::Forbidden, &err);
+        }
         let (headers, body) = match request_parts(notification, &config) {
             Ok(parts) => parts,
             Err(err) => return self.failed(notification, host, 0, FailureReason::InvalidConfig, &err),
@@ -83,6 +89,7 @@ impl Deliverer {
             Err(err) => {
                 let reason = match err {
                     Error::Exhausted { .. } => FailureReason::Exhausted,
+                    Error::Invalid { what: "webhook address", .. } => FailureReason::Forbidden,
                     _ => FailureReason::Rejected,
                 };
                 self.failed(notification, host, attempts, reason, &err);

@@ -15,6 +15,12 @@
 //!   through [`execute_with_retry`](crate::execute_with_retry), the crate's one retry loop.
 //! - **Records.** A notification that fails for good is logged with the webhook's host (never
 //!   its URL or token) and kept for [`WebhookNotifier::failed_notifications`].
+//! - **Public addresses only.** A webhook whose host is, or resolves to, a loopback, private,
+//!   link-local (the cloud metadata address among them) or other non-public address is refused
+//!   (recorded as `forbidden address`, never retried) unless its range is allowed
+//!   ([`NotifierOptions::allowed_networks`], `WEBHOOK_ALLOWED_NETWORKS`). The check is made on
+//!   the resolved addresses and the connection goes to a checked one, so DNS rebinding cannot
+//!   slip past it; redirects are not followed.
 //! - **Restarts.** Configs are read from storage at send time, so a long-running task's webhook
 //!   keeps working after a restart.
 //!
@@ -39,6 +45,7 @@
 
 mod classify;
 mod deliver;
+mod guard;
 mod notifier;
 mod options;
 mod payload;

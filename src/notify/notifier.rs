@@ -15,6 +15,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use super::deliver::{Deliverer, Notification};
+use super::guard::AddressGuard;
 use super::record::{FailedNotification, FailureReason, Ledger, NotifierStats};
 use super::slots::Slots;
 use super::{NotifierOptions, TaskStatusUpdateEvent};
@@ -60,6 +61,8 @@ impl WebhookNotifier {
             // A redirected POST would be replayed elsewhere (or turned into a GET); the receiver
             // should register the final URL instead.
             .redirect(reqwest::redirect::Policy::none())
+            // Every connection goes to an address the guard checked (no second DNS lookup).
+            .dns_resolver(Arc::new(AddressGuard::new(&options.allowed_networks)))
             .user_agent(concat!("bindu/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|err| Error::Invalid { what: "webhook notifier", reason: err.to_string() })?;
@@ -67,8 +70,9 @@ impl WebhookNotifier {
         let deliverer = Arc::new(Deliverer {
             client,
             storage,
-            options,
+            guard: AddressGuard::new(&options.allowed_networks),
             slots: Slots::new(options.concurrency, options.per_host_concurrency),
+            options: options.clone(),
             ledger: Arc::clone(&ledger),
         });
         // Unbounded only in type: every queued notification holds a reservation in `ledger`,

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::retry::RetryPolicy;
-use crate::settings::RetrySettings;
+use crate::settings::{AppSettings, IpNetwork};
 
 /// How a [`WebhookNotifier`](super::WebhookNotifier) delivers.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct NotifierOptions {
     /// Longest wait for a TCP (and TLS) connection. A connect that times out surely sent nothing,
     /// so it is retried.
@@ -34,12 +34,21 @@ pub struct NotifierOptions {
     pub failures_kept: usize,
     /// Retries of each delivery: the `RETRY__API_*` policy.
     pub retry: RetryPolicy,
+    /// Webhooks may reach public addresses, and these ranges besides
+    /// (`WEBHOOK_ALLOWED_NETWORKS`). Loopback, private, link-local (the cloud metadata address
+    /// among them) and every other non-public address is refused otherwise — after DNS
+    /// resolution, and the connection goes to the address that was checked.
+    pub allowed_networks: Vec<IpNetwork>,
 }
 
 impl NotifierOptions {
-    /// The defaults with `settings.api` as the retry policy.
-    pub fn from_settings(settings: &RetrySettings) -> Self {
-        Self::with_retry(settings.api)
+    /// The defaults with the app's api policy (`RETRY__API_*`) and allowed networks
+    /// (`WEBHOOK_ALLOWED_NETWORKS`).
+    pub fn from_settings(settings: &AppSettings) -> Self {
+        Self {
+            allowed_networks: settings.webhook_allowed_networks.clone(),
+            ..Self::with_retry(settings.retry.api)
+        }
     }
 
     const fn with_retry(retry: RetryPolicy) -> Self {
@@ -52,6 +61,7 @@ impl NotifierOptions {
             per_host_concurrency: 4,
             failures_kept: 1000,
             retry,
+            allowed_networks: Vec::new(),
         }
     }
 
@@ -72,7 +82,7 @@ impl NotifierOptions {
 impl Default for NotifierOptions {
     /// Bindu's api policy ([`RetryPolicy::API`]: 4 attempts, 1–15 s; nothing is read from the
     /// environment, see [`NotifierOptions::from_settings`]); 5 s to connect, 10 s per attempt,
-    /// 4 KiB of response, 4096 queued, 16 requests in flight, 4 to one host.
+    /// 4 KiB of response, 4096 queued, 16 requests in flight, 4 to one host, public addresses only.
     fn default() -> Self {
         Self::with_retry(RetryPolicy::API)
     }
@@ -84,21 +94,21 @@ mod tests {
 
     #[test]
     fn defaults_use_the_api_policy_and_validate() {
-        let options = NotifierOptions::from_settings(&RetrySettings::default());
+        let options = NotifierOptions::from_settings(&AppSettings::default());
         assert_eq!(options.retry, RetryPolicy::API);
         assert!(options.validate().is_ok());
     }
 
     #[test]
     fn nothing_may_be_zero() {
-        let base = NotifierOptions::from_settings(&RetrySettings::default());
+        let base = NotifierOptions::from_settings(&AppSettings::default());
         for broken in [
-            NotifierOptions { request_timeout: Duration::ZERO, ..base },
-            NotifierOptions { connect_timeout: Duration::ZERO, ..base },
-            NotifierOptions { queue_capacity: 0, ..base },
-            NotifierOptions { concurrency: 0, ..base },
-            NotifierOptions { per_host_concurrency: 0, ..base },
-            NotifierOptions { retry: base.retry.with_max_attempts(0), ..base },
+            NotifierOptions { request_timeout: Duration::ZERO, ..base.clone() },
+            NotifierOptions { connect_timeout: Duration::ZERO, ..base.clone() },
+            NotifierOptions { queue_capacity: 0, ..base.clone() },
+            NotifierOptions { concurrency: 0, ..base.clone() },
+            NotifierOptions { per_host_concurrency: 0, ..base.clone() },
+            NotifierOptions { retry: base.retry.with_max_attempts(0), ..base.clone() },
         ] {
             assert!(matches!(broken.validate(), Err(Error::Invalid { .. })), "{broken:?}");
         }

@@ -25,6 +25,8 @@ pub enum FailureReason {
     Storage,
     /// The notifier's backlog was full (or it was shut down); the state was never queued.
     Dropped,
+    /// The webhook's address is not public and not allowed (`WEBHOOK_ALLOWED_NETWORKS`).
+    Forbidden,
 }
 
 impl fmt::Display for FailureReason {
@@ -35,6 +37,7 @@ impl fmt::Display for FailureReason {
             Self::InvalidConfig => "invalid config",
             Self::Storage => "storage",
             Self::Dropped => "dropped",
+            Self::Forbidden => "forbidden address",
         })
     }
 }

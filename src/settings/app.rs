@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::{Env, RetrySettings, WorkerSettings};
+use super::{Env, IpNetwork, RetrySettings, WorkerSettings};
 use crate::error::{Error, Result};
 use crate::redact;
 
@@ -58,6 +58,7 @@ pub enum SchedulerBackend {
 /// | `SCHEDULER_TYPE` | `memory` | `memory`, `redis` or `postgres` |
 /// | `REDIS_URL` | — | Redis URL; required when storage or scheduler is `redis` |
 /// | `REDIS_KEY_PREFIX` | `bindu` | namespace of this agent's keys, so agents can share a Redis |
+/// | `WEBHOOK_ALLOWED_NETWORKS` | *(none)* | non-public ranges webhooks may reach, e.g. `10.0.0.0/8,fd00::/8` |
 ///
 /// plus the `WORKER_*` variables of [`WorkerSettings`] and the `RETRY__*` variables of
 /// [`RetrySettings`]. `Debug` hides passwords.
@@ -71,6 +72,8 @@ pub struct AppSettings {
     pub retry: RetrySettings,
     /// How workers run.
     pub worker: WorkerSettings,
+    /// Non-public address ranges webhooks may reach besides public addresses (none by default).
+    pub webhook_allowed_networks: Vec<IpNetwork>,
 }
 
 impl Default for AppSettings {
@@ -80,6 +83,7 @@ impl Default for AppSettings {
             scheduler: SchedulerBackend::Memory,
             retry: RetrySettings::default(),
             worker: WorkerSettings::default(),
+            webhook_allowed_networks: Vec::new(),
         }
     }
 }
@@ -124,7 +128,16 @@ impl AppSettings {
             },
             _ => SchedulerBackend::Memory,
         };
-        Ok(Self { storage, scheduler, retry: RetrySettings::from(env)?, worker: WorkerSettings::from(env)? })
+        let allowed = env.get("WEBHOOK_ALLOWED_NETWORKS").unwrap_or_default();
+        let webhook_allowed_networks = IpNetwork::parse_list(&allowed)
+            .map_err(|err| Error::config("WEBHOOK_ALLOWED_NETWORKS", err.to_string()))?;
+        Ok(Self {
+            storage,
+            scheduler,
+            retry: RetrySettings::from(env)?,
+            worker: WorkerSettings::from(env)?,
+            webhook_allowed_networks,
+        })
     }
 }
 
@@ -202,6 +215,7 @@ impl fmt::Debug for AppSettings {
             .field("scheduler", &self.scheduler)
             .field("retry", &self.retry)
             .field("worker", &self.worker)
+            .field("webhook_allowed_networks", &self.webhook_allowed_networks)
             .finish()
     }
 }

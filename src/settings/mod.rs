@@ -2,10 +2,12 @@
 
 mod app;
 mod env;
+mod network;
 mod retry;
 mod worker;
 
 pub use app::{AppSettings, SchedulerBackend, StorageBackend};
 pub use env::{Env, Seconds};
+pub use network::{IpNetwork, is_public};
 pub use retry::RetrySettings;
 pub use worker::WorkerSettings;

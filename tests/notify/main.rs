@@ -8,6 +8,7 @@ mod isolation;
 mod retries;
 mod safety;
 mod server;
+mod ssrf;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,11 +27,13 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
+/// The receivers of these tests listen on loopback, which webhooks may reach only when allowed.
 fn options(retry: RetryPolicy) -> NotifierOptions {
     NotifierOptions {
         connect_timeout: ms(1000),
         request_timeout: ms(2000),
         retry,
+        allowed_networks: vec!["127.0.0.0/8".parse().unwrap()],
         ..NotifierOptions::default()
     }
 }

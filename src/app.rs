@@ -12,7 +12,8 @@ use crate::settings::{AppSettings, RetrySettings, SchedulerBackend, StorageBacke
 use crate::storage::Storage;
 use crate::worker::{Agent, Worker};
 
-/// A connected storage and scheduler, each wrapped in [`Retrying`] with its role's policy.
+/// A connected storage and scheduler, each wrapped in [`Retrying`] with its role's policy, retry
+/// budget and circuit breaker (`RETRY__*`).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> bindu::Result<()> {
@@ -78,7 +79,7 @@ impl App {
 async fn connect_storage(settings: &AppSettings) -> Result<Arc<dyn Storage>> {
     let retry = &settings.retry;
     match &settings.storage {
-        StorageBackend::Memory => Ok(Arc::new(Retrying::with_policy(InMemoryStorage::new(), retry.storage))),
+        StorageBackend::Memory => Ok(Arc::new(storage_decorator(InMemoryStorage::new(), retry))),
         StorageBackend::Postgres { url, schema } => postgres_storage(url, schema.as_deref(), retry).await,
         StorageBackend::Redis { url, prefix } => redis_storage(url, prefix, retry).await,
     }
@@ -87,9 +88,7 @@ async fn connect_storage(settings: &AppSettings) -> Result<Arc<dyn Storage>> {
 async fn connect_scheduler(settings: &AppSettings) -> Result<Arc<dyn Scheduler>> {
     let retry = &settings.retry;
     match &settings.scheduler {
-        SchedulerBackend::Memory => {
-            Ok(Arc::new(Retrying::with_policy(InMemoryScheduler::new(), retry.scheduler)))
-        }
+        SchedulerBackend::Memory => Ok(Arc::new(scheduler_decorator(InMemoryScheduler::new(), retry))),
         SchedulerBackend::Redis { url, prefix } => redis_scheduler(url, prefix, retry).await,
         SchedulerBackend::Postgres { url, schema } => postgres_scheduler(url, schema.as_deref(), retry).await,
     }
@@ -109,7 +108,7 @@ async fn postgres_storage(
             PostgresStorage::connect_with(options.clone())
         })
         .await?;
-    Ok(Arc::new(Retrying::with_policy(storage, retry.storage)))
+    Ok(Arc::new(storage_decorator(storage, retry)))
 }
 
 #[cfg(feature = "postgres")]
@@ -131,7 +130,7 @@ async fn postgres_scheduler(
         || PostgresScheduler::connect_with(options.clone()),
     )
     .await?;
-    Ok(Arc::new(Retrying::with_policy(scheduler, retry.scheduler)))
+    Ok(Arc::new(scheduler_decorator(scheduler, retry)))
 }
 
 #[cfg(not(feature = "postgres"))]
@@ -158,7 +157,7 @@ async fn redis_scheduler(url: &str, prefix: &str, retry: &RetrySettings) -> Resu
         || RedisScheduler::connect_with(options.clone()),
     )
     .await?;
-    Ok(Arc::new(Retrying::with_policy(scheduler, retry.scheduler)))
+    Ok(Arc::new(scheduler_decorator(scheduler, retry)))
 }
 
 #[cfg(feature = "redis")]
@@ -171,7 +170,7 @@ async fn redis_storage(url: &str, prefix: &str, retry: &RetrySettings) -> Result
             RedisStorage::connect_with(options.clone())
         })
         .await?;
-    Ok(Arc::new(Retrying::with_policy(storage, retry.storage)))
+    Ok(Arc::new(storage_decorator(storage, retry)))
 }
 
 #[cfg(not(feature = "redis"))]
@@ -182,6 +181,16 @@ async fn redis_storage(_: &str, _: &str, _: &RetrySettings) -> Result<Arc<dyn St
 #[cfg(not(feature = "redis"))]
 async fn redis_scheduler(_: &str, _: &str, _: &RetrySettings) -> Result<Arc<dyn Scheduler>> {
     Err(Error::config("SCHEDULER_TYPE", "redis needs bindu built with the `redis` feature"))
+}
+
+/// A storage backend in its decorator: the storage policy, budget and breaker of `retry`.
+fn storage_decorator<S: Storage>(storage: S, retry: &RetrySettings) -> Retrying<S> {
+    retry.storage_guards.apply(Retrying::with_policy(storage, retry.storage))
+}
+
+/// A scheduler backend in its decorator: the scheduler policy, budget and breaker of `retry`.
+fn scheduler_decorator<S: Scheduler>(scheduler: S, retry: &RetrySettings) -> Retrying<S> {
+    retry.scheduler_guards.apply(Retrying::with_policy(scheduler, retry.scheduler))
 }
 
 /// Connects under `policy`, logging each attempt; the final error names `setting`.

@@ -164,16 +164,50 @@ pub enum Error {
     #[error("{0}")]
     Backend(#[from] BackendError),
     /// Retries ran out. Permanent, so that an outer retry never multiplies the attempts.
-    #[error("{operation} failed after {attempts} attempts: {last}")]
+    #[error("{operation} failed after {attempts} attempts{cause}: {last}")]
     Exhausted {
         /// The operation that was retried.
         operation: &'static str,
         /// How many calls were made in all.
         attempts: u32,
+        /// What ran out: the attempts, the retry budget or the deadline.
+        cause: GaveUp,
         /// The last attempt's error.
         #[source]
         last: Box<Error>,
     },
+    /// The backend's circuit breaker is open: it kept failing, and calls fail at once until a
+    /// probe finds it back. Transient (nothing was sent); [`Retrying`](crate::Retrying) does not
+    /// retry it.
+    #[error("{what}: the circuit is open (the backend kept failing); probing again in {retry_in:?}")]
+    CircuitOpen {
+        /// The role of the backend: `storage` or `scheduler`.
+        what: &'static str,
+        /// When the next probe may run.
+        retry_in: Duration,
+    },
+}
+
+/// Why retries stopped ([`Error::Exhausted`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GaveUp {
+    /// The policy's attempts were all made.
+    Attempts,
+    /// The retry budget was spent: the backend is failing for many callers.
+    Budget,
+    /// The call's deadline left no time for another attempt.
+    Deadline,
+}
+
+impl fmt::Display for GaveUp {
+    /// Empty for [`GaveUp::Attempts`]: the attempt count says it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Attempts => "",
+            Self::Budget => " (the retry budget is spent)",
+            Self::Deadline => " (the deadline passed)",
+        })
+    }
 }
 
 impl Error {
@@ -181,7 +215,7 @@ impl Error {
     pub fn transience(&self) -> Transience {
         match self {
             Self::Backend(err) => err.transience,
-            Self::QueueFull { .. } => Transience::Transient,
+            Self::QueueFull { .. } | Self::CircuitOpen { .. } => Transience::Transient,
             _ => Transience::Permanent,
         }
     }
@@ -287,7 +321,12 @@ mod tests {
         for permanent in [
             Error::not_found(Entity::Task, "x"),
             Error::Closed("memory storage"),
-            Error::Exhausted { operation: "load_task", attempts: 3, last: Box::new(transient) },
+            Error::Exhausted {
+                operation: "load_task",
+                attempts: 3,
+                cause: GaveUp::Attempts,
+                last: Box::new(transient),
+            },
         ] {
             assert_eq!(permanent.transience(), Transience::Permanent, "{permanent}");
             assert!(!permanent.is_retryable(true));
@@ -299,6 +338,7 @@ mod tests {
         let err = Error::Exhausted {
             operation: "submit_task",
             attempts: 5,
+            cause: GaveUp::Attempts,
             last: Box::new(BackendError::new("postgres", Transience::Transient, "connection refused").into()),
         };
         assert_eq!(

@@ -26,10 +26,13 @@ pub mod conformance;
 pub mod testing;
 
 pub use app::App;
-pub use error::{BackendError, Entity, Error, Result, Transience};
+pub use error::{BackendError, Entity, Error, GaveUp, Result, Transience};
 pub use memory::{InMemoryScheduler, InMemoryStorage};
 pub use model::*;
-pub use retry::{Call, RetryPolicy, Retrying, execute_with_retry};
+pub use retry::{
+    BreakerOptions, BudgetOptions, Call, CircuitBreaker, RetryBudget, RetryPolicy, Retrying,
+    execute_with_retry,
+};
 pub use scheduler::{Delivery, Hold, OperationStream, Receipt, Scheduler, SchedulerExt};
 pub use settings::{AppSettings, RetrySettings};
 pub use storage::Storage;

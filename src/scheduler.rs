@@ -47,6 +47,10 @@ pub trait Scheduler: Send + Sync {
     /// stream changes nothing.
     async fn receive(&self, lanes: Lanes) -> Result<OperationStream>;
 
+    /// One cheap round trip to the backend (`SELECT 1`, `PING`): for health checks and the
+    /// circuit breaker's probes. Idempotent.
+    async fn ping(&self) -> Result<()>;
+
     /// Releases the backend's resources: open streams end after one
     /// [`Error::Closed`](crate::Error::Closed), later calls fail with it. Queued operations are
     /// kept where the backend persists them; unsettled deliveries are delivered again after the
@@ -86,14 +90,9 @@ pub trait SchedulerExt: Scheduler {
 impl<S: Scheduler + ?Sized> SchedulerExt for S {}
 
 /// Enqueues `operation` and returns its id.
-fn enqueued<S: Scheduler + ?Sized>(
-    scheduler: &S,
-    operation: TaskOperation,
-) -> impl Future<Output = Result<OperationId>> + Send + '_ {
-    async move {
-        scheduler.enqueue(&operation).await?;
-        Ok(operation.id)
-    }
+async fn enqueued<S: Scheduler + ?Sized>(scheduler: &S, operation: TaskOperation) -> Result<OperationId> {
+    scheduler.enqueue(&operation).await?;
+    Ok(operation.id)
 }
 
 /// What [`Delivery::keep_alive`] found.
@@ -214,6 +213,9 @@ macro_rules! forward_scheduler {
             }
             async fn receive(&self, lanes: Lanes) -> Result<OperationStream> {
                 (**self).receive(lanes).await
+            }
+            async fn ping(&self) -> Result<()> {
+                (**self).ping().await
             }
             async fn close(&self) -> Result<()> {
                 (**self).close().await

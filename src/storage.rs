@@ -178,6 +178,10 @@ pub trait Storage: Send + Sync {
     /// an unknown context. Idempotent (a read).
     async fn get_context_owner(&self, context_id: ContextId) -> Result<Option<String>>;
 
+    /// One cheap round trip to the backend (`SELECT 1`, `PING`): for health checks and the
+    /// circuit breaker's probes. Idempotent (a read).
+    async fn ping(&self) -> Result<()>;
+
     /// Releases the backend's resources; later calls fail with
     /// [`Error::Closed`](crate::Error::Closed). Stored data is kept. Idempotent.
     async fn close(&self) -> Result<()>;
@@ -262,6 +266,9 @@ macro_rules! forward_storage {
             }
             async fn get_context_owner(&self, context_id: ContextId) -> Result<Option<String>> {
                 (**self).get_context_owner(context_id).await
+            }
+            async fn ping(&self) -> Result<()> {
+                (**self).ping().await
             }
             async fn close(&self) -> Result<()> {
                 (**self).close().await

@@ -45,7 +45,7 @@ async fn exhaustion_reports_the_attempts_and_the_last_error() {
     let err = Retrying::with_policy(&backend, POLICY).count_tasks(None).await.unwrap_err();
     assert_eq!(backend.calls(Call::COUNT_TASKS), 4, "max_attempts counts every call");
     match &err {
-        Error::Exhausted { operation, attempts, last } => {
+        Error::Exhausted { operation, attempts, last, .. } => {
             assert_eq!((*operation, attempts), ("count_tasks", &4));
             assert_eq!(last.transience(), Transience::Transient);
         }

@@ -352,6 +352,10 @@ impl Scheduler for InMemoryScheduler {
         Ok(Box::pin(futures_util::StreamExt::chain(deliveries, closed)))
     }
 
+    async fn ping(&self) -> Result<()> {
+        self.shared.check_open()
+    }
+
     async fn close(&self) -> Result<()> {
         self.shared.lock().closed = true;
         for notify in &self.shared.queued {

@@ -459,6 +459,10 @@ impl Storage for InMemoryStorage {
         Ok(stored.owner.clone())
     }
 
+    async fn ping(&self) -> Result<()> {
+        self.check_open()
+    }
+
     async fn close(&self) -> Result<()> {
         self.closed.store(true, Ordering::Relaxed);
         Ok(())

@@ -65,6 +65,8 @@ impl Call {
     pub const GET_TASK_OWNER: Self = Self::idempotent("get_task_owner");
     /// [`Storage::get_context_owner`](crate::Storage::get_context_owner)
     pub const GET_CONTEXT_OWNER: Self = Self::idempotent("get_context_owner");
+    /// [`Storage::ping`](crate::Storage::ping), [`Scheduler::ping`](crate::Scheduler::ping)
+    pub const PING: Self = Self::idempotent("ping");
     /// [`Storage::close`](crate::Storage::close), [`Scheduler::close`](crate::Scheduler::close)
     pub const CLOSE: Self = Self::idempotent("close");
 

@@ -3,13 +3,17 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use backon::Retryable;
 use futures_util::future::{self, Either};
+use tokio::time::Instant;
 
-use super::{Call, RetryPolicy};
-use crate::error::{Error, Result};
+use super::breaker::CircuitBreaker;
+use super::budget::RetryBudget;
+use super::{Call, RetryPolicy, deadline};
+use crate::error::{BackendError, Error, GaveUp, Result, Transience};
 
 /// Calls `operation` until it succeeds, fails with an error that may not be retried, or
 /// `policy.max_attempts` calls have been made.
@@ -31,7 +35,51 @@ use crate::error::{Error, Result};
 /// assert_eq!(value, 42);
 /// # Ok(()) }
 /// ```
-pub async fn execute_with_retry<T, F, Fut>(policy: &RetryPolicy, call: Call, mut operation: F) -> Result<T>
+pub async fn execute_with_retry<T, F, Fut>(policy: &RetryPolicy, call: Call, operation: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    execute_guarded(policy, call, Guards::NONE, operation).await
+}
+
+/// What else a retry consults: the backend's retry budget and circuit breaker, when it has them.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Guards<'a> {
+    pub(crate) budget: Option<&'a RetryBudget>,
+    pub(crate) breaker: Option<&'a CircuitBreaker>,
+}
+
+impl Guards<'_> {
+    pub(crate) const NONE: Guards<'static> = Guards { budget: None, breaker: None };
+}
+
+/// [`execute_with_retry`] with the guards: successes fill the budget and count in the breaker's
+/// window, failures too; retries draw on the budget and stop at the deadline or an open circuit.
+/// The first attempt is admitted by the caller (see `Retrying::call`).
+pub(crate) async fn execute_guarded<T, F, Fut>(
+    policy: &RetryPolicy,
+    call: Call,
+    guards: Guards<'_>,
+    operation: F,
+) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    match policy.deadline {
+        // Inner layers see this call's deadline and share it.
+        Some(length) => deadline::within(length, attempts(policy, call, guards, operation)).await,
+        None => attempts(policy, call, guards, operation).await,
+    }
+}
+
+async fn attempts<T, F, Fut>(
+    policy: &RetryPolicy,
+    call: Call,
+    guards: Guards<'_>,
+    mut operation: F,
+) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
@@ -42,13 +90,34 @@ where
     // Moved out of the result before the next await, so that the (large) result is not kept in
     // the future's state across it.
     let first = match operation().await {
-        Ok(value) => return Ok(value),
+        Ok(value) => {
+            guards.succeeded();
+            return Ok(value);
+        }
         Err(err) => err,
     };
+    guards.failed(&first);
     if !first.is_retryable(call.idempotent) {
         return Err(first);
     }
-    boxed_retry_after(policy, call, first, operation).await
+    boxed_retry_after(policy, call, guards, first, operation).await
+}
+
+impl Guards<'_> {
+    fn succeeded(&self) {
+        if let Some(budget) = self.budget {
+            budget.deposit();
+        }
+        if let Some(breaker) = self.breaker {
+            breaker.record(false);
+        }
+    }
+
+    fn failed(&self, err: &Error) {
+        if let Some(breaker) = self.breaker {
+            breaker.record(err.transience() != Transience::Permanent);
+        }
+    }
 }
 
 /// Boxes the retry loop in a plain function, so that the loop is not laid out in every call's
@@ -56,6 +125,7 @@ where
 fn boxed_retry_after<'a, T, F, Fut>(
     policy: &'a RetryPolicy,
     call: Call,
+    guards: Guards<'a>,
     first: Error,
     operation: F,
 ) -> Pin<Box<impl Future<Output = Result<T>> + 'a>>
@@ -64,29 +134,67 @@ where
     Fut: Future<Output = Result<T>> + 'a,
     T: 'a,
 {
-    Box::pin(retry_after(policy, call, first, operation))
+    Box::pin(retry_after(policy, call, guards, first, operation))
 }
 
 /// The backon loop, entered after the first attempt failed with `first`: that failure counts as
 /// attempt 1, so the loop's first "call" hands it back instead of calling again.
-async fn retry_after<T, F, Fut>(policy: &RetryPolicy, call: Call, first: Error, mut operation: F) -> Result<T>
+async fn retry_after<T, F, Fut>(
+    policy: &RetryPolicy,
+    call: Call,
+    guards: Guards<'_>,
+    first: Error,
+    mut operation: F,
+) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
 {
+    let deadline = deadline::start(policy.deadline);
     let mut first = Some(first);
     let mut retries = 0u32;
-    let attempt = || match first.take() {
-        Some(err) => Either::Left(future::ready(Err(err))),
-        None => Either::Right(operation()),
+    // Why the retries stopped, when it was not the attempts (set in `adjust`, read after).
+    let gave_up = AtomicU8::new(0);
+    let attempt = || {
+        if let Some(err) = first.take() {
+            return Either::Left(future::ready(Err(err)));
+        }
+        if let Some(Err(open)) = guards.breaker.map(|breaker| breaker.admit(call.name)) {
+            return Either::Left(future::ready(Err(open)));
+        }
+        let attempt = operation();
+        Either::Right(async move {
+            let outcome = match deadline {
+                Some(at) => match tokio::time::timeout_at(at, attempt).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => Err(cut_short()),
+                },
+                None => attempt.await,
+            };
+            match &outcome {
+                Ok(_) => guards.succeeded(),
+                Err(err) => guards.failed(err),
+            }
+            outcome
+        })
     };
     let outcome = attempt
         .retry(policy.waits())
         // Boxed so that the sleep's state is not inline in the loop's future.
         .sleep(|wait| Box::pin(tokio::time::sleep(wait)))
-        .when(|err: &Error| err.is_retryable(call.idempotent))
+        .when(|err: &Error| err.is_retryable(call.idempotent) && !matches!(err, Error::CircuitOpen { .. }))
         .adjust(|err: &Error, wait: Option<Duration>| {
-            wait.map(|wait| err.retry_after().map_or(wait, |asked| asked.min(policy.max_wait)))
+            let wait = wait.map(|wait| err.retry_after().map_or(wait, |asked| asked.min(policy.max_wait)))?;
+            // No retry that would start past the deadline: give up now rather than wait.
+            if deadline.is_some_and(|at| Instant::now() + wait >= at) {
+                gave_up.store(1, Ordering::Relaxed);
+                return None;
+            }
+            if guards.budget.is_some_and(|budget| !budget.withdraw()) {
+                gave_up.store(2, Ordering::Relaxed);
+                return None;
+            }
+            Some(wait)
         })
         .notify(|err: &Error, wait: Duration| {
             retries += 1;
@@ -102,11 +210,26 @@ where
         })
         .await;
     outcome.map_err(|err| {
-        if err.is_retryable(call.idempotent) {
-            tracing::warn!(operation = call.name, attempts = retries + 1, error = %err, "giving up: retries exhausted");
-            Error::Exhausted { operation: call.name, attempts: retries + 1, last: Box::new(err) }
+        if err.is_retryable(call.idempotent) && !matches!(err, Error::CircuitOpen { .. }) {
+            let cause = match gave_up.load(Ordering::Relaxed) {
+                1 => GaveUp::Deadline,
+                2 => GaveUp::Budget,
+                _ => GaveUp::Attempts,
+            };
+            tracing::warn!(operation = call.name, attempts = retries + 1, error = %err, "giving up: retries exhausted{cause}");
+            Error::Exhausted { operation: call.name, attempts: retries + 1, cause, last: Box::new(err) }
         } else {
             err
         }
     })
+}
+
+/// The error of an attempt the deadline cut short: it may have been applied.
+fn cut_short() -> Error {
+    BackendError::new(
+        "retry",
+        Transience::Uncertain,
+        "the call's deadline passed while an attempt was running",
+    )
+    .into()
 }

@@ -8,13 +8,13 @@
 /// future directly leaves the one allocation every async-trait method makes and nothing else
 /// (BENCHMARKS.md, section 1: "retry logic alone").
 ///
-/// The block starts with `role = ROLE;`, the [`RetryPolicy`](super::RetryPolicy) constant used when
-/// the decorator has no explicit policy. Each line reads
+/// The block starts with `role = ROLE, "name";`: the [`RetryPolicy`](super::RetryPolicy) constant
+/// used when the decorator has no explicit policy, and the role's name for errors. Each line reads
 /// `CALL => fn name<lifetimes of the reference arguments>(args) -> output;`, where `CALL` names the
 /// [`Call`](super::Call) entry that says whether the operation is idempotent.
 /// Arguments are ids and references, so the operation closure copies them on every attempt.
 macro_rules! forward {
-    (role = $role:ident; $($call:ident => fn $name:ident $(<$($lt:lifetime),+>)? ($($arg:ident: $ty:ty),*) -> $out:ty;)*) => {$(
+    (role = $role:ident, $what:literal; $($call:ident => fn $name:ident $(<$($lt:lifetime),+>)? ($($arg:ident: $ty:ty),*) -> $out:ty;)*) => {$(
         fn $name<'life0, $($($lt,)+)? 'async_trait>(
             &'life0 self,
             $($arg: $ty),*
@@ -26,7 +26,12 @@ macro_rules! forward {
             $($($lt: 'async_trait,)+)?
             Self: 'async_trait,
         {
-            Box::pin(self.call(&super::RetryPolicy::$role, super::Call::$call, move || self.inner.$name($($arg),*)))
+            Box::pin(self.call(
+                ($what, &super::RetryPolicy::$role),
+                super::Call::$call,
+                move || self.inner.$name($($arg),*),
+                || self.inner.ping(),
+            ))
         }
     )*};
 }

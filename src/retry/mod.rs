@@ -2,7 +2,10 @@
 //! [`Scheduler`](crate::Scheduler) backend, safely.
 
 mod backoff;
+mod breaker;
+mod budget;
 mod call;
+mod deadline;
 mod execute;
 mod forward;
 mod policy;
@@ -10,13 +13,18 @@ mod scheduler;
 mod storage;
 
 use std::future::Future;
+use std::sync::Arc;
 
 pub use backoff::Backoff;
+pub use breaker::{BreakerOptions, CircuitBreaker};
+pub use budget::{BudgetOptions, RetryBudget};
 pub use call::Call;
 pub use execute::execute_with_retry;
 pub use policy::RetryPolicy;
 
-use crate::error::Result;
+use self::breaker::Admission;
+use self::execute::{Guards, execute_guarded};
+use crate::error::{Error, Result};
 
 /// Wraps a backend and retries its operations with a [`RetryPolicy`].
 ///
@@ -34,6 +42,13 @@ use crate::error::Result;
 /// [`RetrySettings::from_env`](crate::RetrySettings::from_env) yourself, or let
 /// [`App`](crate::App) do it.
 ///
+/// Beyond the policy (attempts, waits, a deadline shared by nested layers), a `Retrying` can
+/// hold a [`RetryBudget`] ([`Retrying::with_budget`]), so that many callers retrying at once
+/// never multiply the load on a failing backend, and a [`CircuitBreaker`]
+/// ([`Retrying::with_breaker`]), so that calls fail at once while a backend keeps failing and a
+/// cheap probe finds it back. Both belong to the decorator and are shared by its clones: give
+/// each backend instance one `Retrying`. [`App`](crate::App) sets them from `RETRY__*`.
+///
 /// Put per-call timeouts *inside* (in the backend), never around a `Retrying`, or a timeout
 /// would cut a retry short in the middle of its wait.
 ///
@@ -50,18 +65,46 @@ use crate::error::Result;
 pub struct Retrying<S> {
     inner: S,
     policy: Option<RetryPolicy>,
+    budget: Option<Arc<RetryBudget>>,
+    breaker: Option<Arc<CircuitBreaker>>,
 }
 
 impl<S> Retrying<S> {
     /// Wraps `inner` with the default policy of its role: [`RetryPolicy::STORAGE`] for storage
     /// calls, [`RetryPolicy::SCHEDULER`] for scheduler calls.
     pub const fn new(inner: S) -> Self {
-        Self { inner, policy: None }
+        Self { inner, policy: None, budget: None, breaker: None }
     }
 
     /// Wraps `inner` with an explicit policy, for every call.
     pub const fn with_policy(inner: S, policy: RetryPolicy) -> Self {
-        Self { inner, policy: Some(policy) }
+        Self { inner, policy: Some(policy), budget: None, breaker: None }
+    }
+
+    /// Adds a retry budget: retries draw from a bucket that successes refill; when it is spent a
+    /// retryable failure is returned at once as [`Error::Exhausted`] with
+    /// [`GaveUp::Budget`](crate::GaveUp::Budget).
+    pub fn with_budget(mut self, options: BudgetOptions) -> Self {
+        self.budget = Some(Arc::new(RetryBudget::new(options)));
+        self
+    }
+
+    /// Adds a circuit breaker: after a window of calls failing at `options.failure_ratio`, calls
+    /// fail at once with [`Error::CircuitOpen`] until a probe ([`Storage::ping`](crate::Storage::ping))
+    /// finds the backend back.
+    pub fn with_breaker(mut self, options: BreakerOptions) -> Self {
+        self.breaker = Some(Arc::new(CircuitBreaker::new(options)));
+        self
+    }
+
+    /// The retry budget, if any.
+    pub fn budget(&self) -> Option<&RetryBudget> {
+        self.budget.as_deref()
+    }
+
+    /// The circuit breaker, if any.
+    pub fn breaker(&self) -> Option<&CircuitBreaker> {
+        self.breaker.as_deref()
     }
 
     /// The wrapped backend.
@@ -87,20 +130,39 @@ impl<S> Retrying<S> {
         }
     }
 
-    /// The single retry helper every forwarded method goes through. A plain function returning
-    /// the retry future (rather than an `async fn` around it) keeps one state machine fewer on
-    /// every call.
-    fn call<'a, T, F, Fut>(
+    /// The single retry helper every forwarded method goes through: admission by the breaker
+    /// (probing with `probe` when it is half-open), then the retry loop with the budget. A plain
+    /// function returning the future (rather than an `async fn` around it) keeps one state
+    /// machine fewer on every call.
+    fn call<'a, T, F, Fut, P, PFut>(
         &'a self,
-        role_default: &'static RetryPolicy,
+        role: (&'static str, &'static RetryPolicy),
         call: Call,
         operation: F,
+        probe: P,
     ) -> impl Future<Output = Result<T>> + 'a
     where
         F: FnMut() -> Fut + 'a,
         Fut: Future<Output = Result<T>> + 'a,
+        P: FnOnce() -> PFut + 'a,
+        PFut: Future<Output = Result<()>> + 'a,
         T: 'a,
     {
-        execute_with_retry(self.policy_or(role_default), call, operation)
+        let guards = Guards { budget: self.budget.as_deref(), breaker: self.breaker.as_deref() };
+        let policy = self.policy_or(role.1);
+        async move {
+            if let Some(breaker) = guards.breaker
+                && breaker.admit(role.0)? == Admission::Probe
+            {
+                let probed = probe().await;
+                breaker.probed(probed.is_ok());
+                if let Err(err) = probed {
+                    tracing::warn!(role = role.0, error = %err, "circuit probe failed; staying open");
+                    return Err(Error::CircuitOpen { what: role.0, retry_in: breaker.options().open_for });
+                }
+                tracing::info!(role = role.0, "circuit probe succeeded; closed");
+            }
+            execute_guarded(policy, call, guards, operation).await
+        }
     }
 }

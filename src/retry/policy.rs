@@ -19,21 +19,35 @@ pub struct RetryPolicy {
     pub max_wait: Duration,
     /// Whether waits are randomised (spreads out clients that failed together).
     pub jitter: bool,
+    /// The most time one call may spend retrying, from its first failure (waits and later
+    /// attempts; an attempt still running at the deadline is cut short). Nested layers share
+    /// the shortest. `None`: only the attempts bound it.
+    pub deadline: Option<Duration>,
 }
 
 impl RetryPolicy {
-    /// Bindu's worker policy: 3 attempts, 1–10 s.
-    pub const WORKER: Self = Self::new(3, Duration::from_secs(1), Duration::from_secs(10));
-    /// Bindu's storage policy: 5 attempts, 0.5–5 s.
-    pub const STORAGE: Self = Self::new(5, Duration::from_millis(500), Duration::from_secs(5));
-    /// Bindu's scheduler policy: 3 attempts, 1–8 s.
-    pub const SCHEDULER: Self = Self::new(3, Duration::from_secs(1), Duration::from_secs(8));
-    /// Bindu's policy for calls to external services: 4 attempts, 1–15 s.
-    pub const API: Self = Self::new(4, Duration::from_secs(1), Duration::from_secs(15));
+    /// Bindu's worker policy: 3 attempts, 1–10 s; a 30 s deadline.
+    pub const WORKER: Self = Self::new(3, Duration::from_secs(1), Duration::from_secs(10))
+        .with_deadline(Some(Duration::from_secs(30)));
+    /// Bindu's storage policy: 5 attempts, 0.5–5 s; a 20 s deadline.
+    pub const STORAGE: Self = Self::new(5, Duration::from_millis(500), Duration::from_secs(5))
+        .with_deadline(Some(Duration::from_secs(20)));
+    /// Bindu's scheduler policy: 3 attempts, 1–8 s; a 20 s deadline.
+    pub const SCHEDULER: Self = Self::new(3, Duration::from_secs(1), Duration::from_secs(8))
+        .with_deadline(Some(Duration::from_secs(20)));
+    /// Bindu's policy for calls to external services: 4 attempts, 1–15 s; a 60 s deadline.
+    pub const API: Self = Self::new(4, Duration::from_secs(1), Duration::from_secs(15))
+        .with_deadline(Some(Duration::from_secs(60)));
 
-    /// A jittered policy.
+    /// A jittered policy without a deadline.
     pub const fn new(max_attempts: u32, min_wait: Duration, max_wait: Duration) -> Self {
-        Self { max_attempts, min_wait, max_wait, jitter: true }
+        Self { max_attempts, min_wait, max_wait, jitter: true, deadline: None }
+    }
+
+    /// The same policy with `deadline` (`None`: none).
+    pub const fn with_deadline(mut self, deadline: Option<Duration>) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     /// A policy that calls once and never retries.
@@ -66,6 +80,12 @@ impl RetryPolicy {
             return Err(Error::Invalid {
                 what: "retry policy",
                 reason: "max_attempts must be at least 1".into(),
+            });
+        }
+        if self.deadline.is_some_and(|deadline| deadline.is_zero()) {
+            return Err(Error::Invalid {
+                what: "retry policy",
+                reason: "a deadline must be above zero (None for no deadline)".into(),
             });
         }
         if self.min_wait > self.max_wait {

@@ -9,9 +9,10 @@ use crate::scheduler::{OperationStream, Scheduler};
 #[deny(clippy::missing_trait_methods)]
 impl<S: Scheduler> Scheduler for Retrying<S> {
     forward! {
-        role = SCHEDULER;
+        role = SCHEDULER, "scheduler";
         ENQUEUE => fn enqueue<'o>(operation: &'o TaskOperation) -> ();
         RECEIVE => fn receive(lanes: Lanes) -> OperationStream;
+        PING => fn ping() -> ();
         CLOSE => fn close() -> ();
     }
 }

@@ -14,7 +14,7 @@ use crate::storage::Storage;
 #[deny(clippy::missing_trait_methods)]
 impl<S: Storage> Storage for Retrying<S> {
     forward! {
-        role = STORAGE;
+        role = STORAGE, "storage";
         LOAD_TASK => fn load_task(task_id: TaskId, history_length: Option<usize>) -> Option<Task>;
         SUBMIT_TASK => fn submit_task<'m, 'o>(context_id: ContextId, message: &'m Message, owner: Option<&'o str>) -> Submission;
         UPDATE_TASK => fn update_task<'u>(task_id: TaskId, update: &'u TaskUpdate) -> Task;
@@ -40,6 +40,7 @@ impl<S: Storage> Storage for Retrying<S> {
         GET_TASK_FEEDBACK => fn get_task_feedback(task_id: TaskId) -> Vec<Feedback>;
         GET_TASK_OWNER => fn get_task_owner(task_id: TaskId) -> Option<String>;
         GET_CONTEXT_OWNER => fn get_context_owner(context_id: ContextId) -> Option<String>;
+        PING => fn ping() -> ();
         CLOSE => fn close() -> ();
     }
 }

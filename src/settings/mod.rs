@@ -9,5 +9,5 @@ mod worker;
 pub use app::{AppSettings, SchedulerBackend, StorageBackend};
 pub use env::{Env, Seconds};
 pub use network::{IpNetwork, is_public};
-pub use retry::RetrySettings;
+pub use retry::{GuardSettings, RetrySettings};
 pub use worker::WorkerSettings;

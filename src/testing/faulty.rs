@@ -277,6 +277,9 @@ impl<S: Storage> Storage for Faulty<S> {
     async fn get_context_owner(&self, context_id: ContextId) -> Result<Option<String>> {
         self.run(Call::GET_CONTEXT_OWNER, self.inner.get_context_owner(context_id)).await
     }
+    async fn ping(&self) -> Result<()> {
+        self.run(Call::PING, self.inner.ping()).await
+    }
     async fn close(&self) -> Result<()> {
         self.run(Call::CLOSE, self.inner.close()).await
     }
@@ -298,6 +301,9 @@ impl<S: Scheduler> Scheduler for Faulty<S> {
                 item.map(|delivery| delivery.map_receipt(|inner| Box::new(FaultyReceipt { inner, control })))
             }
         })))
+    }
+    async fn ping(&self) -> Result<()> {
+        self.run(Call::PING, self.inner.ping()).await
     }
     async fn close(&self) -> Result<()> {
         self.run(Call::CLOSE, self.inner.close()).await

@@ -105,7 +105,7 @@ async fn a_sixty_character_schema_works_end_to_end() {
     // Only a notification can deliver within the test's wait: the receiver hardly polls.
     options.poll_interval = Duration::from_secs(120);
     let scheduler = PostgresScheduler::connect_with(options).await.unwrap();
-    let mut stream = scheduler.receive(Lanes::All).await.unwrap();
+    let mut stream = scheduler.receive(Lanes::Runs).await.unwrap();
     let waiting = tokio::spawn(async move {
         let delivery = tokio::time::timeout(Duration::from_secs(10), stream.next()).await;
         delivery.expect("woken by NOTIFY").unwrap().unwrap()

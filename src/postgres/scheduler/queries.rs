@@ -12,7 +12,7 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::types::Json;
 
 use crate::error::Result;
-use crate::model::TaskOperation;
+use crate::model::{Lane, Lanes, TaskOperation};
 use crate::postgres::error::committing;
 use crate::postgres::seconds;
 
@@ -49,7 +49,7 @@ impl Queue {
     }
 
     /// Inserts `operation` in its lane unless its id is known (queued, leased, done or dead),
-    /// and wakes the receivers. Runs on any client, so it can join the caller's transaction.
+    /// and wakes the receivers of that lane (the notification's payload). Runs on any client, so it can join the caller's transaction.
     pub(crate) async fn enqueue<C: GenericClient>(
         &self,
         client: &C,
@@ -61,7 +61,7 @@ impl Queue {
                      INSERT INTO {} (id, task_id, lane, payload) VALUES ($1, $2, $3, $4)
                      ON CONFLICT (id) DO NOTHING RETURNING id
                  )
-                 SELECT pg_notify($5, '') FROM inserted",
+                 SELECT pg_notify($5, $3) FROM inserted",
                 self.table
             ))
             .await
@@ -73,24 +73,40 @@ impl Queue {
         Ok(())
     }
 
-    /// Leases the next claimable operation of `lanes` (in their order: control first) to
-    /// `holder`: a ready one, or one whose lease ran out. Concurrent claims skip each other's
-    /// rows. One already delivered more than once past `max_deliveries` is dead-lettered instead.
+    /// Leases the next claimable operation of `lanes` to `holder`: lane by lane (control first),
+    /// one whose lease ran out (its receiver died, or it was released and its delay is over),
+    /// else the oldest ready one. Concurrent claims skip each other's rows. One already delivered
+    /// more than once past `max_deliveries` is dead-lettered instead.
     pub(crate) async fn claim<C: GenericClient>(
         &self,
         client: &C,
-        lanes: &[&str],
+        lanes: Lanes,
         holder: &str,
         lease: Duration,
         max_deliveries: u32,
     ) -> Result<Claimed> {
+        // Each candidate is an ordered scan of one partial index that stops at its first
+        // unlocked row; `coalesce` runs (and locks in) the next one only while none was found.
+        let table = &self.table;
+        let candidates: Vec<String> = lanes
+            .lanes()
+            .map(Lane::as_str)
+            .flat_map(|lane| {
+                [
+                    format!(
+                        "(SELECT id FROM {table} WHERE state = 'leased' AND lease_until <= now() AND lane = '{lane}'
+                          ORDER BY lease_until LIMIT 1 FOR UPDATE SKIP LOCKED)"
+                    ),
+                    format!(
+                        "(SELECT id FROM {table} WHERE state = 'ready' AND lane = '{lane}'
+                          ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)"
+                    ),
+                ]
+            })
+            .collect();
         let statement = client
             .prepare_cached(&format!(
-                "WITH next AS (
-                     SELECT id FROM {table}
-                     WHERE lane = ANY($4) AND (state = 'ready' OR (state = 'leased' AND lease_until <= now()))
-                     ORDER BY array_position($4, lane), seq LIMIT 1 FOR UPDATE SKIP LOCKED
-                 )
+                "WITH next AS (SELECT coalesce({}) AS id)
                  UPDATE {table} o
                  SET state = CASE WHEN o.deliveries > $3 THEN 'dead' ELSE 'leased' END,
                      deliveries = CASE WHEN o.deliveries > $3 THEN o.deliveries ELSE o.deliveries + 1 END,
@@ -103,13 +119,12 @@ impl Queue {
                      updated_at = now()
                  FROM next WHERE o.id = next.id
                  RETURNING o.id, o.state, o.payload, o.deliveries",
-                table = self.table
+                candidates.join(", ")
             ))
             .await
             .map_err(committing)?;
         let limit = i32::try_from(max_deliveries).unwrap_or(i32::MAX);
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
-            [&holder, &seconds(lease), &limit, &lanes];
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&holder, &seconds(lease), &limit];
         let Some(row) = client.query_opt(&statement, &params).await.map_err(committing)? else {
             return Ok(Claimed::Empty);
         };

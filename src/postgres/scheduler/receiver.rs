@@ -12,7 +12,7 @@ use super::listener::Listener;
 use super::queries::Claimed;
 use super::receipt::LeaseReceipt;
 use crate::error::{Error, Result};
-use crate::model::{Lane, Lanes};
+use crate::model::Lanes;
 use crate::retry::Backoff;
 use crate::scheduler::{Delivery, OperationStream};
 
@@ -22,7 +22,7 @@ const BACKOFF: Backoff = Backoff::new(Duration::from_millis(100), Duration::from
 /// connection.
 pub(crate) struct Receiver {
     shared: Arc<Shared>,
-    lanes: Vec<&'static str>,
+    lanes: Lanes,
     wake: Arc<Notify>,
     _listener: Listener,
     failures: u32,
@@ -36,10 +36,10 @@ impl Receiver {
         let listener = Listener::spawn(
             shared.options.postgres.clone(),
             shared.queue.channel().to_owned(),
+            lanes,
             Arc::clone(&wake),
             shared.closed.clone(),
         );
-        let lanes = lanes.lanes().map(Lane::as_str).collect();
         let receiver = Self { shared, lanes, wake, _listener: listener, failures: 0, ended: false };
         Box::pin(futures_util::stream::unfold(receiver, Self::next))
     }
@@ -94,7 +94,7 @@ impl Receiver {
                 .run(async |client| {
                     shared
                         .queue
-                        .claim(&*client, &self.lanes, &holder, options.lease, options.max_deliveries)
+                        .claim(&*client, self.lanes, &holder, options.lease, options.max_deliveries)
                         .await
                 })
                 .await?;

@@ -38,6 +38,17 @@ async fn conformance_through_arc_dyn() {
     storage::close_makes_later_calls_fail(&shared).await;
 }
 
+async fn assert_all_migrations_recorded(client: &tokio_postgres::Client, schema: &str) {
+    let versions: Vec<i32> = client
+        .query(&format!("SELECT version FROM \"{schema}\".bindu_schema_migrations ORDER BY version"), &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(versions, (1..=LATEST_VERSION).collect::<Vec<_>>());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrations_are_idempotent_and_safe_when_processes_start_at_once() {
     let server = PostgresServer::shared();
@@ -48,14 +59,7 @@ async fn migrations_are_idempotent_and_safe_when_processes_start_at_once() {
         futures_util::future::join_all(starts).await.into_iter().map(Result::unwrap).collect();
     let again = PostgresStorage::connect_with(options.clone()).await.unwrap();
     let client = again.pool().get().await.unwrap();
-    let versions: Vec<i32> = client
-        .query(&format!("SELECT version FROM {schema}.bindu_schema_migrations ORDER BY version"), &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-    assert_eq!(versions, (1..=LATEST_VERSION).collect::<Vec<_>>());
+    assert_all_migrations_recorded(&client, &schema).await;
     drop(storages);
 
     // A schema migrated by a newer build is refused, clearly.
@@ -220,14 +224,7 @@ async fn a_database_of_the_previous_release_is_upgraded_in_place() {
     // The new release connects.
     let storage = PostgresStorage::connect_with(options.clone()).await.unwrap();
     let scheduler = PostgresScheduler::connect_with(PostgresSchedulerOptions::new(options)).await.unwrap();
-    let versions: Vec<i32> = client
-        .query("SELECT version FROM bindu_schema_migrations ORDER BY version", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-    assert_eq!(versions, (1..=LATEST_VERSION).collect::<Vec<_>>());
+    assert_all_migrations_recorded(&client, &schema).await;
 
     for task in &tasks {
         assert_eq!(storage.load_task(task.id, None).await.unwrap().as_ref(), Some(task), "kept as it was");

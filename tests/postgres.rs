@@ -1,13 +1,22 @@
 //! PostgresStorage against a real server: the conformance suite (plain, under `Retrying`, through
-//! `Arc<dyn Storage>`), migrations, and hostile input. Each test gets a fresh schema.
+//! `Arc<dyn Storage>`), migrations (an upgrade of the previous release's schema in place), and
+//! hostile input. Each test gets a fresh schema.
 #![cfg(feature = "postgres")]
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bindu::conformance::storage;
-use bindu::postgres::{LATEST_VERSION, PostgresStorage};
+use bindu::postgres::{LATEST_VERSION, PostgresScheduler, PostgresSchedulerOptions, PostgresStorage};
 use bindu::testing::PostgresServer;
-use bindu::{ContextId, Error, Message, RetryPolicy, Retrying, Storage, TaskId};
+use bindu::{
+    ClaimOutcome, ClaimRequest, ContextId, Error, Lanes, Message, OperationId, RUN_KEY, RetryPolicy,
+    Retrying, Scheduler, Storage, StuckReason, Task, TaskId, TaskIdParams, TaskOperation, TaskSendParams,
+    TaskState, TaskStatus,
+};
+use chrono::{DateTime, TimeDelta, Utc};
+use futures_util::StreamExt;
+use tokio_postgres::types::Json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_plain_and_retrying() {
@@ -29,6 +38,17 @@ async fn conformance_through_arc_dyn() {
     storage::close_makes_later_calls_fail(&shared).await;
 }
 
+async fn assert_all_migrations_recorded(client: &tokio_postgres::Client, schema: &str) {
+    let versions: Vec<i32> = client
+        .query(&format!("SELECT version FROM \"{schema}\".bindu_schema_migrations ORDER BY version"), &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(versions, (1..=LATEST_VERSION).collect::<Vec<_>>());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrations_are_idempotent_and_safe_when_processes_start_at_once() {
     let server = PostgresServer::shared();
@@ -39,14 +59,7 @@ async fn migrations_are_idempotent_and_safe_when_processes_start_at_once() {
         futures_util::future::join_all(starts).await.into_iter().map(Result::unwrap).collect();
     let again = PostgresStorage::connect_with(options.clone()).await.unwrap();
     let client = again.pool().get().await.unwrap();
-    let versions: Vec<i32> = client
-        .query(&format!("SELECT version FROM {schema}.bindu_schema_migrations ORDER BY version"), &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-    assert_eq!(versions, (1..=LATEST_VERSION).collect::<Vec<_>>());
+    assert_all_migrations_recorded(&client, &schema).await;
     drop(storages);
 
     // A schema migrated by a newer build is refused, clearly.
@@ -110,4 +123,143 @@ async fn reserved_word_schemas_and_roles_without_create_on_the_database_work() {
     app.submit_task(ContextId::new(), &Message::user_text("y").for_task(TaskId::new()), None).await.unwrap();
     drop(app);
     PostgresStorage::connect_with(options).await.expect("connects again to an up-to-date schema");
+}
+
+/// The previous release's schema (migrations 0001 and 0002, recorded as that release recorded
+/// them), with tasks and queued operations in it, is upgraded in place by connecting: nothing is
+/// lost, and what was queued is still delivered, control operations on the control lane.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_of_the_previous_release_is_upgraded_in_place() {
+    let server = PostgresServer::shared();
+    let options = server.options();
+    let schema = options.schema.clone().unwrap();
+    let (client, connection) = tokio_postgres::connect(server.url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA \"{schema}\"; SET search_path TO \"{schema}\";
+             CREATE TABLE bindu_schema_migrations (
+                 version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now()
+             );
+             {}
+             {}
+             INSERT INTO bindu_schema_migrations (version, name) VALUES (1, 'initial'), (2, 'operations');",
+            include_str!("../src/postgres/migrations/0001_initial.sql"),
+            include_str!("../src/postgres/migrations/0002_operations.sql"),
+        ))
+        .await
+        .unwrap();
+
+    // Written as the previous release wrote them: a waiting task, one a dead worker left
+    // `working` (its run id in the metadata, no claim), a finished one.
+    let context_id = ContextId::new();
+    let old = |state: TaskState, text: &str, minutes_ago: i64| {
+        let task_id = TaskId::new();
+        let (_, message) = Message::user_text(text).for_task(task_id).stamped_for_submit(context_id).unwrap();
+        // Microseconds, as PostgreSQL keeps them.
+        let timestamp = (Utc::now() - TimeDelta::minutes(minutes_ago)).timestamp_micros();
+        let mut metadata = bindu::Metadata::new();
+        if state == TaskState::Working {
+            metadata.insert(RUN_KEY.into(), OperationId::new().to_string().into());
+        }
+        Task {
+            id: task_id,
+            context_id,
+            status: TaskStatus {
+                state,
+                timestamp: DateTime::from_timestamp_micros(timestamp).unwrap(),
+                message: None,
+            },
+            artifacts: Vec::new(),
+            history: vec![message],
+            metadata,
+        }
+    };
+    let tasks = [
+        old(TaskState::Submitted, "waiting", 30),
+        old(TaskState::Working, "orphaned", 20),
+        old(TaskState::Completed, "done", 10),
+    ];
+    client.execute("INSERT INTO contexts (id) VALUES ($1)", &[&context_id.0]).await.unwrap();
+    for task in &tasks {
+        client
+            .execute(
+                "INSERT INTO tasks (id, context_id, state, state_timestamp, history, metadata)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &task.id.0,
+                    &context_id.0,
+                    &task.status.state.as_str(),
+                    &task.status.timestamp,
+                    &Json(&task.history),
+                    &Json(&task.metadata),
+                ],
+            )
+            .await
+            .unwrap();
+    }
+    // A queued run and cancel, and a pause whose receiver died holding it.
+    let run =
+        TaskOperation::run(TaskSendParams::new(tasks[0].id, context_id, Some(tasks[0].history[0].clone())));
+    let cancel = TaskOperation::cancel(TaskIdParams::new(tasks[1].id));
+    let pause = TaskOperation::pause(TaskIdParams::new(tasks[2].id));
+    for operation in [&run, &cancel] {
+        client
+            .execute(
+                "INSERT INTO operations (id, task_id, payload) VALUES ($1, $2, $3)",
+                &[operation.id.as_uuid(), &operation.action.task_id().0, &Json(operation)],
+            )
+            .await
+            .unwrap();
+    }
+    client
+        .execute(
+            "INSERT INTO operations (id, task_id, payload, state, deliveries, leased_by, lease_until)
+             VALUES ($1, $2, $3, 'leased', 1, 'gone', now() - interval '1 minute')",
+            &[pause.id.as_uuid(), &pause.action.task_id().0, &Json(&pause)],
+        )
+        .await
+        .unwrap();
+
+    // The new release connects.
+    let storage = PostgresStorage::connect_with(options.clone()).await.unwrap();
+    let scheduler = PostgresScheduler::connect_with(PostgresSchedulerOptions::new(options)).await.unwrap();
+    assert_all_migrations_recorded(&client, &schema).await;
+
+    for task in &tasks {
+        assert_eq!(storage.load_task(task.id, None).await.unwrap().as_ref(), Some(task), "kept as it was");
+    }
+    let stuck: Vec<(TaskId, StuckReason)> = storage
+        .stuck_tasks(Duration::from_secs(60), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|stuck| (stuck.task_id, stuck.reason))
+        .collect();
+    assert_eq!(stuck, [(tasks[0].id, StuckReason::Waiting), (tasks[1].id, StuckReason::LeaseExpired)]);
+    let takeover = ClaimRequest::new(OperationId::new(), Duration::from_secs(30));
+    match storage.claim_task(tasks[1].id, &takeover).await.unwrap() {
+        ClaimOutcome::Claimed { takeover, task } => {
+            assert!(takeover, "an orphaned working task is taken over");
+            assert_eq!(task.history, tasks[1].history);
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let wait = Duration::from_secs(10);
+    let mut control = scheduler.receive(Lanes::Control).await.unwrap();
+    let all = [run.id, cancel.id, pause.id];
+    let mut delivered = Vec::new();
+    for _ in 0..2 {
+        let delivery = tokio::time::timeout(wait, control.next()).await.unwrap().unwrap().unwrap();
+        assert!(all.contains(&delivery.operation().id));
+        delivered.push((delivery.operation().clone(), delivery.delivery_count()));
+        delivery.ack().await.unwrap();
+    }
+    delivered.sort_by_key(|(operation, _)| operation.id != cancel.id);
+    assert_eq!(delivered, [(cancel.clone(), 1), (pause.clone(), 2)], "control on the control lane");
+    let mut runs = scheduler.receive(Lanes::Runs).await.unwrap();
+    let delivery = tokio::time::timeout(wait, runs.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!((delivery.operation(), delivery.delivery_count()), (&run, 1));
+    delivery.ack().await.unwrap();
 }

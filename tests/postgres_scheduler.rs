@@ -1,17 +1,18 @@
-//! PostgresScheduler against a real server: conformance, transactional enqueue, poison messages,
-//! and a killed and restarted server.
+//! PostgresScheduler against a real server: conformance, transactional enqueue whatever the
+//! caller's `search_path`, poison messages, a long schema name, and a killed and restarted server.
 #![cfg(feature = "postgres")]
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bindu::conformance::scheduler::{self, Expectations, next_for};
-use bindu::postgres::{PostgresScheduler, PostgresSchedulerOptions};
+use bindu::postgres::{PostgresScheduler, PostgresSchedulerOptions, PostgresStorage};
 use bindu::testing::PostgresServer;
 use bindu::{
-    Action, ContextId, Message, OperationId, RetryPolicy, Retrying, Scheduler, TaskId, TaskOperation,
-    TaskSendParams,
+    Action, ClaimOutcome, ClaimRequest, ContextId, Hold, Lanes, Message, OperationId, RetryPolicy, Retrying,
+    Scheduler, SchedulerExt, Storage, TaskId, TaskOperation, TaskSendParams, TaskState, TaskUpdate,
 };
 use futures_util::StreamExt;
 
@@ -19,6 +20,7 @@ const EXPECT: Expectations = Expectations {
     redelivery_within: Duration::from_millis(1500),
     max_deliveries: 3,
     quiet_period: Duration::from_millis(300),
+    idle_takeover: true,
 };
 
 fn options(server: &PostgresServer) -> PostgresSchedulerOptions {
@@ -48,6 +50,15 @@ async fn conformance_plain_retrying_and_arc_dyn() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_ends_streams_and_later_calls() {
+    let server = PostgresServer::shared();
+    let scheduler = PostgresScheduler::connect_with(options(&server)).await.unwrap();
+    scheduler::close_ends_streams_and_later_calls(&scheduler).await;
+    let retrying = Retrying::new(PostgresScheduler::connect_with(options(&server)).await.unwrap());
+    scheduler::close_ends_streams_and_later_calls(&retrying).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_enqueue_joins_the_callers_transaction() {
     let server = PostgresServer::shared();
     let scheduler = PostgresScheduler::connect_with(options(&server)).await.unwrap();
@@ -68,6 +79,97 @@ async fn an_enqueue_joins_the_callers_transaction() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enqueue_lands_in_the_schedulers_schema_whatever_the_callers_search_path() {
+    let server = PostgresServer::shared();
+    let scheduler = PostgresScheduler::connect_with(options(&server)).await.unwrap();
+    // Another agent's schema, with a queue of its own: the caller's connection points there.
+    let elsewhere = PostgresScheduler::connect_with(options(&server)).await.unwrap();
+    let client = elsewhere.pool().get().await.unwrap();
+    let task_id = TaskId::new();
+    scheduler.enqueue_in(&client, &TaskOperation::run(run_params(task_id))).await.unwrap();
+    let queued: i64 = client.query_one("SELECT count(*) FROM operations", &[]).await.unwrap().get(0);
+    assert_eq!(queued, 0, "nothing went to the search_path's schema");
+    let mut stream = scheduler.receive(Lanes::Runs).await.unwrap();
+    let delivery = next_for(&mut stream, &[task_id].into(), Duration::from_secs(10)).await;
+    delivery.ack().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sixty_character_schema_works_end_to_end() {
+    let server = PostgresServer::shared();
+    let schema =
+        format!("l{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())[..60].to_owned();
+    let storage = PostgresStorage::connect_with(server.options().in_schema(&schema)).await.unwrap();
+    let mut options = options(&server);
+    options.postgres = options.postgres.in_schema(&schema);
+    // Only a notification can deliver within the test's wait: the receiver hardly polls.
+    options.poll_interval = Duration::from_secs(120);
+    let scheduler = PostgresScheduler::connect_with(options).await.unwrap();
+    let mut stream = scheduler.receive(Lanes::Runs).await.unwrap();
+    let waiting = tokio::spawn(async move {
+        let delivery = tokio::time::timeout(Duration::from_secs(10), stream.next()).await;
+        delivery.expect("woken by NOTIFY").unwrap().unwrap()
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let message = Message::user_text("long").for_task(TaskId::new());
+    let task = storage.submit_task(ContextId::new(), &message, None).await.unwrap().task;
+    let params = TaskSendParams::new(task.id, task.context_id, Some(message));
+    let run = scheduler.run_task(&params).await.unwrap();
+    let delivery = waiting.await.unwrap();
+    assert_eq!(delivery.operation().id, run);
+    let claim = ClaimRequest::new(run, Duration::from_secs(30));
+    assert!(matches!(storage.claim_task(task.id, &claim).await.unwrap(), ClaimOutcome::Claimed { .. }));
+    let answer = TaskUpdate::to(TaskState::Completed).expecting(TaskState::Working).fenced_by(claim.token);
+    assert_eq!(storage.update_task(task.id, &answer).await.unwrap().status.state, TaskState::Completed);
+    delivery.ack().await.unwrap();
+}
+
+/// Asserts that `call`, made while the server is stalled, fails within a few seconds.
+async fn times_out<T>(what: &str, call: impl Future<Output = bindu::Result<T>>) {
+    let started = Instant::now();
+    let outcome = tokio::time::timeout(Duration::from_secs(10), call).await;
+    let result = outcome.unwrap_or_else(|_| panic!("{what} hangs on a stalled server"));
+    let waited = started.elapsed();
+    assert!(result.is_err(), "{what} cannot succeed on a stalled server");
+    assert!(waited < Duration::from_secs(4), "{what}: a timeout, not a hang: {waited:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipt_calls_time_out_on_a_stalled_server() {
+    let mut server = PostgresServer::start();
+    let mut options = options(&server);
+    options.postgres.request_timeout = Duration::from_secs(1);
+    options.postgres.wait_timeout = Duration::from_secs(1);
+    options.postgres.connect_timeout = Duration::from_secs(1);
+    options.lease = Duration::from_secs(30);
+    let scheduler = PostgresScheduler::connect_with(options).await.unwrap();
+    let task_id = TaskId::new();
+    scheduler.run_task(&run_params(task_id)).await.unwrap();
+    let mut stream = scheduler.receive(Lanes::All).await.unwrap();
+    let delivery = next_for(&mut stream, &[task_id].into(), Duration::from_secs(10)).await;
+
+    server.pause();
+    times_out("keep_alive", delivery.keep_alive()).await;
+    times_out("release", delivery.release(Duration::from_millis(10))).await;
+    times_out("dead_letter", delivery.dead_letter("stalled")).await;
+    times_out("ack", delivery.ack()).await;
+    times_out("dead_letters", scheduler.dead_letters()).await;
+    times_out("prune", scheduler.prune()).await;
+    times_out("enqueue", scheduler.run_task(&run_params(TaskId::new()))).await;
+    server.resume();
+
+    // Settled once the server answers again (the lease outlived the stall).
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while delivery.ack().await.is_err() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the ack goes through after the stall");
+    assert_eq!(delivery.keep_alive().await.unwrap(), Hold::Lost, "acknowledged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_message_is_dead_lettered_and_the_receiver_goes_on() {
     let server = PostgresServer::shared();
     let scheduler = PostgresScheduler::connect_with(options(&server)).await.unwrap();
@@ -80,7 +182,7 @@ async fn a_poison_message_is_dead_lettered_and_the_receiver_goes_on() {
         .await
         .unwrap();
     let good = TaskId::new();
-    scheduler.run_task(OperationId::new(), &run_params(good)).await.unwrap();
+    scheduler.run_task(&run_params(good)).await.unwrap();
     let mut stream = scheduler.receive_task_operations().await.unwrap();
     let delivery = next_for(&mut stream, &[good].into(), Duration::from_secs(10)).await;
     delivery.ack().await.unwrap();
@@ -106,10 +208,7 @@ async fn receivers_survive_a_killed_and_restarted_server() {
             for _ in 0..40 {
                 let task_id = TaskId::new();
                 let params = run_params(task_id);
-                scheduler
-                    .run_task(params.operation_id(), &params)
-                    .await
-                    .expect("enqueue succeeds once the server is back");
+                scheduler.run_task(&params).await.expect("enqueue succeeds once the server is back");
                 enqueued.push(task_id);
                 tokio::time::sleep(Duration::from_millis(25)).await;
             }

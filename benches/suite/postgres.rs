@@ -18,12 +18,16 @@ use crate::stats::{Row, Samples, Table, short};
 
 const COLUMNS: &str =
     "id, context_id, state, state_timestamp, status_message, history, artifacts, metadata, owner";
+/// What update_task locks: the task and its claim.
+const LOCKED_COLUMNS: &str = "id, context_id, state, state_timestamp, status_message, history, artifacts, \
+                              metadata, owner, claim_token, claim_run, lease_until";
 
 /// The statements PostgresStorage runs, prepared once per raw client.
 struct Raw {
     client: Client,
     load: Statement,
     lock: Statement,
+    lock_with_claim: Statement,
     insert_context: Statement,
     context_owner: Statement,
     insert_task: Statement,
@@ -42,6 +46,8 @@ impl Raw {
         Self {
             load: prepare(format!("SELECT {COLUMNS} FROM tasks WHERE id = $1")).await,
             lock: prepare(format!("SELECT {COLUMNS} FROM tasks WHERE id = $1 FOR UPDATE")).await,
+            lock_with_claim: prepare(format!("SELECT {LOCKED_COLUMNS} FROM tasks WHERE id = $1 FOR UPDATE"))
+                .await,
             insert_context: prepare(
                 "INSERT INTO contexts (id, owner) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING".into(),
             )
@@ -49,12 +55,15 @@ impl Raw {
             context_owner: prepare("SELECT owner FROM contexts WHERE id = $1 FOR SHARE".into()).await,
             insert_task: prepare(format!(
                 "INSERT INTO tasks (id, context_id, owner, state, state_timestamp, history)
-                 VALUES ($1, $2, $3, 'submitted', now(), $4) ON CONFLICT (id) DO NOTHING RETURNING {COLUMNS}"
+                 VALUES ($1, $2, $3, $4, now(), $5) ON CONFLICT (id) DO NOTHING RETURNING {COLUMNS}"
             ))
             .await,
             update: prepare(format!(
                 "UPDATE tasks SET state = $2, state_timestamp = now(), history = history || $3,
-                                  artifacts = artifacts || $4, metadata = metadata || $5, updated_at = now()
+                                  artifacts = artifacts || $4, metadata = metadata || $5, updated_at = now(),
+                                  claim_token = CASE WHEN $6 THEN claim_token END,
+                                  claim_run = CASE WHEN $6 THEN claim_run END,
+                                  lease_until = CASE WHEN $6 THEN lease_until END
                  WHERE id = $1 RETURNING {COLUMNS}"
             ))
             .await,
@@ -70,7 +79,10 @@ impl Raw {
         assert!(tx.query_opt(&self.lock, &[&task_id.0]).await.unwrap().is_none());
         tx.execute(&self.insert_context, &[&context.0, &none]).await.unwrap();
         tx.query_one(&self.context_owner, &[&context.0]).await.unwrap();
-        tx.query_opt(&self.insert_task, &[&task_id.0, &context.0, &none, &Json([message])]).await.unwrap();
+        let state = "submitted";
+        tx.query_opt(&self.insert_task, &[&task_id.0, &context.0, &none, &state, &Json([message])])
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
     }
 
@@ -80,13 +92,20 @@ impl Raw {
 
     async fn update(&mut self, task_id: TaskId, state: TaskState, n: usize) {
         let tx = self.client.transaction().await.unwrap();
-        tx.query_one(&self.lock, &[&task_id.0]).await.unwrap();
+        tx.query_one(&self.lock_with_claim, &[&task_id.0]).await.unwrap();
         let empty: [Message; 0] = [];
         let no_artifacts: [bindu::Artifact; 0] = [];
         let metadata = bindu::metadata([("n", serde_json::json!(n))]);
         tx.query_one(
             &self.update,
-            &[&task_id.0, &state.as_str(), &Json(&empty), &Json(&no_artifacts), &Json(&metadata)],
+            &[
+                &task_id.0,
+                &state.as_str(),
+                &Json(&empty),
+                &Json(&no_artifacts),
+                &Json(&metadata),
+                &(state == TaskState::Working),
+            ],
         )
         .await
         .unwrap();

@@ -54,6 +54,18 @@ pub(crate) fn classify(err: tokio_postgres::Error, phase: Phase) -> Error {
     backend(transience, format!("{what}: {err}"), err)
 }
 
+/// [`classify`] for a statement inside a transaction, before COMMIT: a lost connection means
+/// nothing was applied.
+pub(crate) fn in_transaction(err: tokio_postgres::Error) -> Error {
+    classify(err, Phase::Transaction)
+}
+
+/// [`classify`] for a statement that commits (autocommit, or COMMIT itself): a lost connection
+/// means it may have been applied.
+pub(crate) fn committing(err: tokio_postgres::Error) -> Error {
+    classify(err, Phase::Commit)
+}
+
 /// Classifies a pool error.
 pub(crate) fn classify_pool(err: PoolError) -> Error {
     match err {
@@ -73,7 +85,7 @@ pub(crate) fn classify_pool(err: PoolError) -> Error {
             "timed out checking a pooled connection",
         )),
         PoolError::Backend(err) => classify(err, Phase::Connect),
-        PoolError::Closed => Error::Closed("postgres storage"),
+        PoolError::Closed => Error::Closed("postgres"),
         PoolError::NoRuntimeSpecified => Error::Backend(BackendError::new(
             BACKEND,
             Transience::Permanent,
@@ -236,7 +248,7 @@ mod tests {
         let syntax = classify(client.batch_execute("SELEC 1").await.unwrap_err(), Phase::Commit);
         assert_eq!(syntax.transience(), Transience::Permanent);
         let row = client.query_one("SELECT 'not a number'::text AS value", &[]).await.unwrap();
-        let decode = crate::postgres::rows::get::<i64>(&row, "value").unwrap_err();
+        let decode = crate::postgres::storage::codec::get::<i64>(&row, "value").unwrap_err();
         assert!(matches!(decode, Error::Decode { .. }), "{decode:?}");
     }
 

@@ -8,13 +8,14 @@
 
 use deadpool_postgres::Object;
 
-use super::error::{Phase, classify};
+use super::error::{committing, in_transaction};
 use crate::error::{BackendError, Error, Result, Transience};
 
 /// `(version, name, sql)`, in order. Never edit a released migration: add a new one.
 const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "initial", include_str!("migrations/0001_initial.sql")),
     (2, "operations", include_str!("migrations/0002_operations.sql")),
+    (3, "claims_and_lanes", include_str!("migrations/0003_claims_and_lanes.sql")),
 ];
 
 /// The newest schema version this build knows.
@@ -30,23 +31,19 @@ pub(crate) async fn migrate(client: &mut Object, schema: &str) -> Result<Vec<i32
             return Ok(Vec::new());
         }
     }
-    let tx = client.transaction().await.map_err(|e| classify(e, Phase::Transaction))?;
+    let tx = client.transaction().await.map_err(in_transaction)?;
     let lock_key = format!("bindu.migrations.{schema}");
-    tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&lock_key])
-        .await
-        .map_err(|e| classify(e, Phase::Transaction))?;
+    tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&lock_key]).await.map_err(in_transaction)?;
     // `schema` is a checked identifier (PostgresOptions::schema_name), quoted in case it is a
     // reserved word. The schema is created only when missing (CREATE SCHEMA IF NOT EXISTS would
     // still check the privilege).
     let exists: bool = tx
         .query_one("SELECT to_regnamespace($1) IS NOT NULL", &[&schema])
         .await
-        .map_err(|e| classify(e, Phase::Transaction))?
+        .map_err(in_transaction)?
         .get(0);
     if !exists {
-        tx.batch_execute(&format!("CREATE SCHEMA \"{schema}\""))
-            .await
-            .map_err(|e| classify(e, Phase::Transaction))?;
+        tx.batch_execute(&format!("CREATE SCHEMA \"{schema}\"")).await.map_err(in_transaction)?;
     }
     tx.batch_execute(&format!(
         "CREATE TABLE IF NOT EXISTS \"{schema}\".bindu_schema_migrations (
@@ -56,48 +53,45 @@ pub(crate) async fn migrate(client: &mut Object, schema: &str) -> Result<Vec<i32
          );"
     ))
     .await
-    .map_err(|e| classify(e, Phase::Transaction))?;
+    .map_err(in_transaction)?;
     let current: i32 = tx
         .query_one(
             &format!("SELECT coalesce(max(version), 0) FROM \"{schema}\".bindu_schema_migrations"),
             &[],
         )
         .await
-        .map_err(|e| classify(e, Phase::Transaction))?
+        .map_err(in_transaction)?
         .get(0);
     check_known(schema, current)?;
     let mut applied = Vec::new();
     for (version, name, sql) in MIGRATIONS.iter().filter(|(version, _, _)| *version > current) {
         tx.batch_execute(&format!("SET LOCAL search_path TO \"{schema}\";\n{sql}"))
             .await
-            .map_err(|e| classify(e, Phase::Transaction))?;
+            .map_err(in_transaction)?;
         tx.execute(
             &format!("INSERT INTO \"{schema}\".bindu_schema_migrations (version, name) VALUES ($1, $2)"),
             &[version, name],
         )
         .await
-        .map_err(|e| classify(e, Phase::Transaction))?;
+        .map_err(in_transaction)?;
         applied.push(*version);
     }
-    tx.commit().await.map_err(|e| classify(e, Phase::Commit))?;
+    tx.commit().await.map_err(committing)?;
     Ok(applied)
 }
 
 /// The schema's recorded version, `None` when it has no migrations table yet.
 async fn recorded_version(client: &Object, schema: &str) -> Result<Option<i32>> {
     let table = format!("\"{schema}\".bindu_schema_migrations");
-    let present: bool = client
-        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
-        .await
-        .map_err(|e| classify(e, Phase::Commit))?
-        .get(0);
+    let present: bool =
+        client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&table]).await.map_err(committing)?.get(0);
     if !present {
         return Ok(None);
     }
     let row = client
         .query_one(&format!("SELECT coalesce(max(version), 0) FROM {table}"), &[])
         .await
-        .map_err(|e| classify(e, Phase::Commit))?;
+        .map_err(committing)?;
     Ok(Some(row.get(0)))
 }
 

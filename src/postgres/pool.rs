@@ -1,9 +1,11 @@
 //! The connection pool: bounded waits everywhere, and connections that may be stuck are never
-//! handed out again.
+//! handed out again. [`run`] is the one way storage and scheduler alike talk to the server.
+
+use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, QueueMode, RecyclingMethod, Runtime};
 
-use super::error::classify_pool;
+use super::error::{classify_pool, timed_out};
 use super::options::{PostgresOptions, TlsMode};
 use crate::error::{BackendError, Error, Result, Transience};
 
@@ -35,25 +37,45 @@ pub(crate) fn build(options: &PostgresOptions) -> Result<Pool> {
         })
 }
 
+/// Runs `operation` on a pooled connection (waiting for one at most the pool's `wait_timeout`)
+/// and gives it at most `limit`: a stalled server gives an uncertain timeout, not a hang. A
+/// connection whose operation was abandoned (timed out, or its caller went away) is closed rather
+/// than handed out again with a statement possibly still in flight.
+pub(crate) async fn run<T>(
+    pool: &Pool,
+    limit: Duration,
+    operation: impl AsyncFnOnce(&mut Object) -> Result<T>,
+) -> Result<T> {
+    let mut checkout = Checkout::get(pool).await?;
+    match tokio::time::timeout(limit, operation(checkout.client())).await {
+        Ok(result) => {
+            checkout.release();
+            result
+        }
+        // The checkout is dropped unreleased: the possibly stuck connection is closed.
+        Err(_) => Err(timed_out(limit)),
+    }
+}
+
 /// A pooled connection that goes back to the pool only when its operation finished. If the
 /// operation is abandoned midway (a timeout, a cancelled caller), the connection may still have a
 /// statement in flight, so it is closed instead.
-pub(crate) struct Checkout {
+struct Checkout {
     object: Option<Object>,
 }
 
 impl Checkout {
-    pub(crate) async fn get(pool: &Pool) -> Result<Self> {
+    async fn get(pool: &Pool) -> Result<Self> {
         let object = pool.get().await.map_err(classify_pool)?;
         Ok(Self { object: Some(object) })
     }
 
-    pub(crate) fn client(&mut self) -> &mut Object {
+    fn client(&mut self) -> &mut Object {
         self.object.as_mut().expect("a checkout holds its connection until dropped")
     }
 
     /// The operation finished (well or not): the connection may be reused.
-    pub(crate) fn release(mut self) {
+    fn release(mut self) {
         drop(self.object.take());
     }
 }
@@ -65,4 +87,10 @@ impl Drop for Checkout {
             drop(Object::take(object));
         }
     }
+}
+
+/// One cheap round trip (`SELECT 1`): health checks and circuit breaker probes.
+pub(crate) async fn ping(client: &mut Object) -> Result<()> {
+    client.simple_query("SELECT 1").await.map_err(super::error::in_transaction)?;
+    Ok(())
 }

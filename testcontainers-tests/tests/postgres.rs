@@ -1,6 +1,6 @@
 //! PostgreSQL in a container: the conformance suites (storage and scheduler, plain and under
-//! `Retrying`), then a frozen server (pause/unpause) and a stopped and started one, while
-//! operations go through `Retrying`. One container for the file.
+//! `Retrying`, and closing a scheduler), then a frozen server (pause/unpause) and a stopped and
+//! started one, while operations go through `Retrying`. One container for the file.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,14 +41,17 @@ async fn postgres_in_a_container() {
         redelivery_within: Duration::from_millis(1500),
         max_deliveries: 3,
         quiet_period: Duration::from_millis(300),
+        idle_takeover: true,
     };
     scheduler::run_all(&PostgresScheduler::connect_with(scheduler_options.clone()).await.unwrap(), expect)
         .await;
     let retrying_scheduler = Retrying::with_policy(
-        PostgresScheduler::connect_with(scheduler_options).await.unwrap(),
+        PostgresScheduler::connect_with(scheduler_options.clone()).await.unwrap(),
         RetryPolicy::SCHEDULER,
     );
     scheduler::run_all(&retrying_scheduler, expect).await;
+    let closing = PostgresScheduler::connect_with(scheduler_options).await.unwrap();
+    scheduler::close_ends_streams_and_later_calls(&closing).await;
     println!("conformance in the container: {:?}", started.elapsed());
 
     // A frozen server: a timeout classified as uncertain, not a hang; then recovery.

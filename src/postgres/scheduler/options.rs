@@ -16,7 +16,8 @@ pub struct PostgresSchedulerOptions {
     /// How often an idle receiver looks for work when no notification arrives (the fallback
     /// for lost notifications and expired leases).
     pub poll_interval: Duration,
-    /// Deliveries after which an operation is dead-lettered instead of delivered again.
+    /// Deliveries after which an unsettled operation is delivered once more flagged
+    /// [`Delivery::over_limit`](crate::Delivery::over_limit), then dead-lettered.
     pub max_deliveries: u32,
     /// How long acknowledged operations are kept, so that a late replay of their enqueue is
     /// still recognised.

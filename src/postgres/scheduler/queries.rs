@@ -1,165 +1,254 @@
-//! The queue's SQL: enqueue, claim with `FOR UPDATE SKIP LOCKED`, settle, prune.
+//! The queue's SQL: enqueue, claim with `FOR UPDATE SKIP LOCKED`, settle, release, prune.
+//!
+//! Every statement names the schema's table (`"schema".operations`), so that a caller's
+//! connection with another `search_path` ([`PostgresScheduler::enqueue_in`](super::PostgresScheduler::enqueue_in))
+//! cannot send an operation elsewhere. A delivery's receipt acts only while the row is still
+//! leased to that very delivery (`leased_by`, unique per delivery), so a receiver whose lease ran
+//! out and was taken over cannot settle the operation from under its new holder.
 
 use std::time::Duration;
 
 use deadpool_postgres::GenericClient;
 use tokio_postgres::types::Json;
 
-use crate::error::{Error, Result};
-use crate::model::TaskOperation;
-use crate::postgres::error::{Phase, classify};
+use crate::error::Result;
+use crate::model::{Lane, Lanes, TaskOperation};
+use crate::postgres::error::committing;
+use crate::postgres::seconds;
 
-fn commit(err: tokio_postgres::Error) -> Error {
-    classify(err, Phase::Commit)
+/// The longest identifier PostgreSQL keeps (NAMEDATALEN − 1 bytes); NOTIFY refuses longer
+/// channel names.
+const MAX_IDENTIFIER: usize = 63;
+
+/// Names long-schema channels (see [`Queue::new`]); fixed forever, or processes would not meet.
+const CHANNEL_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x0b5e_7a1c_93d2_4f60_8e4b_c1a7_29f3_d6e8);
+
+/// Where a schema's queue lives: its table and its NOTIFY channel.
+#[derive(Clone, Debug)]
+pub(crate) struct Queue {
+    table: String,
+    channel: String,
 }
 
-fn seconds(duration: Duration) -> f64 {
-    duration.as_secs_f64()
-}
+impl Queue {
+    /// The queue of `schema` (a checked identifier). The channel is `bindu_operations_<schema>`
+    /// when that fits in an identifier, else a name derived from a hash of the schema.
+    pub(crate) fn new(schema: &str) -> Self {
+        let plain = format!("bindu_operations_{schema}");
+        let channel = if plain.len() <= MAX_IDENTIFIER {
+            plain
+        } else {
+            format!("bindu_operations_{}", uuid::Uuid::new_v5(&CHANNEL_NAMESPACE, schema.as_bytes()).simple())
+        };
+        Self { table: format!("\"{schema}\".operations"), channel }
+    }
 
-/// The NOTIFY channel of a schema's queue.
-pub(crate) fn channel(schema: &str) -> String {
-    format!("bindu_operations_{schema}")
-}
+    /// The NOTIFY channel receivers LISTEN on.
+    pub(crate) fn channel(&self) -> &str {
+        &self.channel
+    }
 
-/// Inserts `operation` unless its id is known (queued, leased, done or dead), and wakes the
-/// receivers. Runs on any client, so it can join the caller's transaction.
-pub(crate) async fn enqueue<C: GenericClient>(
-    client: &C,
-    schema: &str,
-    operation: &TaskOperation,
-) -> Result<()> {
-    let statement = client
-        .prepare_cached(
-            "WITH inserted AS (
-                 INSERT INTO operations (id, task_id, payload) VALUES ($1, $2, $3)
-                 ON CONFLICT (id) DO NOTHING RETURNING id
-             )
-             SELECT pg_notify($4, '') FROM inserted",
-        )
-        .await
-        .map_err(commit)?;
-    let id = operation.id.as_uuid();
-    let task_id = operation.action.task_id();
-    client
-        .execute(&statement, &[id, &task_id.0, &Json(operation), &channel(schema)])
-        .await
-        .map_err(commit)?;
-    Ok(())
+    /// Inserts `operation` in its lane unless its id is known (queued, leased, done or dead),
+    /// and wakes the receivers of that lane (the notification's payload). Runs on any client, so it can join the caller's transaction.
+    pub(crate) async fn enqueue<C: GenericClient>(
+        &self,
+        client: &C,
+        operation: &TaskOperation,
+    ) -> Result<()> {
+        let statement = client
+            .prepare_cached(&format!(
+                "WITH inserted AS (
+                     INSERT INTO {} (id, task_id, lane, payload) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (id) DO NOTHING RETURNING id
+                 )
+                 SELECT pg_notify($5, $3) FROM inserted",
+                self.table
+            ))
+            .await
+            .map_err(committing)?;
+        let task_id = operation.action.task_id();
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+            [operation.id.as_uuid(), &task_id.0, &operation.lane().as_str(), &Json(operation), &self.channel];
+        client.execute(&statement, &params).await.map_err(committing)?;
+        Ok(())
+    }
+
+    /// Leases the next claimable operation of `lanes` to `holder`: lane by lane (control first),
+    /// one whose lease ran out (its receiver died, or it was released and its delay is over),
+    /// else the oldest ready one. Concurrent claims skip each other's rows. One already delivered
+    /// more than once past `max_deliveries` is dead-lettered instead.
+    pub(crate) async fn claim<C: GenericClient>(
+        &self,
+        client: &C,
+        lanes: Lanes,
+        holder: &str,
+        lease: Duration,
+        max_deliveries: u32,
+    ) -> Result<Claimed> {
+        // Each candidate is an ordered scan of one partial index that stops at its first
+        // unlocked row; `coalesce` runs (and locks in) the next one only while none was found.
+        let table = &self.table;
+        let candidates: Vec<String> = lanes
+            .lanes()
+            .map(Lane::as_str)
+            .flat_map(|lane| {
+                [
+                    format!(
+                        "(SELECT id FROM {table} WHERE state = 'leased' AND lease_until <= now() AND lane = '{lane}'
+                          ORDER BY lease_until LIMIT 1 FOR UPDATE SKIP LOCKED)"
+                    ),
+                    format!(
+                        "(SELECT id FROM {table} WHERE state = 'ready' AND lane = '{lane}'
+                          ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)"
+                    ),
+                ]
+            })
+            .collect();
+        let statement = client
+            .prepare_cached(&format!(
+                "WITH next AS (SELECT coalesce({}) AS id)
+                 UPDATE {table} o
+                 SET state = CASE WHEN o.deliveries > $3 THEN 'dead' ELSE 'leased' END,
+                     deliveries = CASE WHEN o.deliveries > $3 THEN o.deliveries ELSE o.deliveries + 1 END,
+                     last_error = CASE WHEN o.deliveries > $3
+                                       THEN 'not settled after ' || o.deliveries || ' deliveries'
+                                       ELSE o.last_error END,
+                     leased_by = CASE WHEN o.deliveries > $3 THEN NULL ELSE $1 END,
+                     lease_until = CASE WHEN o.deliveries > $3 THEN NULL
+                                        ELSE now() + make_interval(secs => $2) END,
+                     updated_at = now()
+                 FROM next WHERE o.id = next.id
+                 RETURNING o.id, o.state, o.payload, o.deliveries",
+                candidates.join(", ")
+            ))
+            .await
+            .map_err(committing)?;
+        let limit = i32::try_from(max_deliveries).unwrap_or(i32::MAX);
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&holder, &seconds(lease), &limit];
+        let Some(row) = client.query_opt(&statement, &params).await.map_err(committing)? else {
+            return Ok(Claimed::Empty);
+        };
+        let state: String = row.get("state");
+        if state == "dead" {
+            return Ok(Claimed::Buried("delivered too often without being settled".into()));
+        }
+        let id: uuid::Uuid = row.get("id");
+        let deliveries: i32 = row.get("deliveries");
+        match row.try_get::<_, Json<TaskOperation>>("payload") {
+            Ok(Json(operation)) => Ok(Claimed::Delivery {
+                id,
+                operation: Box::new(operation),
+                deliveries: deliveries.max(1) as u32,
+            }),
+            Err(err) => {
+                let reason = format!("undecodable operation: {err}");
+                self.dead_letter(client, id, holder, &reason).await?;
+                Ok(Claimed::Buried(reason))
+            }
+        }
+    }
+
+    /// Marks the delivery handled, if `holder` still holds it.
+    pub(crate) async fn ack<C: GenericClient>(&self, client: &C, id: uuid::Uuid, holder: &str) -> Result<()> {
+        let sql = format!(
+            "UPDATE {} SET state = 'done', leased_by = NULL, lease_until = NULL, updated_at = now()
+             WHERE id = $1 AND state = 'leased' AND leased_by = $2",
+            self.table
+        );
+        client.execute(&sql, &[&id, &holder]).await.map_err(committing)?;
+        Ok(())
+    }
+
+    /// Moves the delivery to the dead letters with `reason`, if `holder` still holds it.
+    pub(crate) async fn dead_letter<C: GenericClient>(
+        &self,
+        client: &C,
+        id: uuid::Uuid,
+        holder: &str,
+        reason: &str,
+    ) -> Result<()> {
+        let sql = format!(
+            "UPDATE {} SET state = 'dead', last_error = $3, leased_by = NULL, lease_until = NULL, updated_at = now()
+             WHERE id = $1 AND state = 'leased' AND leased_by = $2",
+            self.table
+        );
+        client.execute(&sql, &[&id, &holder, &reason]).await.map_err(committing)?;
+        Ok(())
+    }
+
+    /// Hands the delivery back, if `holder` still holds it: leased to nobody until `delay` from
+    /// now, when it is claimable like an expired lease, with this delivery uncounted.
+    pub(crate) async fn release<C: GenericClient>(
+        &self,
+        client: &C,
+        id: uuid::Uuid,
+        holder: &str,
+        delay: Duration,
+    ) -> Result<()> {
+        let sql = format!(
+            "UPDATE {} SET deliveries = greatest(deliveries - 1, 0), leased_by = NULL,
+                          lease_until = now() + make_interval(secs => $3), updated_at = now()
+             WHERE id = $1 AND state = 'leased' AND leased_by = $2",
+            self.table
+        );
+        client.execute(&sql, &[&id, &holder, &seconds(delay)]).await.map_err(committing)?;
+        Ok(())
+    }
+
+    /// Extends the lease of `holder`'s delivery; `false` when it no longer holds it.
+    pub(crate) async fn keep_alive<C: GenericClient>(
+        &self,
+        client: &C,
+        id: uuid::Uuid,
+        holder: &str,
+        lease: Duration,
+    ) -> Result<bool> {
+        let sql = format!(
+            "UPDATE {} SET lease_until = now() + make_interval(secs => $3), updated_at = now()
+             WHERE id = $1 AND state = 'leased' AND leased_by = $2",
+            self.table
+        );
+        let extended = client.execute(&sql, &[&id, &holder, &seconds(lease)]).await.map_err(committing)?;
+        Ok(extended == 1)
+    }
+
+    /// Deletes finished operations older than `retention`.
+    pub(crate) async fn prune<C: GenericClient>(&self, client: &C, retention: Duration) -> Result<u64> {
+        let sql = format!(
+            "DELETE FROM {} WHERE state = 'done' AND updated_at < now() - make_interval(secs => $1)",
+            self.table
+        );
+        client.execute(&sql, &[&seconds(retention)]).await.map_err(committing)
+    }
+
+    /// The dead letters, oldest first.
+    pub(crate) async fn dead_letters<C: GenericClient>(&self, client: &C) -> Result<Vec<DeadOperation>> {
+        let sql = format!(
+            "SELECT id, payload, deliveries, last_error FROM {} WHERE state = 'dead' ORDER BY seq",
+            self.table
+        );
+        let rows = client.query(&sql, &[]).await.map_err(committing)?;
+        Ok(rows
+            .iter()
+            .map(|row| DeadOperation {
+                id: row.get("id"),
+                operation: row.try_get::<_, Json<TaskOperation>>("payload").ok().map(|Json(op)| op),
+                deliveries: row.get::<_, i32>("deliveries").max(0) as u32,
+                reason: row.get::<_, Option<String>>("last_error").unwrap_or_default(),
+            })
+            .collect())
+    }
 }
 
 /// What a claim found.
 pub(crate) enum Claimed {
-    /// An operation to deliver, with its delivery count.
-    Delivery(Box<TaskOperation>, u32),
-    /// An operation that could not be delivered (undecodable, or over the delivery limit): it
-    /// was dead-lettered.
-    Poison,
+    /// An operation to deliver: its row, the operation, and its delivery count.
+    Delivery { id: uuid::Uuid, operation: Box<TaskOperation>, deliveries: u32 },
+    /// An operation that could not be delivered (undecodable, or past the delivery limit): it was
+    /// dead-lettered, for this reason.
+    Buried(String),
     /// Nothing to do now.
     Empty,
-}
-
-/// Leases the oldest claimable operation to `consumer`: a ready one, or one whose lease
-/// expired. Concurrent claims skip each other's rows. One over the delivery limit is
-/// dead-lettered instead.
-pub(crate) async fn claim<C: GenericClient>(
-    client: &C,
-    consumer: &str,
-    lease: Duration,
-    max_deliveries: u32,
-) -> Result<Claimed> {
-    let statement = client
-        .prepare_cached(
-            "WITH next AS (
-                 SELECT id FROM operations
-                 WHERE state = 'ready' OR (state = 'leased' AND lease_until < now())
-                 ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED
-             )
-             UPDATE operations o
-             SET state = CASE WHEN o.deliveries >= $3 THEN 'dead' ELSE 'leased' END,
-                 deliveries = CASE WHEN o.deliveries >= $3 THEN o.deliveries ELSE o.deliveries + 1 END,
-                 last_error = CASE WHEN o.deliveries >= $3
-                                   THEN 'not acknowledged after ' || o.deliveries || ' deliveries'
-                                   ELSE o.last_error END,
-                 leased_by = $1,
-                 lease_until = now() + make_interval(secs => $2::float8),
-                 updated_at = now()
-             FROM next WHERE o.id = next.id
-             RETURNING o.id, o.state, o.payload, o.deliveries",
-        )
-        .await
-        .map_err(commit)?;
-    let limit = i32::try_from(max_deliveries).unwrap_or(i32::MAX);
-    let Some(row) =
-        client.query_opt(&statement, &[&consumer, &seconds(lease), &limit]).await.map_err(commit)?
-    else {
-        return Ok(Claimed::Empty);
-    };
-    let state: String = row.get("state");
-    if state == "dead" {
-        return Ok(Claimed::Poison);
-    }
-    let id: uuid::Uuid = row.get("id");
-    let deliveries: i32 = row.get("deliveries");
-    match row.try_get::<_, Json<TaskOperation>>("payload") {
-        Ok(Json(operation)) => Ok(Claimed::Delivery(Box::new(operation), deliveries.max(1) as u32)),
-        Err(err) => {
-            dead_letter(client, id, &format!("undecodable operation: {err}")).await?;
-            Ok(Claimed::Poison)
-        }
-    }
-}
-
-pub(crate) async fn ack<C: GenericClient>(client: &C, id: uuid::Uuid) -> Result<()> {
-    client
-        .execute(
-            "UPDATE operations SET state = 'done', lease_until = NULL, updated_at = now()
-             WHERE id = $1 AND state <> 'dead'",
-            &[&id],
-        )
-        .await
-        .map_err(commit)?;
-    Ok(())
-}
-
-pub(crate) async fn dead_letter<C: GenericClient>(client: &C, id: uuid::Uuid, reason: &str) -> Result<()> {
-    client
-        .execute(
-            "UPDATE operations SET state = 'dead', last_error = $2, lease_until = NULL, updated_at = now()
-             WHERE id = $1 AND state <> 'done'",
-            &[&id, &reason],
-        )
-        .await
-        .map_err(commit)?;
-    Ok(())
-}
-
-pub(crate) async fn extend<C: GenericClient>(
-    client: &C,
-    id: uuid::Uuid,
-    consumer: &str,
-    lease: Duration,
-) -> Result<()> {
-    client
-        .execute(
-            "UPDATE operations SET lease_until = now() + make_interval(secs => $3::float8), updated_at = now()
-             WHERE id = $1 AND leased_by = $2 AND state = 'leased'",
-            &[&id, &consumer, &seconds(lease)],
-        )
-        .await
-        .map_err(commit)?;
-    Ok(())
-}
-
-/// Deletes finished operations older than `retention`.
-pub(crate) async fn prune<C: GenericClient>(client: &C, retention: Duration) -> Result<u64> {
-    client
-        .execute(
-            "DELETE FROM operations WHERE state = 'done' AND updated_at < now() - make_interval(secs => $1::float8)",
-            &[&seconds(retention)],
-        )
-        .await
-        .map_err(commit)
 }
 
 /// One dead-lettered operation.
@@ -175,21 +264,20 @@ pub struct DeadOperation {
     pub reason: String,
 }
 
-pub(crate) async fn dead<C: GenericClient>(client: &C) -> Result<Vec<DeadOperation>> {
-    let rows = client
-        .query(
-            "SELECT id, payload, deliveries, last_error FROM operations WHERE state = 'dead' ORDER BY seq",
-            &[],
-        )
-        .await
-        .map_err(commit)?;
-    Ok(rows
-        .iter()
-        .map(|row| DeadOperation {
-            id: row.get("id"),
-            operation: row.try_get::<_, Json<TaskOperation>>("payload").ok().map(|Json(op)| op),
-            deliveries: row.get::<_, i32>("deliveries").max(0) as u32,
-            reason: row.get::<_, Option<String>>("last_error").unwrap_or_default(),
-        })
-        .collect())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channels_fit_in_an_identifier_and_tell_schemas_apart() {
+        assert_eq!(Queue::new("agent_7").channel(), "bindu_operations_agent_7");
+        let long = "a".repeat(63);
+        let other = format!("{}b", "a".repeat(62));
+        let (a, b) = (Queue::new(&long), Queue::new(&other));
+        assert!(a.channel().len() <= MAX_IDENTIFIER && b.channel().len() <= MAX_IDENTIFIER);
+        assert_ne!(a.channel(), b.channel());
+        assert_eq!(a.channel(), Queue::new(&long).channel(), "stable");
+        assert_eq!(Queue::new(&"c".repeat(46)).channel().len(), MAX_IDENTIFIER, "the longest plain name");
+        assert_eq!(a.table, format!("\"{long}\".operations"));
+    }
 }

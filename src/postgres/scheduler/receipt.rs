@@ -1,37 +1,46 @@
 //! The handle on one leased operation.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_postgres::Pool;
 
-use super::queries;
+use super::Shared;
 use crate::error::Result;
-use crate::postgres::error::classify_pool;
-use crate::scheduler::Receipt;
+use crate::scheduler::{Hold, Receipt};
 
-/// Dropping it unsettled does nothing: the lease expires and the operation is claimed again.
+/// Acts only while its delivery is still leased to it (`holder`, unique per delivery). Dropping
+/// it unsettled does nothing: the lease runs out and the operation is claimed again.
 pub(crate) struct LeaseReceipt {
-    pub(crate) pool: Pool,
+    pub(crate) shared: Arc<Shared>,
     pub(crate) id: uuid::Uuid,
-    pub(crate) consumer: String,
-    pub(crate) lease: Duration,
+    pub(crate) holder: String,
 }
 
 #[async_trait]
 impl Receipt for LeaseReceipt {
     async fn ack(&self) -> Result<()> {
-        let client = self.pool.get().await.map_err(classify_pool)?;
-        queries::ack(&client, self.id).await
+        let (queue, id, holder) = (&self.shared.queue, self.id, &self.holder);
+        self.shared.run(async |client| queue.ack(&*client, id, holder).await).await
     }
 
     async fn dead_letter(&self, reason: &str) -> Result<()> {
-        let client = self.pool.get().await.map_err(classify_pool)?;
-        queries::dead_letter(&client, self.id, reason).await
+        let (queue, id, holder) = (&self.shared.queue, self.id, &self.holder);
+        self.shared.run(async |client| queue.dead_letter(&*client, id, holder, reason).await).await
     }
 
-    async fn keep_alive(&self) -> Result<()> {
-        let client = self.pool.get().await.map_err(classify_pool)?;
-        queries::extend(&client, self.id, &self.consumer, self.lease).await
+    async fn release(&self, delay: Duration) -> Result<()> {
+        let (queue, id, holder) = (&self.shared.queue, self.id, &self.holder);
+        // Never longer than a lease: a released operation is not parked for good.
+        let delay = delay.min(self.shared.options.lease);
+        self.shared.run(async |client| queue.release(&*client, id, holder, delay).await).await
+    }
+
+    async fn keep_alive(&self) -> Result<Hold> {
+        let (queue, id, holder, lease) =
+            (&self.shared.queue, self.id, &self.holder, self.shared.options.lease);
+        let held =
+            self.shared.run(async |client| queue.keep_alive(&*client, id, holder, lease).await).await?;
+        Ok(if held { Hold::Held } else { Hold::Lost })
     }
 }

@@ -6,16 +6,17 @@ use tokio_postgres::Row;
 use tokio_postgres::types::Json;
 
 use crate::error::{Error, Result};
-use crate::model::{ContextId, Message, Task, TaskId, TaskState, TaskStatus};
+use crate::model::{Claim, ClaimToken, ContextId, Message, OperationId, Task, TaskId, TaskState, TaskStatus};
 
 /// The task columns every task query selects, in this order.
 pub(crate) const TASK_COLUMNS: &str =
     "id, context_id, state, state_timestamp, status_message, history, artifacts, metadata, owner";
 
+/// The claim kept beside a task (all three set, or all three NULL).
+pub(crate) const CLAIM_COLUMNS: &str = "claim_token, claim_run, lease_until";
+
 pub(crate) fn task(row: &Row) -> Result<Task> {
-    let state: String = get(row, "state")?;
-    let state = TaskState::from_wire(&state)
-        .ok_or_else(|| Error::Decode { what: "stored task", reason: format!("unknown state {state:?}") })?;
+    let state = state(row)?;
     let timestamp: DateTime<Utc> = get(row, "state_timestamp")?;
     Ok(Task {
         id: TaskId(get(row, "id")?),
@@ -29,6 +30,25 @@ pub(crate) fn task(row: &Row) -> Result<Task> {
         history: json(row, "history")?,
         metadata: json(row, "metadata")?,
     })
+}
+
+/// The task's claim, from a row that selected [`CLAIM_COLUMNS`].
+pub(crate) fn claim(row: &Row) -> Result<Option<Claim>> {
+    let token: Option<uuid::Uuid> = get(row, "claim_token")?;
+    let run: Option<uuid::Uuid> = get(row, "claim_run")?;
+    let lease_until: Option<DateTime<Utc>> = get(row, "lease_until")?;
+    Ok(match (token, run, lease_until) {
+        (Some(token), Some(run), Some(lease_until)) => {
+            Some(Claim { token: ClaimToken(token), run: OperationId(run), lease_until })
+        }
+        _ => None,
+    })
+}
+
+pub(crate) fn state(row: &Row) -> Result<TaskState> {
+    let state: String = get(row, "state")?;
+    TaskState::from_wire(&state)
+        .ok_or_else(|| Error::Decode { what: "stored task", reason: format!("unknown state {state:?}") })
 }
 
 pub(crate) fn owner(row: &Row) -> Result<Option<String>> {

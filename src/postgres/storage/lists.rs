@@ -3,14 +3,10 @@
 use deadpool_postgres::Object;
 use tokio_postgres::types::ToSql;
 
-use super::error::{Phase, classify};
-use super::rows::{self, TASK_COLUMNS};
+use super::codec::{self, TASK_COLUMNS};
 use crate::error::Result;
 use crate::model::{ContextId, ContextSummary, Page, Task, TaskId, TaskState};
-
-fn read(err: tokio_postgres::Error) -> crate::error::Error {
-    classify(err, Phase::Commit)
-}
+use crate::postgres::error::committing;
 
 /// `LIMIT` and `OFFSET` values: a `NULL` limit means all.
 fn window(page: Page) -> (Option<i64>, i64) {
@@ -18,38 +14,38 @@ fn window(page: Page) -> (Option<i64>, i64) {
     (page.limit.map(clamp), clamp(page.offset))
 }
 
-pub(crate) async fn tasks(client: &Object, page: Page, owner: Option<&str>) -> Result<Vec<Task>> {
+pub(crate) async fn list_tasks(client: &Object, page: Page, owner: Option<&str>) -> Result<Vec<Task>> {
     let (limit, offset) = window(page);
     let rows = match owner {
         Some(owner) => {
             let sql =
                 format!("SELECT {TASK_COLUMNS} FROM tasks WHERE owner = $1 ORDER BY seq LIMIT $2 OFFSET $3");
-            let statement = client.prepare_cached(&sql).await.map_err(read)?;
+            let statement = client.prepare_cached(&sql).await.map_err(committing)?;
             client.query(&statement, &[&owner, &limit, &offset]).await
         }
         None => {
             let sql = format!("SELECT {TASK_COLUMNS} FROM tasks ORDER BY seq LIMIT $1 OFFSET $2");
-            let statement = client.prepare_cached(&sql).await.map_err(read)?;
+            let statement = client.prepare_cached(&sql).await.map_err(committing)?;
             client.query(&statement, &[&limit, &offset]).await
         }
     }
-    .map_err(read)?;
-    rows.iter().map(rows::task).collect()
+    .map_err(committing)?;
+    rows.iter().map(codec::task).collect()
 }
 
-pub(crate) async fn count(client: &Object, state: Option<TaskState>) -> Result<u64> {
+pub(crate) async fn count_tasks(client: &Object, state: Option<TaskState>) -> Result<u64> {
     let row = match state {
         Some(state) => {
             client.query_one("SELECT count(*) FROM tasks WHERE state = $1", &[&state.as_str()]).await
         }
         None => client.query_one("SELECT count(*) FROM tasks", &[]).await,
     }
-    .map_err(read)?;
+    .map_err(committing)?;
     let count: i64 = row.get(0);
     Ok(count.max(0) as u64)
 }
 
-pub(crate) async fn tasks_by_context(
+pub(crate) async fn list_tasks_by_context(
     client: &Object,
     context_id: ContextId,
     page: Page,
@@ -60,13 +56,13 @@ pub(crate) async fn tasks_by_context(
         "SELECT {TASK_COLUMNS} FROM tasks WHERE context_id = $1 AND ($2::text IS NULL OR owner = $2)
          ORDER BY seq LIMIT $3 OFFSET $4"
     );
-    let statement = client.prepare_cached(&sql).await.map_err(read)?;
+    let statement = client.prepare_cached(&sql).await.map_err(committing)?;
     let params: [&(dyn ToSql + Sync); 4] = [&context_id.0, &owner, &limit, &offset];
-    let rows = client.query(&statement, &params).await.map_err(read)?;
-    rows.iter().map(rows::task).collect()
+    let rows = client.query(&statement, &params).await.map_err(committing)?;
+    rows.iter().map(codec::task).collect()
 }
 
-pub(crate) async fn contexts(
+pub(crate) async fn list_contexts(
     client: &Object,
     page: Page,
     owner: Option<&str>,
@@ -76,13 +72,13 @@ pub(crate) async fn contexts(
                FROM contexts c LEFT JOIN tasks t ON t.context_id = c.id
                WHERE ($1::text IS NULL OR c.owner = $1)
                GROUP BY c.id, c.seq ORDER BY c.seq LIMIT $2 OFFSET $3";
-    let statement = client.prepare_cached(sql).await.map_err(read)?;
-    let rows = client.query(&statement, &[&owner, &limit, &offset]).await.map_err(read)?;
+    let statement = client.prepare_cached(sql).await.map_err(committing)?;
+    let rows = client.query(&statement, &[&owner, &limit, &offset]).await.map_err(committing)?;
     rows.iter()
         .map(|row| {
-            let task_ids: Vec<uuid::Uuid> = rows::get(row, "task_ids")?;
+            let task_ids: Vec<uuid::Uuid> = codec::get(row, "task_ids")?;
             Ok(ContextSummary {
-                context_id: ContextId(rows::get(row, "id")?),
+                context_id: ContextId(codec::get(row, "id")?),
                 task_count: task_ids.len() as u64,
                 task_ids: task_ids.into_iter().map(TaskId).collect(),
             })

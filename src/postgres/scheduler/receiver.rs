@@ -1,0 +1,114 @@
+//! One stream of deliveries: claim, else wait for a notification (or the poll interval), and
+//! ride out a lost database with a jittered backoff. The stream ends after one
+//! [`Error::Closed`] once the scheduler is closed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::Shared;
+use super::listener::Listener;
+use super::queries::Claimed;
+use super::receipt::LeaseReceipt;
+use crate::error::{Error, Result};
+use crate::model::Lanes;
+use crate::retry::Backoff;
+use crate::scheduler::{Delivery, OperationStream};
+
+const BACKOFF: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+
+/// A receiver's state: the scheduler, the lanes it reads, and the wake-ups from its LISTEN
+/// connection.
+pub(crate) struct Receiver {
+    shared: Arc<Shared>,
+    lanes: Lanes,
+    wake: Arc<Notify>,
+    _listener: Listener,
+    failures: u32,
+    ended: bool,
+}
+
+impl Receiver {
+    /// The stream of deliveries of `lanes`.
+    pub(crate) fn stream(shared: Arc<Shared>, lanes: Lanes) -> OperationStream {
+        let wake = Arc::new(Notify::new());
+        let listener = Listener::spawn(
+            shared.options.postgres.clone(),
+            shared.queue.channel().to_owned(),
+            lanes,
+            Arc::clone(&wake),
+            shared.closed.clone(),
+        );
+        let receiver = Self { shared, lanes, wake, _listener: listener, failures: 0, ended: false };
+        Box::pin(futures_util::stream::unfold(receiver, Self::next))
+    }
+
+    async fn next(mut self) -> Option<(Result<Delivery>, Self)> {
+        if self.ended {
+            return None;
+        }
+        let closed = self.shared.closed.clone();
+        loop {
+            if closed.is_cancelled() {
+                return Some(self.end());
+            }
+            let wait = match self.claim().await {
+                Ok(Some(delivery)) => {
+                    self.failures = 0;
+                    return Some((Ok(delivery), self));
+                }
+                Ok(None) => {
+                    self.failures = 0;
+                    self.shared.options.poll_interval
+                }
+                // The pool was closed under us (a shared pool closed by its other user).
+                Err(Error::Closed(_)) => return Some(self.end()),
+                Err(err) => {
+                    // The stream does not end on a lost database: wait and claim again.
+                    self.failures += 1;
+                    tracing::warn!(error = %err, attempt = self.failures, "could not claim an operation; retrying");
+                    BACKOFF.wait(self.failures)
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::timeout(wait, self.wake.notified()) => {}
+                () = closed.cancelled() => {}
+            }
+        }
+    }
+
+    /// The last item: one `Closed`, after which the stream ends.
+    fn end(mut self) -> (Result<Delivery>, Self) {
+        self.ended = true;
+        (Err(Error::Closed("postgres scheduler")), self)
+    }
+
+    async fn claim(&self) -> Result<Option<Delivery>> {
+        let shared = &self.shared;
+        let options = &shared.options;
+        loop {
+            // Unique per delivery: its receipt acts only while this very delivery holds the row.
+            let holder = format!("{}/{}", options.consumer, uuid::Uuid::new_v4().simple());
+            let claimed = shared
+                .run(async |client| {
+                    shared
+                        .queue
+                        .claim(&*client, self.lanes, &holder, options.lease, options.max_deliveries)
+                        .await
+                })
+                .await?;
+            match claimed {
+                Claimed::Delivery { id, operation, deliveries } => {
+                    let receipt = LeaseReceipt { shared: Arc::clone(shared), id, holder };
+                    let delivery = Delivery::new(*operation, deliveries, Box::new(receipt));
+                    return Ok(Some(delivery.past_limit(deliveries > options.max_deliveries)));
+                }
+                Claimed::Buried(reason) => {
+                    tracing::warn!(reason, "dead-lettered an operation that cannot be delivered; going on");
+                }
+                Claimed::Empty => return Ok(None),
+            }
+        }
+    }
+}

@@ -6,15 +6,21 @@
 //!   runs), `OOM` (consumers free memory as they acknowledge), `NOREPLICAS`, `UNBLOCKED`.
 //! - Sent, answer lost: **uncertain**. A dropped connection or a response timeout after the
 //!   command went out; the command may have run.
+//! - A transaction refused as a whole (`EXECABORT`: nothing ran) is as transient as the errors
+//!   its commands were refused with.
 //! - Everything else is **permanent**: type errors (`WRONGTYPE`, a reply that does not parse),
 //!   unknown commands, `NOSCRIPT` surfacing past the script helper, authentication and
 //!   permission failures, `MISCONF`, cluster redirects (this backend does not speak cluster).
+//!
+//! A connection that lost its server, or whose server answers `READONLY` (a failover demoted it
+//! but left its connections open), is not used again ([`spoils_connection`]): the next command
+//! takes a fresh one, which reaches the new primary.
 //!
 //! The redis crate's own `retry_method()` is not used as "transient": it says `Reconnect` for
 //! parse and authentication errors, which would retry type bugs and bad passwords forever.
 
 use deadpool_redis::{PoolError, redis};
-use redis::{ErrorKind, RedisError, RetryMethod, ServerErrorKind};
+use redis::{ErrorKind, RedisError, RetryMethod, ServerErrorKind, Value};
 
 use crate::error::{BackendError, Error, Transience};
 
@@ -27,18 +33,88 @@ pub(crate) fn transience(err: &RedisError) -> Transience {
     }
     match err.kind() {
         ErrorKind::Io => io_transience(err),
-        ErrorKind::Server(
-            ServerErrorKind::BusyLoading
-            | ServerErrorKind::TryAgain
-            | ServerErrorKind::MasterDown
-            | ServerErrorKind::ClusterDown
-            | ServerErrorKind::ReadOnly,
-        ) => Transience::Transient,
-        ErrorKind::Extension => match err.code() {
-            Some("BUSY" | "OOM" | "NOREPLICAS" | "UNBLOCKED") => Transience::Transient,
-            _ => Transience::Permanent,
-        },
+        // `MULTI`/`EXEC` refused as a whole (nothing ran): as transient as what refused it, e.g.
+        // the `READONLY` of each queued write on a demoted primary.
+        ErrorKind::Server(ServerErrorKind::ExecAbort) => {
+            let codes = queued_error_codes(err);
+            if !codes.is_empty() && codes.iter().all(|code| code_transience(code) == Transience::Transient) {
+                Transience::Transient
+            } else {
+                Transience::Permanent
+            }
+        }
+        ErrorKind::Server(_) | ErrorKind::Extension => {
+            err.code().map_or(Transience::Permanent, code_transience)
+        }
         _ => Transience::Permanent,
+    }
+}
+
+/// The server's "not now" answers.
+fn code_transience(code: &str) -> Transience {
+    match code {
+        "LOADING" | "TRYAGAIN" | "MASTERDOWN" | "CLUSTERDOWN" | "READONLY" | "BUSY" | "OOM"
+        | "NOREPLICAS" | "UNBLOCKED" => Transience::Transient,
+        _ => Transience::Permanent,
+    }
+}
+
+/// The codes of the errors inside an aborted transaction (`EXECABORT`).
+fn queued_error_codes(err: &RedisError) -> Vec<String> {
+    err.clone()
+        .into_server_errors()
+        .map(|errors| errors.iter().map(|(_, error)| error.code().to_owned()).collect())
+        .unwrap_or_default()
+}
+
+/// `READONLY`: the server is a replica now. After a failover that demoted the primary without
+/// closing its connections, every connection to it answers writes this way while fresh ones
+/// (through the same name, proxy or virtual IP) reach the new primary.
+pub(crate) fn is_read_only(err: &RedisError) -> bool {
+    err.code() == Some("READONLY") || queued_error_codes(err).iter().any(|code| code == "READONLY")
+}
+
+/// Why a connection must not be used again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Spoiled {
+    /// It lost its server.
+    Lost,
+    /// Its server was demoted ([`is_read_only`]): so were the pool's other connections.
+    Demoted,
+}
+
+/// Whether the connection that gave `result` must not be used again, and why. A server's error
+/// reply arrives as a value inside `Ok` (the redis crate turns it into an error later), so the
+/// replies are looked at too.
+pub(crate) fn spoiled<T: Replies>(result: &Result<T, RedisError>) -> Option<Spoiled> {
+    match result {
+        Err(err) if is_read_only(err) => Some(Spoiled::Demoted),
+        Err(err) if err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal() => {
+            Some(Spoiled::Lost)
+        }
+        Err(_) => None,
+        Ok(replies) => replies
+            .replies()
+            .iter()
+            .any(|reply| matches!(reply, Value::ServerError(err) if err.code() == "READONLY"))
+            .then_some(Spoiled::Demoted),
+    }
+}
+
+/// The replies of a command (one) or a pipeline (several).
+pub(crate) trait Replies {
+    fn replies(&self) -> &[Value];
+}
+
+impl Replies for Value {
+    fn replies(&self) -> &[Value] {
+        std::slice::from_ref(self)
+    }
+}
+
+impl Replies for Vec<Value> {
+    fn replies(&self) -> &[Value] {
+        self
     }
 }
 
@@ -214,6 +290,38 @@ mod tests {
             let err = server_error(&mut con, reply).await;
             assert_eq!(transience(&err), Transience::Permanent, "{reply}: {err:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn writes_to_a_demoted_server_are_transient_and_spoil_the_connection() {
+        let server = RedisServer::spawn(RedisServerOptions::default());
+        let mut con = connect(server.url(), Duration::from_secs(2)).await;
+        let nowhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(nowhere).query_async(&mut con).await.unwrap();
+        let plain = redis::cmd("SET").arg("k").arg("v").query_async::<Value>(&mut con).await;
+        let transaction =
+            redis::pipe().atomic().set("k", "v").incr("n", 1).query_async::<Value>(&mut con).await;
+        let script = redis::Script::new("return redis.call('SET', KEYS[1], 'v')")
+            .key("k")
+            .invoke_async::<Value>(&mut con)
+            .await;
+        for (name, result) in [("plain", plain), ("MULTI/EXEC", transaction), ("script", script)] {
+            let err = result.unwrap_err();
+            assert!(is_read_only(&err), "{name}: {err:?}");
+            assert_eq!(spoiled::<Value>(&Err(err.clone())), Some(Spoiled::Demoted), "{name}: {err:?}");
+            assert_eq!(transience(&err), Transience::Transient, "{name}: {err:?}");
+        }
+        // What the connection hands back for one command: the error reply as a value.
+        let mut raw = redis::cmd("SET");
+        raw.arg("k").arg("v");
+        let reply = redis::aio::ConnectionLike::req_packed_command(&mut con, &raw).await;
+        assert_eq!(spoiled(&reply), Some(Spoiled::Demoted), "{reply:?}");
+        let () = redis::cmd("REPLICAOF").arg("NO").arg("ONE").query_async(&mut con).await.unwrap();
+        let refused = parsed("-EXECABORT Transaction discarded because of previous errors.\r\n");
+        assert_eq!(transience(&refused), Transience::Permanent, "no queued errors to go by");
+        assert!(!is_read_only(&parsed("-ERR other\r\n")));
+        assert_eq!(spoiled::<Value>(&Err(parsed("-ERR other\r\n"))), None);
+        assert_eq!(spoiled(&Ok(Value::Okay)), None);
     }
 
     #[tokio::test]

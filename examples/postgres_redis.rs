@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use bindu::postgres::PostgresStorage;
 use bindu::redis::RedisScheduler;
 use bindu::worker::{AgentInput, AgentOutput, FnAgent, Worker};
-use bindu::{ContextId, Message, Retrying, Scheduler, Storage, TaskId, TaskSendParams, TaskState};
+use bindu::{
+    ContextId, Message, Retrying, Scheduler, SchedulerExt, Storage, TaskId, TaskSendParams, TaskState,
+};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -42,7 +44,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let message = Message::user_text("what is the state of my order?").for_task(TaskId::new());
     let task = storage.submit_task(ContextId::new(), &message, None).await?.task;
     let params = TaskSendParams::new(task.id, task.context_id, Some(message));
-    scheduler.run_task(params.operation_id(), &params).await?;
+    scheduler.run_task(&params).await?;
     loop {
         let current = storage.load_task(task.id, None).await?.expect("the task exists");
         if current.status.state.is_terminal() || current.status.state == TaskState::InputRequired {

@@ -12,15 +12,15 @@
 //!   unknown commands, `NOSCRIPT` surfacing past the script helper, authentication and
 //!   permission failures, `MISCONF`, cluster redirects (this backend does not speak cluster).
 //!
-//! A connection that lost its server, or whose server answers `READONLY` (a failover demoted it
-//! but left its connections open), is not used again ([`spoils_connection`]): the next command
-//! takes a fresh one, which reaches the new primary.
+//! A connection that lost its server, or whose server answers `READONLY` ([`is_read_only`]: a
+//! failover demoted it but left its connections open), is not used again (see `pool.rs`): the
+//! next command takes a fresh one, which reaches the new primary.
 //!
 //! The redis crate's own `retry_method()` is not used as "transient": it says `Reconnect` for
 //! parse and authentication errors, which would retry type bugs and bad passwords forever.
 
 use deadpool_redis::{PoolError, redis};
-use redis::{ErrorKind, RedisError, RetryMethod, ServerErrorKind, Value};
+use redis::{ErrorKind, RedisError, RetryMethod, ServerErrorKind};
 
 use crate::error::{BackendError, Error, Transience};
 
@@ -71,52 +71,11 @@ fn queued_error_codes(err: &RedisError) -> Vec<String> {
 /// closing its connections, every connection to it answers writes this way while fresh ones
 /// (through the same name, proxy or virtual IP) reach the new primary.
 pub(crate) fn is_read_only(err: &RedisError) -> bool {
-    err.code() == Some("READONLY") || queued_error_codes(err).iter().any(|code| code == "READONLY")
+    err.code() == Some(READ_ONLY) || queued_error_codes(err).iter().any(|code| code == READ_ONLY)
 }
 
-/// Why a connection must not be used again.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Spoiled {
-    /// It lost its server.
-    Lost,
-    /// Its server was demoted ([`is_read_only`]): so were the pool's other connections.
-    Demoted,
-}
-
-/// Whether the connection that gave `result` must not be used again, and why. A server's error
-/// reply arrives as a value inside `Ok` (the redis crate turns it into an error later), so the
-/// replies are looked at too.
-pub(crate) fn spoiled<T: Replies>(result: &Result<T, RedisError>) -> Option<Spoiled> {
-    match result {
-        Err(err) if is_read_only(err) => Some(Spoiled::Demoted),
-        Err(err) if err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal() => {
-            Some(Spoiled::Lost)
-        }
-        Err(_) => None,
-        Ok(replies) => replies
-            .replies()
-            .iter()
-            .any(|reply| matches!(reply, Value::ServerError(err) if err.code() == "READONLY"))
-            .then_some(Spoiled::Demoted),
-    }
-}
-
-/// The replies of a command (one) or a pipeline (several).
-pub(crate) trait Replies {
-    fn replies(&self) -> &[Value];
-}
-
-impl Replies for Value {
-    fn replies(&self) -> &[Value] {
-        std::slice::from_ref(self)
-    }
-}
-
-impl Replies for Vec<Value> {
-    fn replies(&self) -> &[Value] {
-        self
-    }
-}
+/// The code of the error a demoted server answers writes with.
+pub(crate) const READ_ONLY: &str = "READONLY";
 
 fn io_transience(err: &RedisError) -> Transience {
     // The crate says `NoRetry` for an I/O error only for `PermissionDenied` and `Unsupported`
@@ -293,7 +252,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn writes_to_a_demoted_server_are_transient_and_spoil_the_connection() {
+    async fn writes_to_a_demoted_server_are_transient() {
         let server = RedisServer::spawn(RedisServerOptions::default());
         let mut con = connect(server.url(), Duration::from_secs(2)).await;
         let nowhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -308,20 +267,12 @@ mod tests {
         for (name, result) in [("plain", plain), ("MULTI/EXEC", transaction), ("script", script)] {
             let err = result.unwrap_err();
             assert!(is_read_only(&err), "{name}: {err:?}");
-            assert_eq!(spoiled::<Value>(&Err(err.clone())), Some(Spoiled::Demoted), "{name}: {err:?}");
             assert_eq!(transience(&err), Transience::Transient, "{name}: {err:?}");
         }
-        // What the connection hands back for one command: the error reply as a value.
-        let mut raw = redis::cmd("SET");
-        raw.arg("k").arg("v");
-        let reply = redis::aio::ConnectionLike::req_packed_command(&mut con, &raw).await;
-        assert_eq!(spoiled(&reply), Some(Spoiled::Demoted), "{reply:?}");
         let () = redis::cmd("REPLICAOF").arg("NO").arg("ONE").query_async(&mut con).await.unwrap();
         let refused = parsed("-EXECABORT Transaction discarded because of previous errors.\r\n");
         assert_eq!(transience(&refused), Transience::Permanent, "no queued errors to go by");
         assert!(!is_read_only(&parsed("-ERR other\r\n")));
-        assert_eq!(spoiled::<Value>(&Err(parsed("-ERR other\r\n"))), None);
-        assert_eq!(spoiled(&Ok(Value::Okay)), None);
     }
 
     #[tokio::test]

@@ -7,7 +7,7 @@ use deadpool_redis::redis::{self, AsyncConnectionConfig, Cmd, Pipeline, RedisErr
 use deadpool_redis::{Connection, Manager, Pool, QueueMode, Runtime};
 
 use super::RedisOptions;
-use super::error::{Replies, Spoiled, connect_error, pool_error, spoiled};
+use super::error::{READ_ONLY, connect_error, is_read_only, pool_error};
 use crate::error::{BackendError, Result, Transience};
 
 /// A pool for `options` (no connection is opened yet).
@@ -35,6 +35,50 @@ pub(crate) fn build(options: &RedisOptions) -> Result<Pool> {
 /// and the pool's recycle check (`PING`) would not notice, as a replica answers it.
 pub(crate) fn forget_idle(pool: &Pool) {
     pool.retain(|_, _| false);
+}
+
+/// Why a connection must not be used again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Spoiled {
+    /// It lost its server.
+    Lost,
+    /// Its server was demoted ([`is_read_only`](super::error::is_read_only)): so were the pool's other connections.
+    Demoted,
+}
+
+/// Whether the connection that gave `result` must not be used again, and why. A server's error
+/// reply arrives as a value inside `Ok` (the redis crate turns it into an error later), so the
+/// replies are looked at too.
+pub(crate) fn spoiled<T: Replies>(result: &Result<T, RedisError>) -> Option<Spoiled> {
+    match result {
+        Err(err) if is_read_only(err) => Some(Spoiled::Demoted),
+        Err(err) if err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal() => {
+            Some(Spoiled::Lost)
+        }
+        Err(_) => None,
+        Ok(replies) => replies
+            .replies()
+            .iter()
+            .any(|reply| matches!(reply, Value::ServerError(err) if err.code() == READ_ONLY))
+            .then_some(Spoiled::Demoted),
+    }
+}
+
+/// The replies of a command (one) or a pipeline (several).
+pub(crate) trait Replies {
+    fn replies(&self) -> &[Value];
+}
+
+impl Replies for Value {
+    fn replies(&self) -> &[Value] {
+        std::slice::from_ref(self)
+    }
+}
+
+impl Replies for Vec<Value> {
+    fn replies(&self) -> &[Value] {
+        self
+    }
 }
 
 /// A connection checked out of the pool. Once a command on it shows it spoiled (lost, or on a
@@ -67,9 +111,10 @@ impl PooledConnection {
 
     fn check<T: Replies>(&mut self, result: Result<T, RedisError>) -> Result<T, RedisError> {
         if let Some(spoiled) = spoiled(&result) {
-            if let Some(Checkout::Pooled(connection)) = self.state.take() {
-                self.state = Some(Checkout::Detached(Connection::take(connection)));
-            }
+            self.state = match self.state.take() {
+                Some(Checkout::Pooled(connection)) => Some(Checkout::Detached(Connection::take(connection))),
+                detached => detached,
+            };
             if spoiled == Spoiled::Demoted {
                 forget_idle(&self.pool);
             }
@@ -152,7 +197,14 @@ mod tests {
         let nowhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(nowhere).query_async(&mut a).await.unwrap();
         let err = redis::cmd("SET").arg("k").arg("v").query_async::<()>(&mut a).await.unwrap_err();
-        assert_eq!(err.code(), Some("READONLY"), "{err:?}");
+        assert_eq!(spoiled::<Value>(&Err(err)), Some(Spoiled::Demoted));
+        // What a connection hands back for one command: the error reply as a value.
+        let mut set = redis::cmd("SET");
+        set.arg("k").arg("v");
+        let reply = ConnectionLike::req_packed_command(&mut a, &set).await;
+        assert_eq!(spoiled(&reply), Some(Spoiled::Demoted), "{reply:?}");
+        let other = redis::cmd("NOSUCHCOMMAND").query_async::<Value>(&mut a).await;
+        assert_eq!(spoiled(&other), None, "{other:?}");
         let () = redis::cmd("REPLICAOF").arg("NO").arg("ONE").query_async(&mut a).await.unwrap();
         assert_eq!(client_id(&mut a).await, first, "the spoiled connection still serves its caller");
         drop(a);

@@ -14,8 +14,8 @@ use deadpool_redis::redis::{Cmd, Pipeline, RedisError, RedisFuture, Value};
 use deadpool_redis::{Connection, Pool};
 
 use crate::error::Result;
-use crate::redis::error::{Replies, Spoiled, pool_error, spoiled};
-use crate::redis::pool::forget_idle;
+use crate::redis::error::pool_error;
+use crate::redis::pool::{Replies, Spoiled, forget_idle, spoiled};
 
 /// Holds the shared connection.
 #[derive(Default)]

@@ -81,52 +81,40 @@ impl Replies for Vec<Value> {
     }
 }
 
-/// A connection checked out of the pool. Once a command on it shows it spoiled (lost, or on a
-/// demoted server) it is taken out of the pool: it serves the rest of the caller's commands, if
-/// it can, and is closed instead of going back.
-pub(crate) struct PooledConnection {
-    /// `None` only while being detached.
-    state: Option<Checkout>,
-    pool: Pool,
+/// A connection handle whose replies are watched (see [`Guarded`]): what it talks through, and
+/// how it makes sure a spoiled connection is handed to nobody again.
+pub(crate) trait Guard: Send {
+    fn connection(&mut self) -> &mut MultiplexedConnection;
+    fn db(&self) -> i64;
+    fn pool(&self) -> &Pool;
+    /// The connection proved spoiled: take it out of circulation.
+    fn retire(&mut self);
 }
 
-enum Checkout {
-    Pooled(Connection),
-    Detached(MultiplexedConnection),
-}
+/// A connection whose every reply is checked with [`spoiled`]: a spoiled connection is retired,
+/// and a demoted server's idle connections with it.
+pub(crate) struct Guarded<G>(G);
 
-impl PooledConnection {
-    /// A connection from `pool`, for `what`.
-    pub(crate) async fn get(pool: &Pool, what: &str) -> Result<Self> {
-        let connection = pool.get().await.map_err(|err| pool_error(what, err))?;
-        Ok(Self { state: Some(Checkout::Pooled(connection)), pool: pool.clone() })
-    }
-
-    fn con(&mut self) -> &mut MultiplexedConnection {
-        match self.state.as_mut().expect("a checkout") {
-            Checkout::Pooled(connection) => connection,
-            Checkout::Detached(connection) => connection,
-        }
+impl<G: Guard> Guarded<G> {
+    pub(crate) fn new(guard: G) -> Self {
+        Self(guard)
     }
 
     fn check<T: Replies>(&mut self, result: Result<T, RedisError>) -> Result<T, RedisError> {
-        if let Some(spoiled) = spoiled(&result) {
-            self.state = match self.state.take() {
-                Some(Checkout::Pooled(connection)) => Some(Checkout::Detached(Connection::take(connection))),
-                detached => detached,
-            };
-            if spoiled == Spoiled::Demoted {
-                forget_idle(&self.pool);
+        if let Some(why) = spoiled(&result) {
+            self.0.retire();
+            if why == Spoiled::Demoted {
+                forget_idle(self.0.pool());
             }
         }
         result
     }
 }
 
-impl ConnectionLike for PooledConnection {
+impl<G: Guard> ConnectionLike for Guarded<G> {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         Box::pin(async move {
-            let result = self.con().req_packed_command(cmd).await;
+            let result = self.0.connection().req_packed_command(cmd).await;
             self.check(result)
         })
     }
@@ -138,16 +126,63 @@ impl ConnectionLike for PooledConnection {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         Box::pin(async move {
-            let result = self.con().req_packed_commands(pipeline, offset, count).await;
+            let result = self.0.connection().req_packed_commands(pipeline, offset, count).await;
             self.check(result)
         })
     }
 
     fn get_db(&self) -> i64 {
-        match self.state.as_ref().expect("a checkout") {
-            Checkout::Pooled(connection) => connection.get_db(),
-            Checkout::Detached(connection) => connection.get_db(),
+        self.0.db()
+    }
+}
+
+/// A connection checked out of the pool. Once retired it is taken out of the pool: it serves the
+/// rest of the caller's commands, if it can, and is closed instead of going back.
+pub(crate) type PooledConnection = Guarded<Checkout>;
+
+pub(crate) struct Checkout {
+    /// `None` only while being retired.
+    state: Option<Checked>,
+    pool: Pool,
+}
+
+enum Checked {
+    Pooled(Connection),
+    Retired(MultiplexedConnection),
+}
+
+impl PooledConnection {
+    /// A connection from `pool`, for `what`.
+    pub(crate) async fn get(pool: &Pool, what: &str) -> Result<Self> {
+        let connection = pool.get().await.map_err(|err| pool_error(what, err))?;
+        Ok(Guarded(Checkout { state: Some(Checked::Pooled(connection)), pool: pool.clone() }))
+    }
+}
+
+impl Guard for Checkout {
+    fn connection(&mut self) -> &mut MultiplexedConnection {
+        match self.state.as_mut().expect("a checkout") {
+            Checked::Pooled(connection) => connection,
+            Checked::Retired(connection) => connection,
         }
+    }
+
+    fn db(&self) -> i64 {
+        match self.state.as_ref().expect("a checkout") {
+            Checked::Pooled(connection) => connection.get_db(),
+            Checked::Retired(connection) => connection.get_db(),
+        }
+    }
+
+    fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    fn retire(&mut self) {
+        self.state = match self.state.take() {
+            Some(Checked::Pooled(connection)) => Some(Checked::Retired(Connection::take(connection))),
+            retired => retired,
+        };
     }
 }
 

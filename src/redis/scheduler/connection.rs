@@ -10,12 +10,11 @@
 use std::sync::{Mutex, MutexGuard};
 
 use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
-use deadpool_redis::redis::{Cmd, Pipeline, RedisError, RedisFuture, Value};
 use deadpool_redis::{Connection, Pool};
 
 use crate::error::Result;
 use crate::redis::error::pool_error;
-use crate::redis::pool::{Replies, Spoiled, forget_idle, spoiled};
+use crate::redis::pool::{Guard, Guarded};
 
 /// Holds the shared connection.
 #[derive(Default)]
@@ -38,7 +37,7 @@ impl SharedConnection {
             let held = self.lock();
             if let Some(connection) = held.connection.as_ref() {
                 let con = MultiplexedConnection::clone(connection);
-                return Ok(SharedHandle { shared: self, pool, con, generation: held.generation });
+                return Ok(Guarded::new(Handle { shared: self, pool, con, generation: held.generation }));
             }
         }
         let fresh = pool.get().await.map_err(|err| pool_error(what, err))?;
@@ -47,13 +46,13 @@ impl SharedConnection {
             // Another caller installed one meanwhile: use it, and `fresh` goes back to the pool.
             Some(connection) => {
                 let con = MultiplexedConnection::clone(connection);
-                Ok(SharedHandle { shared: self, pool, con, generation: held.generation })
+                Ok(Guarded::new(Handle { shared: self, pool, con, generation: held.generation }))
             }
             None => {
                 held.generation += 1;
                 let con = MultiplexedConnection::clone(&fresh);
                 held.connection = Some(fresh);
-                Ok(SharedHandle { shared: self, pool, con, generation: held.generation })
+                Ok(Guarded::new(Handle { shared: self, pool, con, generation: held.generation }))
             }
         }
     }
@@ -79,51 +78,31 @@ impl SharedConnection {
     }
 }
 
-/// One user's handle on the shared connection; its commands report a spoiled connection.
-pub(super) struct SharedHandle<'a> {
+/// One user's handle on the shared connection; a spoiled connection is discarded for all.
+pub(super) type SharedHandle<'a> = Guarded<Handle<'a>>;
+
+pub(super) struct Handle<'a> {
     shared: &'a SharedConnection,
     pool: &'a Pool,
     con: MultiplexedConnection,
     generation: u64,
 }
 
-impl SharedHandle<'_> {
-    fn check<T: Replies>(
-        &self,
-        result: std::result::Result<T, RedisError>,
-    ) -> std::result::Result<T, RedisError> {
-        if let Some(spoiled) = spoiled(&result) {
-            self.shared.discard(self.generation);
-            if spoiled == Spoiled::Demoted {
-                forget_idle(self.pool);
-            }
-        }
-        result
-    }
-}
-
-impl ConnectionLike for SharedHandle<'_> {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        Box::pin(async move {
-            let result = self.con.req_packed_command(cmd).await;
-            self.check(result)
-        })
+impl Guard for Handle<'_> {
+    fn connection(&mut self) -> &mut MultiplexedConnection {
+        &mut self.con
     }
 
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        pipeline: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        Box::pin(async move {
-            let result = self.con.req_packed_commands(pipeline, offset, count).await;
-            self.check(result)
-        })
-    }
-
-    fn get_db(&self) -> i64 {
+    fn db(&self) -> i64 {
         self.con.get_db()
+    }
+
+    fn pool(&self) -> &Pool {
+        self.pool
+    }
+
+    fn retire(&mut self) {
+        self.shared.discard(self.generation);
     }
 }
 
@@ -135,7 +114,7 @@ mod tests {
     use crate::redis::{RedisOptions, pool};
     use crate::testing::{RedisServer, RedisServerOptions};
 
-    async fn ping(con: &mut SharedHandle<'_>) -> std::result::Result<(), RedisError> {
+    async fn ping(con: &mut SharedHandle<'_>) -> std::result::Result<(), redis::RedisError> {
         redis::cmd("PING").query_async::<()>(con).await
     }
 

@@ -5,7 +5,7 @@ use deadpool_redis::redis::{self, Pipeline};
 use super::RedisStorage;
 use super::codec::StoredTask;
 use super::migration::SCHEMA_VERSION;
-use super::tx::{MAX_CONFLICTS, abandon, contention, exec, read_error, watch, write_error};
+use super::tx::{MAX_CONFLICTS, abandon, contention, exec, scan, watch, write_error};
 use crate::error::{Entity, Error, Result};
 use crate::model::{ContextId, Page, TaskState};
 
@@ -61,15 +61,7 @@ impl RedisStorage {
         let pattern = self.keys.pattern();
         let mut cursor: u64 = 0;
         loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(500)
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| read_error("clear_all", e))?;
+            let (next, keys) = scan(&mut conn, cursor, &pattern, 500, "clear_all").await?;
             if !keys.is_empty() {
                 redis::cmd("UNLINK")
                     .arg(&keys)

@@ -16,7 +16,7 @@ use super::RedisStorage;
 use super::codec::millis;
 use super::index::stuck_since;
 use super::lists::readable;
-use super::tx::{MAX_CONFLICTS, contention, exec, read_error, watch, write_error};
+use super::tx::{MAX_CONFLICTS, contention, exec, read_error, scan, watch, write_error};
 use crate::error::{BackendError, Result, Transience};
 use crate::redis::pool::PooledConnection;
 
@@ -106,15 +106,7 @@ impl RedisStorage {
     async fn index_stuck_candidates(&self, conn: &mut PooledConnection, token: &str) -> Result<()> {
         let (pattern, mut cursor, mut indexed) = (self.keys.task_pattern(), 0u64, 0usize);
         loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(BATCH)
-                .query_async(conn)
-                .await
-                .map_err(|e| read_error("migrate: list the tasks", e))?;
+            let (next, keys) = scan(conn, cursor, &pattern, BATCH, "migrate: list the tasks").await?;
             indexed += self.index_batch(conn, &keys).await?;
             if !self.lock(conn, token, LOCK_TTL).await? {
                 return Err(unavailable("migrate: the lock expired before the migration finished".into()));

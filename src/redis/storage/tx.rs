@@ -59,6 +59,25 @@ pub(super) fn time_of((seconds, micros): (i64, i64)) -> Result<DateTime<Utc>> {
         .ok_or_else(|| Error::Decode { what: "server time", reason: format!("{seconds}.{micros:06}") })
 }
 
+/// One `SCAN` step over the keys matching `pattern`: the next cursor (0 when done) and a batch.
+pub(super) async fn scan(
+    conn: &mut PooledConnection,
+    cursor: u64,
+    pattern: &str,
+    batch: usize,
+    what: &str,
+) -> Result<(u64, Vec<String>)> {
+    redis::cmd("SCAN")
+        .arg(cursor)
+        .arg("MATCH")
+        .arg(pattern)
+        .arg("COUNT")
+        .arg(batch)
+        .query_async(conn)
+        .await
+        .map_err(|e| read_error(what, e))
+}
+
 /// Runs `pipe` as `MULTI`/`EXEC`; `false` if a watched key changed and nothing was applied.
 pub(super) async fn exec(conn: &mut PooledConnection, pipe: &mut Pipeline, what: &str) -> Result<bool> {
     let reply: Value = pipe.atomic().query_async(conn).await.map_err(|e| write_error(what, e))?;

@@ -13,8 +13,7 @@ use bindu::conformance::storage;
 use bindu::redis::{RedisScheduler, RedisSchedulerOptions, RedisStorage};
 use bindu::testing::RedisServer;
 use bindu::{
-    ContextId, Message, RetryPolicy, Retrying, Scheduler, SchedulerExt, Storage, TaskId, TaskSendParams,
-    Transience,
+    ContextId, Message, RetryPolicy, Retrying, SchedulerExt, Storage, TaskId, TaskSendParams, Transience,
 };
 use futures_util::StreamExt;
 use testcontainers_tests::{free_port, redis};

@@ -154,10 +154,10 @@ impl Receiver {
         }
         // Wait for new entries, but not past the next sweep.
         let block = self.next_sweep.saturating_duration_since(now).min(self.shared.options.block_time);
-        let (shared, consumer, lanes) = (Arc::clone(&self.shared), self.consumer.clone(), self.lanes);
+        let Self { shared, con, consumer, lanes, .. } = self;
+        let con = con.as_mut().expect("connected");
         let entries =
-            commands::read(self.con(), &shared.keys, &shared.options.group, &consumer, lanes, Some(block))
-                .await?;
+            commands::read(con, &shared.keys, &shared.options.group, consumer, *lanes, Some(block)).await?;
         self.failures = 0;
         let mut entries = entries.into_iter();
         let Some((lane, entry)) = entries.next() else { return Ok(None) };

@@ -89,7 +89,8 @@ use crate::scheduler::{OperationStream, Scheduler};
 /// A [`Scheduler`] on Redis streams with a consumer group: acknowledged, at-least-once delivery
 /// that survives the crash of a receiver and the restart of a Redis with persistence.
 ///
-/// See the [module docs](self) for the design. Cloning gives another handle on the same pool.
+/// Its design is described at the top of `src/redis/scheduler/mod.rs`; what it needs of the
+/// server, in the [`redis`](super) module. Cloning gives another handle on the same pool.
 /// Receivers started by [`receive`](Scheduler::receive) live as long as their stream;
 /// [`close`](Scheduler::close) ends them.
 #[derive(Clone)]

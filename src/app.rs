@@ -145,9 +145,9 @@ async fn postgres_storage(_: &str, _: Option<&str>, _: &RetrySettings) -> Result
 
 #[cfg(feature = "redis")]
 async fn redis_scheduler(url: &str, prefix: &str, retry: &RetrySettings) -> Result<Arc<dyn Scheduler>> {
-    use crate::redis::{RedisOptions, RedisScheduler};
-    let mut options = RedisOptions::from_url(url).map_err(|err| named("REDIS_URL", url, err))?;
-    options.prefix = prefix.to_owned();
+    use crate::redis::{RedisScheduler, RedisSchedulerOptions};
+    let mut options = RedisSchedulerOptions::from_url(url).map_err(|err| named("REDIS_URL", url, err))?;
+    options.redis.prefix = prefix.to_owned();
     let scheduler = start_up(
         "scheduler",
         "REDIS_URL",

@@ -8,7 +8,7 @@ pub fn url(url: &str) -> String {
     };
     let authority_start = scheme_end + 3;
     let rest = &url[authority_start..];
-    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority_len = authority_len(url, rest);
     let authority = &rest[..authority_len];
     let mut out = String::with_capacity(url.len());
     out.push_str(&url[..authority_start]);
@@ -21,7 +21,7 @@ pub fn url(url: &str) -> String {
                     out.push_str(":***");
                 }
                 // redis://secret@host puts the password where the user would be.
-                None if url.starts_with("redis") => out.push_str("***"),
+                None if is_redis(url) => out.push_str("***"),
                 None => out.push_str(userinfo),
             }
             out.push_str(&authority[at..]);
@@ -30,6 +30,31 @@ pub fn url(url: &str) -> String {
     }
     out.push_str(&redact_query(&rest[authority_len..]));
     out
+}
+
+/// The byte range of `url`'s userinfo (`user:password`, without the `@`), if it has one.
+pub(crate) fn userinfo(url: &str) -> Option<std::ops::Range<usize>> {
+    let start = url.find("://")? + 3;
+    let rest = &url[start..];
+    let at = rest[..authority_len(url, rest)].rfind('@')?;
+    Some(start..start + at)
+}
+
+/// The length of the authority at the start of `rest` (what follows `scheme://` in `url`).
+///
+/// A Redis password is often pasted unescaped, and may hold `/`, `?`, `#` or `@`: a Redis URL's
+/// userinfo runs to its last `@` (Redis URLs carry none in their path or query). Other URLs end
+/// the authority at the first `/`, `?` or `#`, as RFC 3986 says.
+fn authority_len(url: &str, rest: &str) -> usize {
+    let plain = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest.rfind('@') {
+        Some(at) if is_redis(url) => at + rest[at..].find(['/', '?', '#']).unwrap_or(rest.len() - at),
+        _ => plain,
+    }
+}
+
+fn is_redis(url: &str) -> bool {
+    url.starts_with("redis") || url.starts_with("valkey")
 }
 
 fn redact_query(tail: &str) -> String {
@@ -87,6 +112,18 @@ mod tests {
             "postgresql://u@h/db?password=***&sslmode=require"
         );
         assert_eq!(url("https://h/x?token=abc#frag"), "https://h/x?token=***#frag");
+    }
+
+    #[test]
+    fn hides_redis_passwords_holding_url_delimiters() {
+        for password in ["a/b", "a?b", "a#b", "/?#@", "x@y/z"] {
+            let raw = format!("redis://default:{password}@cache:6379/0?protocol=resp3");
+            assert_eq!(url(&raw), "redis://default:***@cache:6379/0?protocol=resp3", "{password}");
+            let range = super::userinfo(&raw).unwrap();
+            assert_eq!(&raw[range], format!("default:{password}"));
+        }
+        assert_eq!(url("redis://:p/w@h"), "redis://:***@h");
+        assert_eq!(super::userinfo("redis://h:6379/0"), None);
     }
 
     #[test]

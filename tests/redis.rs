@@ -1,8 +1,9 @@
 #![cfg(feature = "redis")]
 //! The scheduler conformance suite on [`RedisScheduler`] against a real server — plain, under
-//! `Retrying`, through `Arc<dyn …>` — the contracts only Redis has (prefixes isolate agents,
-//! keep-alive holds a delivery, acknowledged entries leave the stream, idle consumers are
-//! forgotten, `close` ends the streams), and workers end to end on a Redis wired by `App`.
+//! `Retrying`, through `Arc<dyn …>`, and closing on a scheduler of its own — the contracts only
+//! Redis has (prefixes isolate agents, keep-alive holds a delivery, acknowledged entries leave the
+//! stream, idle consumers are forgotten, a server that may evict keys is warned about), and
+//! workers end to end on a Redis wired by `App`.
 
 mod common;
 
@@ -12,26 +13,29 @@ use std::time::Duration;
 
 use bindu::conformance::scheduler::{self, Expectations, assert_quiet, next_for};
 use bindu::conformance::within;
-use bindu::redis::{RedisOptions, RedisScheduler};
+use bindu::redis::{RedisKeys, RedisScheduler, RedisSchedulerOptions, RedisStorage};
 use bindu::settings::Env;
-use bindu::testing::RedisServer;
+use bindu::testing::{RedisServer, RedisServerOptions};
 use bindu::{
-    App, AppSettings, Error, OperationId, RetryPolicy, Retrying, Scheduler, TaskId, TaskIdParams, Transience,
+    App, AppSettings, Error, Hold, Lanes, RetryPolicy, Retrying, Scheduler, SchedulerExt, TaskId,
+    TaskIdParams, Transience,
 };
 use deadpool_redis::redis::{self, Value};
-use futures_util::StreamExt;
 
-/// The suite's timing for [`RedisServer::quick_options`]: a dropped delivery comes back after
-/// `min_idle`, found by a sweep at most `claim_interval` later.
-fn expectations(options: &RedisOptions) -> Expectations {
+use common::logs::Captured;
+
+/// The suite's timing for [`RedisServer::quick_scheduler_options`]: a dropped delivery comes back
+/// after `min_idle`, found by a sweep at most `claim_interval` later.
+fn expectations(options: &RedisSchedulerOptions) -> Expectations {
     Expectations {
         redelivery_within: options.min_idle + options.claim_interval + Duration::from_millis(400),
         max_deliveries: options.max_deliveries,
         quiet_period: Duration::from_millis(300),
+        idle_takeover: true,
     }
 }
 
-async fn connect(options: RedisOptions) -> RedisScheduler {
+async fn connect(options: RedisSchedulerOptions) -> RedisScheduler {
     within("connect", RedisScheduler::connect_with(options)).await.expect("connect to the test server")
 }
 
@@ -40,7 +44,7 @@ const POLICY: RetryPolicy = RetryPolicy::new(5, Duration::from_millis(50), Durat
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduler_plain() {
     let server = RedisServer::start();
-    let options = server.quick_options();
+    let options = server.quick_scheduler_options();
     let expect = expectations(&options);
     scheduler::run_all(&connect(options).await, expect).await;
 }
@@ -48,7 +52,7 @@ async fn scheduler_plain() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduler_retrying() {
     let server = RedisServer::start();
-    let options = server.quick_options();
+    let options = server.quick_scheduler_options();
     let expect = expectations(&options);
     scheduler::run_all(&Retrying::with_policy(connect(options).await, POLICY), expect).await;
 }
@@ -56,12 +60,20 @@ async fn scheduler_retrying() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduler_arc_dyn() {
     let server = RedisServer::start();
-    let options = server.quick_options();
+    let options = server.quick_scheduler_options();
     let expect = expectations(&options);
     let shared: Arc<dyn Scheduler> = Arc::new(connect(options).await);
     scheduler::run_all(&shared, expect).await;
     let boxed: Box<dyn Scheduler> = Box::new(Retrying::with_policy(shared, POLICY));
     scheduler::run_all(&boxed, expect).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_ends_streams_and_later_calls() {
+    let server = RedisServer::start();
+    scheduler::close_ends_streams_and_later_calls(&connect(server.quick_scheduler_options()).await).await;
+    let retrying = Retrying::with_policy(connect(server.quick_scheduler_options()).await, POLICY);
+    scheduler::close_ends_streams_and_later_calls(&retrying).await;
 }
 
 fn tasks(ids: &[TaskId]) -> HashSet<TaskId> {
@@ -71,11 +83,12 @@ fn tasks(ids: &[TaskId]) -> HashSet<TaskId> {
 #[tokio::test]
 async fn prefixes_isolate_agents_on_one_server() {
     let server = RedisServer::start();
-    let (a, b) = (connect(server.quick_options()).await, connect(server.quick_options()).await);
+    let (a, b) =
+        (connect(server.quick_scheduler_options()).await, connect(server.quick_scheduler_options()).await);
     assert_ne!(a.keys(), b.keys());
     let mut stream_b = within("open", b.receive_task_operations()).await.unwrap();
     let task = TaskId::new();
-    within("cancel", a.cancel_task(OperationId::new(), &TaskIdParams::new(task))).await.unwrap();
+    within("cancel", a.cancel_task(&TaskIdParams::new(task))).await.unwrap();
     assert_quiet(&mut stream_b, &tasks(&[task]), Duration::from_millis(800)).await;
     let mut stream_a = within("open", a.receive_task_operations()).await.unwrap();
     let delivery = next_for(&mut stream_a, &tasks(&[task]), Duration::from_secs(5)).await;
@@ -85,14 +98,14 @@ async fn prefixes_isolate_agents_on_one_server() {
 #[tokio::test]
 async fn keep_alive_holds_a_delivery_until_it_is_dropped() {
     let server = RedisServer::start();
-    let scheduler = connect(server.quick_options()).await;
+    let scheduler = connect(server.quick_scheduler_options()).await;
     let min_idle = scheduler.options().min_idle;
     let (mut first, mut second) = (
         within("open", scheduler.receive_task_operations()).await.unwrap(),
         within("open", scheduler.receive_task_operations()).await.unwrap(),
     );
     let task = TaskId::new();
-    within("pause", scheduler.pause_task(OperationId::new(), &TaskIdParams::new(task))).await.unwrap();
+    within("pause", scheduler.pause_task(&TaskIdParams::new(task))).await.unwrap();
     let held = next_for(&mut first, &tasks(&[task]), Duration::from_secs(5)).await;
     // Four idle times with a keep-alive every half idle time: never taken over.
     let wanted = tasks(&[task]);
@@ -100,7 +113,7 @@ async fn keep_alive_holds_a_delivery_until_it_is_dropped() {
     let keep = async {
         for _ in 0..8 {
             tokio::time::sleep(min_idle / 2).await;
-            within("keep_alive", held.keep_alive()).await.unwrap();
+            assert_eq!(within("keep_alive", held.keep_alive()).await.unwrap(), Hold::Held);
         }
     };
     tokio::join!(watch, keep);
@@ -111,35 +124,39 @@ async fn keep_alive_holds_a_delivery_until_it_is_dropped() {
 }
 
 #[tokio::test]
-async fn a_delivery_taken_over_cannot_be_kept_alive() {
+async fn a_delivery_taken_over_cannot_be_kept_alive_or_settled() {
     let server = RedisServer::start();
-    let scheduler = connect(server.quick_options()).await;
+    let scheduler = connect(server.quick_scheduler_options()).await;
     let mut first = within("open", scheduler.receive_task_operations()).await.unwrap();
     let task = TaskId::new();
-    within("resume", scheduler.resume_task(OperationId::new(), &TaskIdParams::new(task))).await.unwrap();
+    within("resume", scheduler.resume_task(&TaskIdParams::new(task))).await.unwrap();
     let stale = next_for(&mut first, &tasks(&[task]), Duration::from_secs(5)).await;
     let mut second = within("open", scheduler.receive_task_operations()).await.unwrap();
     let fresh = next_for(&mut second, &tasks(&[task]), Duration::from_secs(5)).await;
     assert_eq!((fresh.operation().id, fresh.delivery_count()), (stale.operation().id, 2));
-    let err = within("keep_alive", stale.keep_alive()).await.unwrap_err();
-    assert_eq!(err.transience(), Transience::Permanent, "{err}");
-    assert!(err.to_string().contains("took it over"), "{err}");
-    // The new holder is unaffected, and settling twice is harmless.
-    within("keep_alive", fresh.keep_alive()).await.unwrap();
-    within("ack", fresh.ack()).await.unwrap();
+    assert_eq!(within("keep_alive", stale.keep_alive()).await.unwrap(), Hold::Lost, "taken over");
+    // The stale holder's settling changes nothing: the entry stays the new holder's.
     within("ack", stale.ack()).await.unwrap();
-    within("keep_alive", stale.keep_alive()).await.unwrap();
+    within("dead_letter", stale.dead_letter("stale")).await.unwrap();
+    within("release", stale.release(Duration::ZERO)).await.unwrap();
+    assert_eq!(within("keep_alive", fresh.keep_alive()).await.unwrap(), Hold::Held);
+    assert_eq!(within("backlog", scheduler.backlog()).await.unwrap(), 1);
+    assert!(within("dead_letters", scheduler.dead_letters(10)).await.unwrap().is_empty());
+    within("ack", fresh.ack()).await.unwrap();
+    within("ack", fresh.ack()).await.unwrap();
+    assert_eq!(within("keep_alive", fresh.keep_alive()).await.unwrap(), Hold::Lost, "settled");
+    assert_eq!(within("backlog", scheduler.backlog()).await.unwrap(), 0);
 }
 
 #[tokio::test]
 async fn settled_operations_leave_the_stream_and_dead_letters_say_why() {
     let server = RedisServer::start();
-    let scheduler = connect(server.quick_options()).await;
+    let scheduler = connect(server.quick_scheduler_options()).await;
     let mut stream = within("open", scheduler.receive_task_operations()).await.unwrap();
     let ids: Vec<TaskId> = (0..3).map(|_| TaskId::new()).collect();
-    let operation_ids: Vec<OperationId> = ids.iter().map(|_| OperationId::new()).collect();
-    for (task, id) in ids.iter().zip(&operation_ids) {
-        within("cancel", scheduler.cancel_task(*id, &TaskIdParams::new(*task))).await.unwrap();
+    let mut operation_ids = Vec::new();
+    for task in &ids {
+        operation_ids.push(within("cancel", scheduler.cancel_task(&TaskIdParams::new(*task))).await.unwrap());
     }
     assert_eq!(within("backlog", scheduler.backlog()).await.unwrap(), 3);
     for index in 0..3 {
@@ -160,11 +177,11 @@ async fn settled_operations_leave_the_stream_and_dead_letters_say_why() {
     assert_eq!(dead[0].operation_id.as_deref(), Some(operation_ids[1].to_string().as_str()));
 }
 
-async fn consumers(url: &str, options: &RedisOptions, keys: &bindu::redis::RedisKeys) -> Vec<(String, i64)> {
+async fn consumers(url: &str, options: &RedisSchedulerOptions, keys: &RedisKeys) -> Vec<(String, i64)> {
     let client = redis::Client::open(url).unwrap();
     let mut con = within("connect", client.get_multiplexed_async_connection()).await.unwrap();
     let mut info = redis::cmd("XINFO");
-    info.arg("CONSUMERS").arg(&keys.stream).arg(&options.group);
+    info.arg("CONSUMERS").arg(&keys.control).arg(&options.group);
     let reply: Vec<Vec<Value>> = within("XINFO CONSUMERS", info.query_async(&mut con)).await.unwrap();
     reply
         .into_iter()
@@ -188,7 +205,7 @@ async fn consumers(url: &str, options: &RedisOptions, keys: &bindu::redis::Redis
 #[tokio::test]
 async fn idle_consumers_holding_nothing_are_forgotten() {
     let server = RedisServer::start();
-    let mut options = server.quick_options();
+    let mut options = server.quick_scheduler_options();
     options.forget_consumers_after = Duration::from_secs(1);
     options.min_idle = Duration::from_secs(60); // the held entry must stay with its consumer
     let scheduler = connect(options.clone()).await;
@@ -198,7 +215,7 @@ async fn idle_consumers_holding_nothing_are_forgotten() {
     for index in 0..3 {
         let mut stream = within("open", scheduler.receive_task_operations()).await.unwrap();
         let task = TaskId::new();
-        within("cancel", scheduler.cancel_task(OperationId::new(), &TaskIdParams::new(task))).await.unwrap();
+        within("cancel", scheduler.cancel_task(&TaskIdParams::new(task))).await.unwrap();
         let delivery = next_for(&mut stream, &tasks(&[task]), Duration::from_secs(5)).await;
         if index == 0 {
             held = Some(delivery);
@@ -220,37 +237,73 @@ async fn idle_consumers_holding_nothing_are_forgotten() {
 }
 
 #[tokio::test]
-async fn close_ends_streams_and_later_calls() {
+async fn receivers_read_only_their_lanes() {
     let server = RedisServer::start();
-    let scheduler = connect(server.quick_options()).await;
-    let mut stream = within("open", scheduler.receive_task_operations()).await.unwrap();
-    let waiting = tokio::spawn(async move {
-        let first = stream.next().await;
-        let second = stream.next().await;
-        (first.map(|item| item.map(drop)), second.is_none())
-    });
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    scheduler.close();
-    let (first, ended) = within("stream end", waiting).await.unwrap();
-    assert!(matches!(first, Some(Err(Error::Closed(_)))), "{first:?}");
-    assert!(ended);
-    let params = TaskIdParams::new(TaskId::new());
-    let err = within("cancel", scheduler.cancel_task(OperationId::new(), &params)).await.unwrap_err();
-    assert!(matches!(err, Error::Closed(_)), "{err}");
-    let opened = within("open", scheduler.receive_task_operations()).await;
-    assert!(matches!(opened.err(), Some(Error::Closed(_))));
+    let scheduler = connect(server.quick_scheduler_options()).await;
+    let (run_task, cancel_task) = (TaskId::new(), TaskId::new());
+    let params = bindu::TaskSendParams::new(run_task, bindu::ContextId::new(), None);
+    within("run", scheduler.run_task(&params)).await.unwrap();
+    within("cancel", scheduler.cancel_task(&TaskIdParams::new(cancel_task))).await.unwrap();
+    let keys = scheduler.keys();
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut con = within("connect", client.get_multiplexed_async_connection()).await.unwrap();
+    let lengths: (u64, u64) =
+        within("XLEN", redis::pipe().xlen(&keys.runs).xlen(&keys.control).query_async(&mut con))
+            .await
+            .unwrap();
+    assert_eq!(lengths, (1, 1), "one stream per lane");
+    let both = tasks(&[run_task, cancel_task]);
+    let mut runs = within("open", scheduler.receive(Lanes::Runs)).await.unwrap();
+    let delivery = next_for(&mut runs, &both, Duration::from_secs(5)).await;
+    assert_eq!(delivery.operation().action.task_id(), run_task);
+    within("ack", delivery.ack()).await.unwrap();
+    assert_quiet(&mut runs, &both, Duration::from_millis(500)).await;
+    let mut control = within("open", scheduler.receive(Lanes::Control)).await.unwrap();
+    let delivery = next_for(&mut control, &both, Duration::from_secs(5)).await;
+    assert_eq!(delivery.operation().action.task_id(), cancel_task);
+    within("ack", delivery.ack()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_server_that_may_evict_keys_is_warned_about() {
+    let (captured, _guard) = Captured::install();
+    let server = RedisServer::spawn(RedisServerOptions::default());
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut con = within("connect", client.get_multiplexed_async_connection()).await.unwrap();
+    let mut set = redis::cmd("CONFIG");
+    set.arg("SET").arg("maxmemory-policy").arg("noeviction");
+    let () = within("CONFIG SET", set.query_async(&mut con)).await.unwrap();
+    connect(server.quick_scheduler_options()).await;
+    within("connect", RedisStorage::connect_with(server.quick_options())).await.unwrap();
+    assert!(!captured.text().contains("maxmemory-policy"), "noeviction is fine:\n{}", captured.text());
+    let mut set = redis::cmd("CONFIG");
+    set.arg("SET").arg("maxmemory-policy").arg("allkeys-lru");
+    let () = within("CONFIG SET", set.query_async(&mut con)).await.unwrap();
+    connect(server.quick_scheduler_options()).await;
+    within("connect", RedisStorage::connect_with(server.quick_options())).await.unwrap();
+    let logs = captured.text();
+    let warnings: Vec<&str> =
+        logs.lines().filter(|line| line.contains("maxmemory-policy allkeys-lru")).collect();
+    assert_eq!(warnings.len(), 2, "the scheduler and the storage warn:\n{logs}");
+    for warning in warnings {
+        assert!(
+            warning.contains("WARN") && warning.contains("evict") && warning.contains("noeviction"),
+            "{warning}"
+        );
+    }
 }
 
 #[tokio::test]
 async fn connecting_classifies_failures() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut options = RedisOptions::from_url(&format!("redis://127.0.0.1:{port}/0")).unwrap();
-    options.connect_timeout = Duration::from_millis(500);
+    let mut options = RedisSchedulerOptions::from_url(&format!("redis://127.0.0.1:{port}/0")).unwrap();
+    options.redis.connect_timeout = Duration::from_millis(500);
     let err = within("connect", RedisScheduler::connect_with(options)).await.unwrap_err();
     assert_eq!(err.transience(), Transience::Transient, "nothing listens: {err}");
     let err = within("connect", RedisScheduler::connect("http://127.0.0.1/")).await.unwrap_err();
     assert!(matches!(err, Error::Config { .. }), "{err}");
-    let no_prefix = RedisOptions::from_url("redis://127.0.0.1/").unwrap().with_prefix("");
+    let mut no_prefix = RedisSchedulerOptions::from_url("redis://127.0.0.1/").unwrap();
+    no_prefix.redis.prefix = String::new();
     let err = within("connect", RedisScheduler::connect_with(no_prefix)).await.unwrap_err();
     assert!(matches!(err, Error::Invalid { .. }), "{err}");
 }

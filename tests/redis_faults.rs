@@ -1,7 +1,8 @@
 #![cfg(feature = "redis")]
 //! [`RedisScheduler`] under real faults: Redis killed and restarted (with and without its data),
-//! Redis frozen, a consumer process killed between receiving and acknowledging, poison entries,
-//! enqueues replayed after uncertain failures. Every await is under a timeout.
+//! Redis frozen, Redis demoted to a replica and promoted back (with [`RedisStorage`]), a consumer
+//! process killed between receiving and acknowledging, poison entries, enqueues replayed after
+//! uncertain failures. Every await is under a timeout.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -9,11 +10,11 @@ use std::time::Duration;
 
 use bindu::conformance::scheduler::{assert_quiet, next_for};
 use bindu::conformance::within;
-use bindu::redis::{RedisOptions, RedisScheduler};
+use bindu::redis::{RedisScheduler, RedisSchedulerOptions, RedisStorage};
 use bindu::testing::{Fault, Faulty, RedisServer, RedisServerOptions};
 use bindu::{
-    Call, ContextId, Message, OperationId, OperationStream, RetryPolicy, Retrying, Scheduler, TaskId,
-    TaskIdParams, TaskSendParams, Transience,
+    Call, ContextId, Message, OperationId, OperationStream, RetryPolicy, Retrying, Scheduler, SchedulerExt,
+    Storage, TaskId, TaskIdParams, TaskOperation, TaskSendParams, Transience,
 };
 use deadpool_redis::redis;
 use futures_util::StreamExt;
@@ -23,7 +24,7 @@ use tokio::time::{Instant, timeout};
 /// Enough retries to ride out a restart (about 20 s of waiting in all).
 const OUTAGE: RetryPolicy = RetryPolicy::new(40, Duration::from_millis(50), Duration::from_millis(500));
 
-async fn connect(options: RedisOptions) -> RedisScheduler {
+async fn connect(options: RedisSchedulerOptions) -> RedisScheduler {
     within("connect", RedisScheduler::connect_with(options)).await.expect("connect to the test server")
 }
 
@@ -65,7 +66,7 @@ async fn every_enqueued_operation_survives_redis_restarts() {
     let server = Arc::new(RedisServer::spawn(RedisServerOptions { persistent: true, ..Default::default() }));
     // Faulty injects nothing here: it counts the calls Retrying makes.
     let scheduler =
-        Arc::new(Retrying::with_policy(Faulty::new(connect(server.quick_options()).await), OUTAGE));
+        Arc::new(Retrying::with_policy(Faulty::new(connect(server.quick_scheduler_options()).await), OUTAGE));
     let received = Received::default();
     let mut consumers = Vec::new();
     for _ in 0..2 {
@@ -79,12 +80,9 @@ async fn every_enqueued_operation_survives_redis_restarts() {
             tokio::spawn(async move {
                 let mut enqueued = Vec::new();
                 for _ in 0..150 {
-                    let id = OperationId::new();
                     let params = TaskIdParams::new(TaskId::new());
-                    if timeout(Duration::from_secs(60), scheduler.cancel_task(id, &params))
-                        .await
-                        .unwrap()
-                        .is_ok()
+                    if let Ok(id) =
+                        timeout(Duration::from_secs(60), scheduler.cancel_task(&params)).await.unwrap()
                     {
                         enqueued.push((id, started.elapsed()));
                     }
@@ -119,7 +117,7 @@ async fn every_enqueued_operation_survives_redis_restarts() {
     }
     assert!(wanted.len() >= 250, "most enqueues succeed through Retrying: {}", wanted.len());
     all_received(&received, &wanted, Duration::from_secs(60)).await;
-    let calls = scheduler.inner().calls(Call::CANCEL_TASK);
+    let calls = scheduler.inner().calls(Call::ENQUEUE);
     assert!(calls > 300, "the outage failed enqueues that were retried ({calls} calls for 300 enqueues)");
     let counts = received.lock().unwrap().clone();
     let again = counts.values().filter(|count| **count > 1).count();
@@ -136,16 +134,16 @@ async fn every_enqueued_operation_survives_redis_restarts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receiving_resumes_after_redis_lost_its_data() {
     let server = Arc::new(RedisServer::spawn(RedisServerOptions::default()));
-    let scheduler = Retrying::with_policy(connect(server.quick_options()).await, OUTAGE);
+    let scheduler = Retrying::with_policy(connect(server.quick_scheduler_options()).await, OUTAGE);
     let mut stream = within("open", scheduler.receive_task_operations()).await.unwrap();
     let first = TaskId::new();
-    within("cancel", scheduler.cancel_task(OperationId::new(), &TaskIdParams::new(first))).await.unwrap();
+    within("cancel", scheduler.cancel_task(&TaskIdParams::new(first))).await.unwrap();
     within("ack", next_for(&mut stream, &tasks(&[first]), Duration::from_secs(5)).await.ack()).await.unwrap();
     // Without persistence the stream and its consumer group are gone after the restart.
     let restarting = Arc::clone(&server);
     within("restart", tokio::task::spawn_blocking(move || restarting.restart())).await.unwrap();
     let second = TaskId::new();
-    within("cancel", scheduler.cancel_task(OperationId::new(), &TaskIdParams::new(second))).await.unwrap();
+    within("cancel", scheduler.cancel_task(&TaskIdParams::new(second))).await.unwrap();
     let delivery = next_for(&mut stream, &tasks(&[second]), Duration::from_secs(15)).await;
     assert_eq!(delivery.delivery_count(), 1);
     within("ack", delivery.ack()).await.unwrap();
@@ -154,7 +152,7 @@ async fn receiving_resumes_after_redis_lost_its_data() {
     let mut admin = within("connect", client.get_multiplexed_async_connection()).await.unwrap();
     let () = within("FLUSHALL", redis::cmd("FLUSHALL").query_async(&mut admin)).await.unwrap();
     let third = TaskId::new();
-    within("cancel", scheduler.cancel_task(OperationId::new(), &TaskIdParams::new(third))).await.unwrap();
+    within("cancel", scheduler.cancel_task(&TaskIdParams::new(third))).await.unwrap();
     let delivery = next_for(&mut stream, &tasks(&[third]), Duration::from_secs(15)).await;
     assert_eq!(delivery.delivery_count(), 1);
     within("ack", delivery.ack()).await.unwrap();
@@ -163,7 +161,7 @@ async fn receiving_resumes_after_redis_lost_its_data() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receiving_resumes_after_redis_was_frozen() {
     let server = Arc::new(RedisServer::spawn(RedisServerOptions::default()));
-    let options = server.quick_options();
+    let options = server.quick_scheduler_options();
     let scheduler = Retrying::with_policy(connect(options.clone()).await, OUTAGE);
     let stream = within("open", scheduler.receive_task_operations()).await.unwrap();
     let received = Received::default();
@@ -171,10 +169,9 @@ async fn receiving_resumes_after_redis_was_frozen() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     server.stop();
     // Longer than a blocking read's response timeout, so the receiver times out and reconnects.
-    tokio::time::sleep(options.block_time + options.response_timeout + Duration::from_secs(1)).await;
+    tokio::time::sleep(options.block_time + options.redis.response_timeout + Duration::from_secs(1)).await;
     server.cont();
-    let id = OperationId::new();
-    within("pause", scheduler.pause_task(id, &TaskIdParams::new(TaskId::new()))).await.unwrap();
+    let id = within("pause", scheduler.pause_task(&TaskIdParams::new(TaskId::new()))).await.unwrap();
     all_received(&received, &HashSet::from([id]), Duration::from_secs(15)).await;
     assert!(!consumer.is_finished(), "the stream neither ended nor yielded an error");
     consumer.abort();
@@ -184,8 +181,9 @@ async fn receiving_resumes_after_redis_was_frozen() {
 const CHILD_URL: &str = "BINDU_TEST_CRASH_CHILD_URL";
 const CHILD_PREFIX: &str = "BINDU_TEST_CRASH_CHILD_PREFIX";
 
-fn crash_options(url: &str, prefix: &str) -> RedisOptions {
-    let mut options = RedisServer::quick_options_for(url).with_prefix(prefix);
+fn crash_options(url: &str, prefix: &str) -> RedisSchedulerOptions {
+    let mut options = RedisServer::quick_scheduler_options_for(url);
+    options.redis.prefix = prefix.to_owned();
     options.min_idle = Duration::from_secs(1);
     options
 }
@@ -245,10 +243,10 @@ async fn a_killed_consumers_operation_is_redelivered_after_the_idle_time() {
     let scheduler = connect(options.clone()).await;
     let mut measured = Vec::new();
     for _ in 0..3 {
-        let (mut child, mut lines) = spawn_consumer(server.url(), &options.prefix).await;
+        let (mut child, mut lines) = spawn_consumer(server.url(), &options.redis.prefix).await;
         line_starting(&mut lines, "CHILD READY").await;
-        let (task, id) = (TaskId::new(), OperationId::new());
-        within("cancel", scheduler.cancel_task(id, &TaskIdParams::new(task))).await.unwrap();
+        let task = TaskId::new();
+        let id = within("cancel", scheduler.cancel_task(&TaskIdParams::new(task))).await.unwrap();
         let line = line_starting(&mut lines, "CHILD RECEIVED").await;
         let received = Instant::now();
         assert_eq!(line, format!("CHILD RECEIVED {id} 1"));
@@ -279,7 +277,7 @@ async fn a_killed_consumers_operation_is_redelivered_after_the_idle_time() {
 #[tokio::test]
 async fn poison_entries_are_dead_lettered_and_the_consumer_goes_on() {
     let server = RedisServer::start();
-    let options = server.quick_options();
+    let options = server.quick_scheduler_options();
     let scheduler = connect(options.clone()).await;
     let mut stream = within("open", scheduler.receive_task_operations()).await.unwrap();
     let client = redis::Client::open(server.url()).unwrap();
@@ -303,11 +301,12 @@ async fn poison_entries_are_dead_lettered_and_the_consumer_goes_on() {
     ];
     for (field, value, _) in &poison {
         let mut add = redis::cmd("XADD");
-        add.arg(&scheduler.keys().stream).arg("*").arg(field).arg(value.as_slice());
+        add.arg(&scheduler.keys().runs).arg("*").arg(field).arg(value.as_slice());
         let _: String = within("XADD", add.query_async(&mut raw)).await.unwrap();
     }
+    // A run: on the same stream as the poison, after it.
     let good = TaskId::new();
-    within("cancel", scheduler.cancel_task(OperationId::new(), &TaskIdParams::new(good))).await.unwrap();
+    within("run", scheduler.run_task(&run(good))).await.unwrap();
     let delivery = next_for(&mut stream, &tasks(&[good]), Duration::from_secs(5)).await;
     assert_eq!(delivery.delivery_count(), 1);
     within("ack", delivery.ack()).await.unwrap();
@@ -319,24 +318,28 @@ async fn poison_entries_are_dead_lettered_and_the_consumer_goes_on() {
         assert!(letter.reason.contains(problem), "{problem}: {letter:?}");
         assert_eq!((letter.deliveries, letter.operation.is_none()), (1, true), "{letter:?}");
     }
-    // An operation whose every receiver dies: delivered max_deliveries times, then dead-lettered.
+    // An operation whose every receiver dies: delivered max_deliveries times, once more flagged,
+    // then dead-lettered.
     let doomed = TaskId::new();
-    within("run", scheduler.run_task(OperationId::new(), &run(doomed))).await.unwrap();
-    for count in 1..=options.max_deliveries {
+    within("run", scheduler.run_task(&run(doomed))).await.unwrap();
+    for count in 1..=options.max_deliveries + 1 {
         let delivery = next_for(&mut stream, &tasks(&[doomed]), Duration::from_secs(5)).await;
-        assert_eq!(delivery.delivery_count(), count);
+        assert_eq!(
+            (delivery.delivery_count(), delivery.over_limit()),
+            (count, count > options.max_deliveries)
+        );
     }
     let after = TaskId::new();
-    within("cancel", scheduler.cancel_task(OperationId::new(), &TaskIdParams::new(after))).await.unwrap();
+    within("cancel", scheduler.cancel_task(&TaskIdParams::new(after))).await.unwrap();
     within("ack", next_for(&mut stream, &tasks(&[after]), Duration::from_secs(5)).await.ack()).await.unwrap();
     assert_quiet(&mut stream, &tasks(&[doomed]), options.min_idle * 3).await;
     let dead = within("dead_letters", scheduler.dead_letters(100)).await.unwrap();
     let last = dead.last().expect("the doomed operation");
     assert_eq!(last.operation.as_ref().map(|op| op.action.task_id()), Some(doomed));
-    let limit = options.max_deliveries;
+    let limit = options.max_deliveries + 1;
     assert_eq!(
         (last.reason.clone(), last.deliveries),
-        (format!("not acknowledged after {limit} deliveries"), limit)
+        (format!("not settled after {limit} deliveries"), limit)
     );
     assert_eq!(within("backlog", scheduler.backlog()).await.unwrap(), 0, "nothing is left in the stream");
 }
@@ -349,25 +352,19 @@ fn run(task: TaskId) -> TaskSendParams {
 async fn replayed_enqueues_never_deliver_twice() {
     // Its own server: the write pause below would stall other tests sharing REDIS_URL.
     let server = RedisServer::spawn(RedisServerOptions::default());
-    let mut options = server.quick_options();
-    options.response_timeout = Duration::from_millis(300);
+    let mut options = server.quick_scheduler_options();
+    options.redis.response_timeout = Duration::from_millis(300);
     let faulty = Faulty::new(connect(options.clone()).await);
-    // Applied, then reported as failed (the reply "was lost"), twice per call.
-    let calls = [Call::RUN_TASK, Call::CANCEL_TASK, Call::PAUSE_TASK, Call::RESUME_TASK];
-    for call in calls {
-        faulty.script(call, [Fault::After(Transience::Uncertain), Fault::After(Transience::Uncertain)]);
-    }
+    // Applied, then reported as failed (the reply "was lost"), twice per enqueue.
+    faulty.script(Call::ENQUEUE, [Fault::After(Transience::Uncertain); 8]);
     let scheduler = Arc::new(Retrying::with_policy(faulty, OUTAGE));
     let mut stream = within("open", scheduler.receive_task_operations()).await.unwrap();
     let ids: Vec<TaskId> = (0..6).map(|_| TaskId::new()).collect();
-    let run_params = run(ids[0]);
-    within("run", scheduler.run_task(run_params.operation_id(), &run_params)).await.unwrap();
-    within("cancel", scheduler.cancel_task(OperationId::new(), &TaskIdParams::new(ids[1]))).await.unwrap();
-    within("pause", scheduler.pause_task(OperationId::new(), &TaskIdParams::new(ids[2]))).await.unwrap();
-    within("resume", scheduler.resume_task(OperationId::new(), &TaskIdParams::new(ids[3]))).await.unwrap();
-    for call in calls {
-        assert_eq!(scheduler.inner().calls(call), 3, "{} was replayed", call.name);
-    }
+    within("run", scheduler.run_task(&run(ids[0]))).await.unwrap();
+    within("cancel", scheduler.cancel_task(&TaskIdParams::new(ids[1]))).await.unwrap();
+    within("pause", scheduler.pause_task(&TaskIdParams::new(ids[2]))).await.unwrap();
+    within("resume", scheduler.resume_task(&TaskIdParams::new(ids[3]))).await.unwrap();
+    assert_eq!(scheduler.inner().calls(Call::ENQUEUE), 12, "each enqueue was replayed twice");
     // Real uncertain failures: writes are paused on the server (`CLIENT PAUSE … WRITE`; the pool's
     // PING still works), so the enqueue script is sent, its reply times out, and it is replayed;
     // every copy runs when the pause ends. Five concurrent callers of one id on top.
@@ -376,24 +373,22 @@ async fn replayed_enqueues_never_deliver_twice() {
     let mut pause = redis::cmd("CLIENT");
     pause.arg("PAUSE").arg(1500).arg("WRITE");
     let () = within("CLIENT PAUSE", pause.query_async(&mut admin)).await.unwrap();
-    let paused_id = OperationId::new();
-    let paused_task = TaskIdParams::new(ids[4]);
-    let before = scheduler.inner().calls(Call::CANCEL_TASK);
+    let paused = TaskOperation::cancel(TaskIdParams::new(ids[4]));
+    let before = scheduler.inner().calls(Call::ENQUEUE);
     let enqueues: Vec<_> = (0..5)
         .map(|_| {
-            let (scheduler, params) = (Arc::clone(&scheduler), paused_task.clone());
-            tokio::spawn(async move { scheduler.cancel_task(paused_id, &params).await })
+            let (scheduler, operation) = (Arc::clone(&scheduler), paused.clone());
+            tokio::spawn(async move { scheduler.enqueue(&operation).await })
         })
         .collect();
     for enqueue in enqueues {
         within("paused enqueue", enqueue).await.unwrap().expect("replayed until the server answered");
     }
-    let replays = scheduler.inner().calls(Call::CANCEL_TASK) - before;
+    let replays = scheduler.inner().calls(Call::ENQUEUE) - before;
     assert!(replays > 5, "the paused enqueues timed out and were replayed ({replays} calls)");
     eprintln!("5 enqueues of one id under a write pause: {replays} calls");
-    let concurrent = TaskIdParams::new(ids[5]);
-    let same_id = OperationId::new();
-    let all = futures_util::future::join_all((0..5).map(|_| scheduler.cancel_task(same_id, &concurrent)));
+    let concurrent = TaskOperation::cancel(TaskIdParams::new(ids[5]));
+    let all = futures_util::future::join_all((0..5).map(|_| scheduler.enqueue(&concurrent)));
     let results = within("concurrent enqueues", all).await;
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     let wanted = tasks(&ids);
@@ -405,4 +400,83 @@ async fn replayed_enqueues_never_deliver_twice() {
     }
     assert_eq!(seen.iter().copied().collect::<HashSet<_>>(), wanted, "each operation once: {seen:?}");
     assert_quiet(&mut stream, &wanted, options.min_idle * 2).await;
+}
+
+/// The ids of the server's client connections, but `admin`'s.
+async fn client_ids(admin: &mut redis::aio::MultiplexedConnection) -> HashSet<i64> {
+    let own: i64 = redis::cmd("CLIENT").arg("ID").query_async(admin).await.unwrap();
+    let list: String = redis::cmd("CLIENT").arg("LIST").query_async(admin).await.unwrap();
+    list.lines()
+        .filter_map(|line| line.split(' ').find_map(|field| field.strip_prefix("id="))?.parse().ok())
+        .filter(|id| *id != own)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_demoted_server_is_left_for_fresh_connections() {
+    // A failover that demotes the primary but leaves its connections open: every write on them
+    // answers READONLY, while fresh connections (through the same name) reach the new primary.
+    // Here the server is demoted and promoted back; what matters is that the backends stop using
+    // the connections that answered READONLY.
+    let server = RedisServer::spawn(RedisServerOptions::default());
+    let options = server.quick_scheduler_options();
+    let storage = Retrying::with_policy(
+        within("connect", RedisStorage::connect_with(options.redis.clone())).await.unwrap(),
+        OUTAGE,
+    );
+    let scheduler = Retrying::with_policy(connect(options.clone()).await, OUTAGE);
+    let mut stream = within("open", scheduler.receive_task_operations()).await.unwrap();
+    let warm = TaskId::new();
+    within("cancel", scheduler.cancel_task(&TaskIdParams::new(warm))).await.unwrap();
+    within("ack", next_for(&mut stream, &tasks(&[warm]), Duration::from_secs(5)).await.ack()).await.unwrap();
+    let first = Message::user_text("before").for_task(TaskId::new());
+    within("submit", storage.submit_task(ContextId::new(), &first, None)).await.unwrap();
+
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut admin = within("connect", client.get_multiplexed_async_connection()).await.unwrap();
+    let before = client_ids(&mut admin).await;
+    let nowhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(nowhere).query_async(&mut admin).await.unwrap();
+    let second = Message::user_text("while demoted").for_task(TaskId::new());
+    let err =
+        within("submit", storage.inner().submit_task(ContextId::new(), &second, None)).await.unwrap_err();
+    assert_eq!(err.transience(), Transience::Transient, "{err}");
+    assert!(err.to_string().contains("read only replica"), "{err}");
+    let operation = TaskOperation::cancel(TaskIdParams::new(TaskId::new()));
+    let err = within("enqueue", scheduler.inner().enqueue(&operation)).await.unwrap_err();
+    assert_eq!(err.transience(), Transience::Transient, "{err}");
+    // The receiver reads (a write for Redis: it moves the group's cursor), is refused, reconnects.
+    let read = timeout(options.block_time * 3, stream.next()).await;
+    assert!(
+        read.is_err(),
+        "nothing is handed out, no error either: {:?}",
+        read.map(|item| item.map(|i| i.map(drop)))
+    );
+
+    // Retried calls go through once there is a primary again.
+    let promote = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let () = redis::cmd("REPLICAOF").arg("NO").arg("ONE").query_async(&mut admin.clone()).await.unwrap();
+    };
+    let (submitted, enqueued, ()) = tokio::join!(
+        within("submit", storage.submit_task(ContextId::new(), &second, None)),
+        within("enqueue", scheduler.enqueue(&operation)),
+        promote
+    );
+    assert_eq!(submitted.unwrap().task.history[0].message_id, second.message_id);
+    enqueued.unwrap();
+    let task = operation.action.task_id();
+    within("ack", next_for(&mut stream, &tasks(&[task]), Duration::from_secs(15)).await.ack()).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let still_open: Vec<i64> = client_ids(&mut admin).await.intersection(&before).copied().collect();
+        if still_open.is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let list: String = redis::cmd("CLIENT").arg("LIST").query_async(&mut admin).await.unwrap();
+            panic!("connections from before the demotion are still in use: {still_open:?}\n{list}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

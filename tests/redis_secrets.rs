@@ -1,17 +1,19 @@
 #![cfg(feature = "redis")]
 //! The Redis password never appears in logs (ours and the redis crate's, at every level), in
 //! errors, or in `Debug` output — through connecting, a wrong password, an outage with
-//! reconnects, and start-up through [`App`].
+//! reconnects, start-up through [`App`], and a password holding URL delimiters.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bindu::conformance::scheduler::next_for;
 use bindu::conformance::within;
-use bindu::redis::RedisScheduler;
+use bindu::redis::{RedisScheduler, RedisStorage};
 use bindu::settings::SchedulerBackend;
 use bindu::testing::{RedisServer, RedisServerOptions};
-use bindu::{App, AppSettings, OperationId, RetryPolicy, Retrying, Scheduler, TaskId, TaskIdParams};
+use bindu::{
+    App, AppSettings, ContextId, Message, RetryPolicy, Retrying, SchedulerExt, Storage, TaskId, TaskIdParams,
+};
 use futures_util::StreamExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -43,19 +45,22 @@ async fn the_password_never_appears_in_logs_errors_or_debug_output() {
         password: Some(PASSWORD.into()),
         ..Default::default()
     }));
-    let options = server.quick_options();
-    assert!(options.url.contains(PASSWORD), "the secret is in play");
+    let options = server.quick_scheduler_options();
+    assert!(options.redis.url.contains(PASSWORD), "the secret is in play");
     let shown = format!("redis://:***@127.0.0.1:{}/0", server.port().unwrap());
-    let mut texts = vec![format!("{options:?}"), format!("{server:?}"), options.redacted_url()];
+    let mut texts = vec![format!("{options:?}"), format!("{server:?}"), options.redis.redacted_url()];
 
     // A wrong password: the scheduler's error, and App's start-up error naming REDIS_URL.
     let mut wrong = options.clone();
-    wrong.url = options.url.replace(PASSWORD, WRONG_PASSWORD);
+    wrong.redis.url = options.redis.url.replace(PASSWORD, WRONG_PASSWORD);
     let err = within("connect", RedisScheduler::connect_with(wrong.clone())).await.unwrap_err();
     assert!(!err.is_retryable(true), "bad credentials are permanent: {err}");
     texts.push(format!("{err} | {err:?}"));
     let settings = AppSettings {
-        scheduler: SchedulerBackend::Redis { url: wrong.url.clone(), prefix: wrong.prefix.clone() },
+        scheduler: SchedulerBackend::Redis {
+            url: wrong.redis.url.clone(),
+            prefix: wrong.redis.prefix.clone(),
+        },
         ..AppSettings::default()
     };
     let err = within("App::connect", App::connect(&settings)).await.unwrap_err();
@@ -69,7 +74,7 @@ async fn the_password_never_appears_in_logs_errors_or_debug_output() {
     let mut stream = within("open", scheduler.receive_task_operations()).await.unwrap();
     server.kill();
     let params = TaskIdParams::new(TaskId::new());
-    let failed = within("cancel", scheduler.cancel_task(OperationId::new(), &params)).await.unwrap_err();
+    let failed = within("cancel", scheduler.cancel_task(&params)).await.unwrap_err();
     texts.push(format!("{failed} | {failed:?}"));
     // Poll through the outage: the receiver fails, logs and retries, and yields nothing.
     let outage = tokio::time::timeout(Duration::from_millis(1500), stream.next()).await;
@@ -85,7 +90,7 @@ async fn the_password_never_appears_in_logs_errors_or_debug_output() {
         RetryPolicy::new(20, Duration::from_millis(50), Duration::from_millis(500)),
     );
     let task = TaskId::new();
-    within("cancel", retrying.cancel_task(OperationId::new(), &TaskIdParams::new(task))).await.unwrap();
+    within("cancel", retrying.cancel_task(&TaskIdParams::new(task))).await.unwrap();
     let delivery = next_for(&mut stream, &[task].into_iter().collect(), Duration::from_secs(15)).await;
     within("ack", delivery.ack()).await.unwrap();
 
@@ -96,5 +101,49 @@ async fn the_password_never_appears_in_logs_errors_or_debug_output() {
     assert_secret_free("the logs", &logs);
     for text in texts {
         assert_secret_free("an error or Debug output", &text);
+    }
+}
+
+/// A password holding `/`, `?`, `#` and `@`, pasted into the URL unescaped: it works, and what is
+/// logged or reported never shows it (nor a piece of it). On one thread, so that the capture
+/// sees everything the backends log.
+#[tokio::test]
+async fn a_password_with_url_delimiters_works_and_never_appears() {
+    let (captured, _guard) = Captured::install();
+    const TRICKY: &str = "pw/7f3a?x#y@z";
+    let server =
+        RedisServer::spawn(RedisServerOptions { password: Some(TRICKY.into()), ..Default::default() });
+    let options = server.quick_scheduler_options();
+    assert!(options.redis.url.contains(TRICKY), "the URL carries the password unescaped");
+    let pieces = ["pw/7f3a", "7f3a?x", "x#y", "y@z"];
+    let mut texts = vec![format!("{options:?}"), format!("{server:?}"), options.redis.redacted_url()];
+
+    let storage = within("connect", RedisStorage::connect_with(options.redis.clone())).await.unwrap();
+    let message = Message::user_text("hi").for_task(TaskId::new());
+    within("submit", storage.submit_task(ContextId::new(), &message, None)).await.unwrap();
+    let scheduler = within("connect", RedisScheduler::connect_with(options.clone())).await.unwrap();
+    let mut stream = within("open", scheduler.receive_task_operations()).await.unwrap();
+    let task = TaskId::new();
+    within("cancel", scheduler.cancel_task(&TaskIdParams::new(task))).await.unwrap();
+    within("ack", next_for(&mut stream, &[task].into_iter().collect(), Duration::from_secs(5)).await.ack())
+        .await
+        .unwrap();
+    texts.push(format!("{storage:?} {scheduler:?}"));
+
+    // The same password, one character wrong; and a URL that does not parse.
+    let mut wrong = options.clone();
+    wrong.redis.url = options.redis.url.replace("@z@", "@q@");
+    let err = within("connect", RedisScheduler::connect_with(wrong)).await.unwrap_err();
+    assert!(!err.is_retryable(true), "bad credentials are permanent: {err}");
+    texts.push(format!("{err} | {err:?}"));
+    let broken = options.redis.url.replace("127.0.0.1:", "127.0.0.1:port");
+    let err = bindu::redis::RedisOptions::from_url(&broken).unwrap_err();
+    texts.push(format!("{err} | {err:?}"));
+
+    texts.push(captured.text());
+    for text in texts {
+        for piece in pieces {
+            assert!(!text.contains(piece), "{piece:?} shows:\n{text}");
+        }
     }
 }

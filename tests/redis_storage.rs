@@ -1,14 +1,25 @@
 //! RedisStorage against a real redis-server: the conformance suite (plain, under `Retrying`,
-//! through `Arc<dyn Storage>`), isolation by prefix, and a restart while writes go on.
+//! through `Arc<dyn Storage>`), isolation by prefix, a restart while writes go on, records that
+//! cannot be read, and data written by the release before claims and lanes (with its scheduler).
 #![cfg(feature = "redis")]
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bindu::conformance::scheduler::next_for;
 use bindu::conformance::storage;
-use bindu::redis::RedisStorage;
+use bindu::conformance::within;
+use bindu::redis::{RedisScheduler, RedisStorage};
 use bindu::testing::{RedisServer, RedisServerOptions};
-use bindu::{ContextId, Message, RetryPolicy, Retrying, Storage, TaskId, TaskState, TaskUpdate};
+use bindu::{
+    ClaimOutcome, ClaimRequest, ContextId, Error, Lanes, Message, OperationId, Page, RetryPolicy, Retrying,
+    Scheduler, Storage, StuckReason, Task, TaskId, TaskIdParams, TaskOperation, TaskSendParams, TaskState,
+    TaskStatus, TaskUpdate,
+};
+use chrono::{TimeDelta, Utc};
+use deadpool_redis::redis::{self, aio::MultiplexedConnection};
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_plain_retrying_and_arc_dyn() {
@@ -78,4 +89,174 @@ async fn a_restarted_server_loses_nothing_and_duplicates_nothing() {
         assert_eq!(task.history[0].message_id, message_id);
     }
     assert_eq!(storage.count_tasks(Some(TaskState::Completed)).await.unwrap(), 60);
+}
+
+async fn raw(url: &str) -> MultiplexedConnection {
+    let client = redis::Client::open(url).unwrap();
+    within("connect", client.get_multiplexed_async_connection()).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_record_that_cannot_be_read_breaks_no_other_read() {
+    let server = RedisServer::start();
+    let options = server.quick_options();
+    let storage = RedisStorage::connect_with(options.clone()).await.unwrap();
+    let context_id = ContextId::new();
+    let mut good = Vec::new();
+    for text in ["one", "two"] {
+        let message = Message::user_text(text).for_task(TaskId::new());
+        good.push(storage.submit_task(context_id, &message, None).await.unwrap().task.id);
+    }
+    // A third task of the context whose value is not a task any more.
+    let broken = TaskId::new();
+    let tag = format!("{{{}}}:store", options.prefix);
+    let mut con = raw(server.url()).await;
+    let () = redis::pipe()
+        .set(format!("{tag}:task:{broken}"), "{not json")
+        .ignore()
+        .zadd(format!("{tag}:tasks"), broken.to_string(), 99)
+        .ignore()
+        .zadd(format!("{tag}:context-tasks:{context_id}"), broken.to_string(), 99)
+        .ignore()
+        .zadd(format!("{tag}:due"), broken.to_string(), 0)
+        .ignore()
+        .sadd(format!("{tag}:state:submitted"), broken.to_string())
+        .ignore()
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let ids = |tasks: Vec<Task>| tasks.into_iter().map(|task| task.id).collect::<Vec<_>>();
+    assert_eq!(ids(storage.list_tasks(Page::ALL, None).await.unwrap()), good);
+    assert_eq!(ids(storage.list_tasks_by_context(context_id, Page::ALL, None).await.unwrap()), good);
+    let stuck = storage.stuck_tasks(Duration::ZERO, 100).await.unwrap();
+    assert_eq!(stuck.iter().map(|s| s.task_id).collect::<Vec<_>>(), good, "{stuck:?}");
+    let err = storage.load_task(broken, None).await.unwrap_err();
+    assert!(matches!(err, Error::Decode { .. }), "the broken record itself reports why: {err}");
+    storage.clear_context(context_id).await.unwrap();
+    let exists: bool =
+        redis::cmd("EXISTS").arg(format!("{tag}:task:{broken}")).query_async(&mut con).await.unwrap();
+    assert!(!exists, "clearing the context removes the broken record too");
+    assert_eq!(storage.count_tasks(None).await.unwrap(), 0);
+    assert_eq!(storage.count_tasks(Some(TaskState::Submitted)).await.unwrap(), 0);
+}
+
+/// A task as the previous release stored it: its JSON with owner and creation number (no claim
+/// key, no due set), with its indexes.
+fn write_old_task(pipe: &mut redis::Pipeline, tag: &str, task: &Task, seq: u64) {
+    let id = task.id.to_string();
+    pipe.set(format!("{tag}:task:{id}"), json!({"task": task, "owner": null, "seq": seq}).to_string())
+        .ignore();
+    pipe.zadd(format!("{tag}:tasks"), &id, seq).ignore();
+    pipe.zadd(format!("{tag}:context-tasks:{}", task.context_id), &id, seq).ignore();
+    pipe.sadd(format!("{tag}:state:{}", task.status.state), &id).ignore();
+    let context = json!({"owner": null, "seq": seq, "data": {}, "messages": []});
+    pipe.set(format!("{tag}:context:{}", task.context_id), context.to_string()).ignore();
+    pipe.zadd(format!("{tag}:contexts"), task.context_id.to_string(), seq).ignore();
+    pipe.set(format!("{tag}:sequence"), seq).ignore();
+}
+
+/// An operation as the previous release enqueued it: on the one stream `{prefix}:ops`.
+fn write_old_operation(pipe: &mut redis::Pipeline, prefix: &str, operation: &TaskOperation) {
+    let mut payload = serde_json::to_value(operation).unwrap();
+    payload["v"] = 1.into();
+    pipe.cmd("XADD")
+        .arg(format!("{{{prefix}}}:ops"))
+        .arg("*")
+        .arg("id")
+        .arg(operation.id.to_string())
+        .arg("op")
+        .arg(payload.to_string())
+        .ignore();
+}
+
+fn old_task(state: TaskState, age: TimeDelta) -> Task {
+    let (id, context_id) = (TaskId::new(), ContextId::new());
+    let mut message = Message::user_text("from the previous release").for_task(id);
+    message.context_id = Some(context_id);
+    let mut task = Task::submitted(id, context_id, message);
+    task.status = TaskStatus { state, timestamp: Utc::now() - age, message: None };
+    task
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_of_the_previous_release_is_read_claimed_rescued_and_delivered() {
+    let server = RedisServer::start();
+    let options = server.quick_scheduler_options();
+    let prefix = options.redis.prefix.clone();
+    let tag = format!("{{{prefix}}}:store");
+    let hour = TimeDelta::hours(1);
+    let (waiting, running, finished) = (
+        old_task(TaskState::Submitted, hour),
+        old_task(TaskState::Working, hour),
+        old_task(TaskState::Completed, hour),
+    );
+    let run = TaskOperation::run(TaskSendParams::new(
+        waiting.id,
+        waiting.context_id,
+        waiting.history.first().cloned(),
+    ));
+    let cancel = TaskOperation::cancel(TaskIdParams::new(running.id));
+    let mut con = raw(server.url()).await;
+    let mut pipe = redis::pipe();
+    for (seq, task) in [&waiting, &running, &finished].into_iter().enumerate() {
+        write_old_task(&mut pipe, &tag, task, seq as u64 + 1);
+    }
+    pipe.cmd("XGROUP")
+        .arg("CREATE")
+        .arg(format!("{{{prefix}}}:ops"))
+        .arg("workers")
+        .arg("0-0")
+        .arg("MKSTREAM")
+        .ignore();
+    write_old_operation(&mut pipe, &prefix, &run);
+    write_old_operation(&mut pipe, &prefix, &cancel);
+    let () = pipe.query_async(&mut con).await.unwrap();
+
+    // Two processes of the new release start at once: one migrates, the other waits for it.
+    let (a, b) = tokio::join!(
+        RedisStorage::connect_with(options.redis.clone()),
+        RedisStorage::connect_with(options.redis.clone())
+    );
+    let (storage, _other) = (a.unwrap(), b.unwrap());
+    let version: String = redis::cmd("GET").arg(format!("{tag}:schema")).query_async(&mut con).await.unwrap();
+    assert_eq!(version, "2", "the layout version is written once the data is migrated");
+
+    for task in [&waiting, &running, &finished] {
+        assert_eq!(storage.load_task(task.id, None).await.unwrap().as_ref(), Some(task), "read as written");
+    }
+    assert_eq!(storage.list_tasks(Page::ALL, None).await.unwrap().len(), 3);
+    assert_eq!(storage.count_tasks(Some(TaskState::Working)).await.unwrap(), 1);
+    let stuck = storage.stuck_tasks(Duration::from_secs(30 * 60), 100).await.unwrap();
+    let found: Vec<_> = stuck.iter().map(|s| (s.task_id, s.reason)).collect();
+    assert_eq!(found, [(waiting.id, StuckReason::Waiting), (running.id, StuckReason::LeaseExpired)]);
+
+    let lease = Duration::from_secs(30);
+    match storage.claim_task(waiting.id, &ClaimRequest::new(run.id, lease)).await.unwrap() {
+        ClaimOutcome::Claimed { task, takeover } => assert!(!takeover && task.history == waiting.history),
+        other => panic!("the waiting task is claimed: {other:?}"),
+    }
+    let rescue = ClaimRequest::new(OperationId::new(), lease);
+    match storage.claim_task(running.id, &rescue).await.unwrap() {
+        ClaimOutcome::Claimed { takeover, .. } => {
+            assert!(takeover, "a working task without a claim is taken over")
+        }
+        other => panic!("the abandoned task is taken over: {other:?}"),
+    }
+    assert!(storage.stuck_tasks(Duration::ZERO, 100).await.unwrap().is_empty(), "both are claimed now");
+    let done = TaskUpdate::to(TaskState::Completed).fenced_by(rescue.token);
+    assert_eq!(storage.update_task(running.id, &done).await.unwrap().status.state, TaskState::Completed);
+
+    // The old stream is the runs lane: its run, and the cancel enqueued there, are delivered.
+    let scheduler = within("connect", RedisScheduler::connect_with(options)).await.unwrap();
+    let mut runs = within("open", scheduler.receive(Lanes::Runs)).await.unwrap();
+    let wanted: HashSet<TaskId> = [waiting.id, running.id].into();
+    let mut delivered = Vec::new();
+    for _ in 0..2 {
+        let delivery = next_for(&mut runs, &wanted, Duration::from_secs(10)).await;
+        assert_eq!(delivery.delivery_count(), 1);
+        delivered.push(delivery.operation().clone());
+        within("ack", delivery.ack()).await.unwrap();
+    }
+    assert_eq!(delivered, [run, cancel]);
+    assert_eq!(within("backlog", scheduler.backlog()).await.unwrap(), 0);
 }

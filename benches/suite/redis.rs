@@ -1,16 +1,16 @@
 //! Section 4: RedisScheduler end to end (enqueue → receive → acknowledge) and enqueue alone, per
 //! second, against raw redis commands doing the same stream operations (the same enqueue script,
-//! `XREADGROUP … COUNT 1 BLOCK` on a dedicated connection, `XACK` + `XDEL` in one transaction),
-//! side by side on one throwaway server. And section 5's Redis row: recovery after a restart.
+//! `XREADGROUP … COUNT 1 BLOCK` over both lanes' streams on a dedicated connection, the same
+//! acknowledge script), side by side on one throwaway server. And section 5's Redis row: recovery
+//! after a restart.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bindu::redis::{RedisOptions, RedisScheduler};
+use bindu::redis::{RedisOptions, RedisScheduler, RedisSchedulerOptions};
 use bindu::testing::{RedisServer, RedisServerOptions};
 use bindu::{
-    Action, ContextId, Message, OperationId, RetrySettings, Retrying, Scheduler, TaskId, TaskOperation,
-    TaskSendParams,
+    Action, ContextId, Message, RetrySettings, Retrying, SchedulerExt, TaskId, TaskOperation, TaskSendParams,
 };
 use deadpool_redis::redis::{self, Script, Value, aio::MultiplexedConnection};
 use futures_util::StreamExt;
@@ -19,7 +19,11 @@ use crate::Mode;
 use crate::recovery;
 use crate::stats::{Row, Samples, Table, short};
 
-const ENQUEUE: &str = include_str!("../../src/redis/lua/enqueue.lua");
+const ENQUEUE: &str = include_str!("../../src/redis/scheduler/lua/enqueue.lua");
+const ACK: [&str; 2] = [
+    include_str!("../../src/redis/scheduler/lua/holder.lua"),
+    include_str!("../../src/redis/scheduler/lua/ack.lua"),
+];
 
 fn params() -> TaskSendParams {
     let task_id = TaskId::new();
@@ -30,6 +34,7 @@ fn params() -> TaskSendParams {
 struct Raw {
     prefix: String,
     script: Script,
+    ack: Script,
     shared: MultiplexedConnection,
     client: redis::Client,
 }
@@ -39,16 +44,18 @@ impl Raw {
         let prefix = format!("{{{}}}", RedisServer::unique_prefix());
         let client = redis::Client::open(url).unwrap();
         let mut shared = client.get_multiplexed_async_connection().await.unwrap();
-        let _: Value = redis::cmd("XGROUP")
-            .arg("CREATE")
-            .arg(format!("{prefix}:ops"))
-            .arg("workers")
-            .arg("0-0")
-            .arg("MKSTREAM")
-            .query_async(&mut shared)
-            .await
-            .unwrap();
-        Self { prefix, script: Script::new(ENQUEUE), shared, client }
+        for stream in ["ops", "control"] {
+            let _: Value = redis::cmd("XGROUP")
+                .arg("CREATE")
+                .arg(format!("{prefix}:{stream}"))
+                .arg("workers")
+                .arg("0-0")
+                .arg("MKSTREAM")
+                .query_async(&mut shared)
+                .await
+                .unwrap();
+        }
+        Self { prefix, script: Script::new(ENQUEUE), ack: Script::new(&ACK.concat()), shared, client }
     }
 
     async fn enqueue(&self) {
@@ -79,7 +86,7 @@ impl Raw {
             )
             .await
             .unwrap();
-        let stream = format!("{}:ops", self.prefix);
+        let (stream, control) = (format!("{}:ops", self.prefix), format!("{}:control", self.prefix));
         let mut done = 0;
         while done < count {
             let reply: Value = redis::cmd("XREADGROUP")
@@ -91,23 +98,23 @@ impl Raw {
                 .arg("BLOCK")
                 .arg(2000)
                 .arg("STREAMS")
+                .arg(&control)
                 .arg(&stream)
+                .arg(">")
                 .arg(">")
                 .query_async(&mut reader)
                 .await
                 .unwrap();
             let Some(id) = entry_id(reply) else { continue };
             let mut con = self.shared.clone();
-            let _: Value = redis::pipe()
-                .atomic()
-                .cmd("XACK")
-                .arg(&stream)
+            let _: i64 = self
+                .ack
+                .key(&stream)
                 .arg("workers")
+                .arg("raw-consumer")
                 .arg(&id)
-                .cmd("XDEL")
-                .arg(&stream)
-                .arg(&id)
-                .query_async(&mut con)
+                .arg(1)
+                .invoke_async(&mut con)
                 .await
                 .unwrap();
             done += 1;
@@ -141,10 +148,10 @@ fn entry_id(reply: Value) -> Option<String> {
     })
 }
 
-fn options(url: &str) -> RedisOptions {
-    let mut options = RedisOptions::from_url(url).unwrap().with_prefix(RedisServer::unique_prefix());
-    options.pool_size = 64;
-    options
+fn options(url: &str) -> RedisSchedulerOptions {
+    let mut redis = RedisOptions::from_url(url).unwrap().with_prefix(RedisServer::unique_prefix());
+    redis.pool_size = 64;
+    RedisSchedulerOptions::new(redis)
 }
 
 pub fn run(mode: Mode, table: &mut Table) {
@@ -170,7 +177,7 @@ pub fn run(mode: Mode, table: &mut Table) {
                     tokio::spawn(async move {
                         for _ in 0..operations {
                             let params = params();
-                            scheduler.run_task(params.operation_id(), &params).await.unwrap();
+                            scheduler.run_task(&params).await.unwrap();
                         }
                     })
                 };
@@ -221,7 +228,7 @@ pub fn run(mode: Mode, table: &mut Table) {
                         let scheduler = Arc::clone(&scheduler);
                         async move {
                             let params = params();
-                            scheduler.run_task(params.operation_id(), &params).await.unwrap();
+                            scheduler.run_task(&params).await.unwrap();
                         }
                     })
                 };
@@ -294,15 +301,15 @@ fn recovery(runtime: &tokio::runtime::Runtime, mode: Mode, table: &mut Table) {
     let mut samples = Samples::default();
     for _ in 0..recovery::rounds(mode) {
         let mut options = options(server.url());
-        options.response_timeout = Duration::from_secs(1);
-        options.connect_timeout = Duration::from_secs(1);
+        options.redis.response_timeout = Duration::from_secs(1);
+        options.redis.connect_timeout = Duration::from_secs(1);
         let scheduler = runtime.block_on(async {
             Retrying::with_policy(
                 RedisScheduler::connect_with(options).await.unwrap(),
                 RetrySettings::default().scheduler,
             )
         });
-        let call = async move { scheduler.run_task(OperationId::new(), &params()).await };
+        let call = async move { scheduler.run_task(&params()).await };
         samples.push(recovery::sample(runtime, &mut server, |s| s.kill(), |s| s.restart(), call));
     }
     recovery::add_row(

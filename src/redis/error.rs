@@ -6,9 +6,15 @@
 //!   runs), `OOM` (consumers free memory as they acknowledge), `NOREPLICAS`, `UNBLOCKED`.
 //! - Sent, answer lost: **uncertain**. A dropped connection or a response timeout after the
 //!   command went out; the command may have run.
+//! - A transaction refused as a whole (`EXECABORT`: nothing ran) is as transient as the errors
+//!   its commands were refused with.
 //! - Everything else is **permanent**: type errors (`WRONGTYPE`, a reply that does not parse),
 //!   unknown commands, `NOSCRIPT` surfacing past the script helper, authentication and
 //!   permission failures, `MISCONF`, cluster redirects (this backend does not speak cluster).
+//!
+//! A connection that lost its server, or whose server answers `READONLY` ([`is_read_only`]: a
+//! failover demoted it but left its connections open), is not used again (see `pool.rs`): the
+//! next command takes a fresh one, which reaches the new primary.
 //!
 //! The redis crate's own `retry_method()` is not used as "transient": it says `Reconnect` for
 //! parse and authentication errors, which would retry type bugs and bad passwords forever.
@@ -27,20 +33,49 @@ pub(crate) fn transience(err: &RedisError) -> Transience {
     }
     match err.kind() {
         ErrorKind::Io => io_transience(err),
-        ErrorKind::Server(
-            ServerErrorKind::BusyLoading
-            | ServerErrorKind::TryAgain
-            | ServerErrorKind::MasterDown
-            | ServerErrorKind::ClusterDown
-            | ServerErrorKind::ReadOnly,
-        ) => Transience::Transient,
-        ErrorKind::Extension => match err.code() {
-            Some("BUSY" | "OOM" | "NOREPLICAS" | "UNBLOCKED") => Transience::Transient,
-            _ => Transience::Permanent,
-        },
+        // `MULTI`/`EXEC` refused as a whole (nothing ran): as transient as what refused it, e.g.
+        // the `READONLY` of each queued write on a demoted primary.
+        ErrorKind::Server(ServerErrorKind::ExecAbort) => {
+            let codes = queued_error_codes(err);
+            if !codes.is_empty() && codes.iter().all(|code| code_transience(code) == Transience::Transient) {
+                Transience::Transient
+            } else {
+                Transience::Permanent
+            }
+        }
+        ErrorKind::Server(_) | ErrorKind::Extension => {
+            err.code().map_or(Transience::Permanent, code_transience)
+        }
         _ => Transience::Permanent,
     }
 }
+
+/// The server's "not now" answers.
+fn code_transience(code: &str) -> Transience {
+    match code {
+        "LOADING" | "TRYAGAIN" | "MASTERDOWN" | "CLUSTERDOWN" | "READONLY" | "BUSY" | "OOM"
+        | "NOREPLICAS" | "UNBLOCKED" => Transience::Transient,
+        _ => Transience::Permanent,
+    }
+}
+
+/// The codes of the errors inside an aborted transaction (`EXECABORT`).
+fn queued_error_codes(err: &RedisError) -> Vec<String> {
+    err.clone()
+        .into_server_errors()
+        .map(|errors| errors.iter().map(|(_, error)| error.code().to_owned()).collect())
+        .unwrap_or_default()
+}
+
+/// `READONLY`: the server is a replica now. After a failover that demoted the primary without
+/// closing its connections, every connection to it answers writes this way while fresh ones
+/// (through the same name, proxy or virtual IP) reach the new primary.
+pub(crate) fn is_read_only(err: &RedisError) -> bool {
+    err.code() == Some(READ_ONLY) || queued_error_codes(err).iter().any(|code| code == READ_ONLY)
+}
+
+/// The code of the error a demoted server answers writes with.
+pub(crate) const READ_ONLY: &str = "READONLY";
 
 fn io_transience(err: &RedisError) -> Transience {
     // The crate says `NoRetry` for an I/O error only for `PermissionDenied` and `Unsupported`
@@ -214,6 +249,30 @@ mod tests {
             let err = server_error(&mut con, reply).await;
             assert_eq!(transience(&err), Transience::Permanent, "{reply}: {err:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn writes_to_a_demoted_server_are_transient() {
+        let server = RedisServer::spawn(RedisServerOptions::default());
+        let mut con = connect(server.url(), Duration::from_secs(2)).await;
+        let nowhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(nowhere).query_async(&mut con).await.unwrap();
+        let plain = redis::cmd("SET").arg("k").arg("v").query_async::<Value>(&mut con).await;
+        let transaction =
+            redis::pipe().atomic().set("k", "v").incr("n", 1).query_async::<Value>(&mut con).await;
+        let script = redis::Script::new("return redis.call('SET', KEYS[1], 'v')")
+            .key("k")
+            .invoke_async::<Value>(&mut con)
+            .await;
+        for (name, result) in [("plain", plain), ("MULTI/EXEC", transaction), ("script", script)] {
+            let err = result.unwrap_err();
+            assert!(is_read_only(&err), "{name}: {err:?}");
+            assert_eq!(transience(&err), Transience::Transient, "{name}: {err:?}");
+        }
+        let () = redis::cmd("REPLICAOF").arg("NO").arg("ONE").query_async(&mut con).await.unwrap();
+        let refused = parsed("-EXECABORT Transaction discarded because of previous errors.\r\n");
+        assert_eq!(transience(&refused), Transience::Permanent, "no queued errors to go by");
+        assert!(!is_read_only(&parsed("-ERR other\r\n")));
     }
 
     #[tokio::test]

@@ -1,102 +1,52 @@
-//! [`RedisOptions`]: where the scheduler's Redis is, how its keys are named, and its timing.
+//! [`RedisOptions`]: where a Redis is, how keys are named, and how long to wait for it — shared
+//! by [`RedisStorage`](super::RedisStorage) and [`RedisScheduler`](super::RedisScheduler).
 
 use std::fmt;
 use std::time::Duration;
 
-use redis::IntoConnectionInfo;
+use deadpool_redis::redis::{ConnectionInfo, IntoConnectionInfo};
 
 use crate::error::{Error, Result};
 use crate::redact;
 
-/// Configuration of a [`RedisScheduler`](super::RedisScheduler). Start from
-/// [`RedisOptions::from_url`] and change what you need; `Debug` hides the password.
-///
-/// Timing: an operation whose receiver died is delivered again `min_idle` after its delivery,
-/// give or take one `claim_interval`. Keep `min_idle` well above the worker's heartbeat (which
-/// calls [`Delivery::keep_alive`](crate::Delivery::keep_alive)).
+/// Where a Redis backend connects and how long it waits. Start from [`RedisOptions::from_url`] and
+/// change what you need; `Debug` hides the password.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RedisOptions {
-    /// `redis://[user:password@]host[:port][/db]`, `rediss://…` or `unix://…`.
+    /// `redis://[user:password@]host[:port][/db]`, `rediss://…` or `unix://…`. The password may
+    /// be percent-encoded or not: one holding `/`, `?`, `#` or `@` works either way.
     pub url: String,
     /// Namespace of every key (`REDIS_KEY_PREFIX`): agents with different prefixes never see
-    /// each other's operations. No `{` or `}` (the keys use it as a Redis Cluster hash tag).
+    /// each other's data. No `{` or `}` (the keys use it as a Redis Cluster hash tag).
     pub prefix: String,
-    /// The consumer group all receivers of this prefix share.
-    pub group: String,
-    /// Base of the consumer names; each receiver appends a random suffix, so names are unique per
-    /// receiver. Defaults to `<hostname>-<pid>`, which tells an operator whose entries are pending.
-    pub consumer: String,
-    /// How long one blocking read waits for new operations.
-    pub block_time: Duration,
-    /// How long a delivery may go unacknowledged (and without keep-alive) before another receiver
-    /// may take it over.
-    pub min_idle: Duration,
-    /// How often each receiver looks for deliveries idle longer than `min_idle`.
-    pub claim_interval: Duration,
-    /// Deliveries after which an unacknowledged operation is dead-lettered instead.
-    pub max_deliveries: u32,
-    /// How long an operation id is remembered, from its enqueue, to drop duplicate enqueues. An
-    /// id enqueued again later is delivered again.
-    pub dedup_ttl: Duration,
-    /// Approximate cap (`XADD MAXLEN ~`) of the operation stream. Acknowledged operations are
-    /// deleted, so the stream only holds unfinished work and `None` (the default) loses nothing;
-    /// a cap drops the oldest operations, delivered or not, once the backlog passes it.
-    pub max_stream_len: Option<u64>,
-    /// Approximate cap of the dead-letter stream (oldest dropped first); `None`: unbounded.
-    pub max_dead_letters: Option<u64>,
-    /// Consumers idle this long with nothing pending are removed from the group (each receiver
-    /// has its own name, so they would otherwise pile up). A consumer with pending entries is
-    /// never removed.
-    pub forget_consumers_after: Duration,
-    /// Pooled connections for enqueues, acknowledgements and keep-alives.
+    /// Pooled connections at most.
     pub pool_size: usize,
     /// Connecting (TCP and handshake) may take this long.
     pub connect_timeout: Duration,
-    /// One command may take this long (a blocking read: `block_time` more).
+    /// One command may take this long.
     pub response_timeout: Duration,
     /// Waiting for a free pooled connection may take this long.
     pub pool_wait_timeout: Duration,
-    /// First wait before a receiver reconnects; doubles (with jitter) on each failure.
-    pub reconnect_min_delay: Duration,
-    /// Longest wait between reconnection attempts.
-    pub reconnect_max_delay: Duration,
 }
 
 impl RedisOptions {
-    /// The defaults for `url`: prefix `bindu`, group `workers`, 2 s blocking reads, redelivery
-    /// after 30 s idle (swept every 5 s), 5 deliveries, a 24 h dedup window, no stream cap,
-    /// 10 000 dead letters, 10 pooled connections.
+    /// The defaults for `url`: prefix `bindu`, 10 pooled connections, 2 s to connect, 3 s per
+    /// command and per pool wait.
     ///
     /// # Errors
     /// [`Error::Config`] naming `REDIS_URL` if `url` is not a Redis URL (the message hides the
     /// password).
     pub fn from_url(url: &str) -> Result<Self> {
-        if let Err(err) = url.into_connection_info() {
-            return Err(Error::config(
-                "REDIS_URL",
-                format!("{:?} is not a usable Redis URL: {err}", redact::url(url)),
-            ));
-        }
-        Ok(Self {
+        let options = Self {
             url: url.to_owned(),
             prefix: "bindu".to_owned(),
-            group: "workers".to_owned(),
-            consumer: default_consumer(),
-            block_time: Duration::from_secs(2),
-            min_idle: Duration::from_secs(30),
-            claim_interval: Duration::from_secs(5),
-            max_deliveries: 5,
-            dedup_ttl: Duration::from_secs(24 * 60 * 60),
-            max_stream_len: None,
-            max_dead_letters: Some(10_000),
-            forget_consumers_after: Duration::from_secs(60 * 60),
             pool_size: 10,
             connect_timeout: Duration::from_secs(2),
             response_timeout: Duration::from_secs(3),
             pool_wait_timeout: Duration::from_secs(3),
-            reconnect_min_delay: Duration::from_millis(100),
-            reconnect_max_delay: Duration::from_secs(5),
-        })
+        };
+        options.connection_info()?;
+        Ok(options)
     }
 
     /// The same options under `prefix`.
@@ -105,46 +55,72 @@ impl RedisOptions {
         self
     }
 
-    /// Checks that the options can work: names non-empty, durations and counts positive.
+    /// Checks that the options can work: a prefix without braces, a pool, non-zero timeouts.
     pub fn validate(&self) -> Result<()> {
-        let invalid = |reason: String| Err(Error::Invalid { what: "redis options", reason });
         if self.prefix.is_empty() || self.prefix.contains(['{', '}']) {
-            return invalid(format!("prefix {:?} must be non-empty and free of braces", self.prefix));
+            return Err(invalid(format!("prefix {:?} must be non-empty and free of braces", self.prefix)));
         }
-        if self.group.is_empty() || self.consumer.is_empty() {
-            return invalid("group and consumer names must be non-empty".into());
+        if self.pool_size == 0 {
+            return Err(invalid("pool_size must be at least 1".into()));
         }
-        let durations = [
-            ("block_time", self.block_time),
-            ("min_idle", self.min_idle),
-            ("claim_interval", self.claim_interval),
-            ("dedup_ttl", self.dedup_ttl),
+        check_millis(&[
             ("connect_timeout", self.connect_timeout),
             ("response_timeout", self.response_timeout),
             ("pool_wait_timeout", self.pool_wait_timeout),
-            ("reconnect_min_delay", self.reconnect_min_delay),
-            ("reconnect_max_delay", self.reconnect_max_delay),
-        ];
-        // Redis counts these in whole milliseconds, and 0 would mean "forever" or "no wait".
-        if let Some((name, _)) = durations.iter().find(|(_, value)| value.as_millis() == 0) {
-            return invalid(format!("{name} must be at least 1 ms"));
-        }
-        if self.reconnect_min_delay > self.reconnect_max_delay {
-            return invalid("reconnect_min_delay is above reconnect_max_delay".into());
-        }
-        if self.max_deliveries == 0 || self.pool_size == 0 {
-            return invalid("max_deliveries and pool_size must be at least 1".into());
-        }
-        if self.max_stream_len == Some(0) || self.max_dead_letters == Some(0) {
-            return invalid("stream caps must be at least 1 (use None for no cap)".into());
-        }
-        Ok(())
+        ])
     }
 
     /// The URL with its password replaced by `***`, for logs and errors.
     pub fn redacted_url(&self) -> String {
         redact::url(&self.url)
     }
+
+    /// What the redis crate connects with. A password pasted unescaped is escaped first, so that
+    /// its `/`, `?`, `#` or `@` is not read as the end of the host.
+    pub(crate) fn connection_info(&self) -> Result<ConnectionInfo> {
+        escape_userinfo(&self.url).as_str().into_connection_info().map_err(|err| {
+            // The redis crate's parse errors do not quote the URL; ours shows it redacted.
+            Error::config("REDIS_URL", format!("{:?} is not a usable Redis URL: {err}", self.redacted_url()))
+        })
+    }
+}
+
+/// `Error::Invalid` about the Redis options.
+pub(crate) fn invalid(reason: String) -> Error {
+    Error::Invalid { what: "redis options", reason }
+}
+
+/// Fails naming the first duration under 1 ms: Redis counts them in whole milliseconds, and 0
+/// would mean "forever" or "no wait".
+pub(crate) fn check_millis(durations: &[(&str, Duration)]) -> Result<()> {
+    match durations.iter().find(|(_, value)| value.as_millis() == 0) {
+        Some((name, _)) => Err(invalid(format!("{name} must be at least 1 ms"))),
+        None => Ok(()),
+    }
+}
+
+/// `url` with its userinfo [escaped](escape) (the redis crate decodes it).
+fn escape_userinfo(url: &str) -> String {
+    match redact::userinfo(url) {
+        Some(range) => format!("{}{}{}", &url[..range.start], escape(&url[range.clone()]), &url[range.end..]),
+        None => url.to_owned(),
+    }
+}
+
+/// `text` with `/`, `?`, `#` and `@` percent-encoded: what a URL parser would take for the end
+/// of the userinfo.
+fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '/' => escaped.push_str("%2F"),
+            '?' => escaped.push_str("%3F"),
+            '#' => escaped.push_str("%23"),
+            '@' => escaped.push_str("%40"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
 }
 
 impl fmt::Debug for RedisOptions {
@@ -152,40 +128,18 @@ impl fmt::Debug for RedisOptions {
         f.debug_struct("RedisOptions")
             .field("url", &self.redacted_url())
             .field("prefix", &self.prefix)
-            .field("group", &self.group)
-            .field("consumer", &self.consumer)
-            .field("block_time", &self.block_time)
-            .field("min_idle", &self.min_idle)
-            .field("claim_interval", &self.claim_interval)
-            .field("max_deliveries", &self.max_deliveries)
-            .field("dedup_ttl", &self.dedup_ttl)
-            .field("max_stream_len", &self.max_stream_len)
-            .field("max_dead_letters", &self.max_dead_letters)
-            .field("forget_consumers_after", &self.forget_consumers_after)
             .field("pool_size", &self.pool_size)
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
             .field("pool_wait_timeout", &self.pool_wait_timeout)
-            .field("reconnect_min_delay", &self.reconnect_min_delay)
-            .field("reconnect_max_delay", &self.reconnect_max_delay)
             .finish()
     }
 }
 
-/// `<hostname>-<pid>`: enough for an operator to find the process behind a pending entry.
-fn default_consumer() -> String {
-    let host = ["/proc/sys/kernel/hostname", "/etc/hostname"]
-        .iter()
-        .find_map(|path| std::fs::read_to_string(path).ok())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|name| name.trim().to_owned())
-        .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| "host".to_owned());
-    format!("{host}-{}", std::process::id())
-}
-
 #[cfg(test)]
 mod tests {
+    use deadpool_redis::redis::ConnectionAddr;
+
     use super::*;
 
     #[test]
@@ -201,16 +155,35 @@ mod tests {
     }
 
     #[test]
+    fn passwords_with_url_delimiters_work_escaped_or_not() {
+        for password in ["p/w", "p?w", "p#w", "p@w", "a/b?c#d@e"] {
+            for url in [
+                format!("redis://user:{password}@cache:6380/2"),
+                format!("redis://user:{}@cache:6380/2", escape(password)),
+            ] {
+                let info = RedisOptions::from_url(&url).unwrap().connection_info().unwrap();
+                let settings = info.redis_settings();
+                assert_eq!(info.addr(), &ConnectionAddr::Tcp("cache".into(), 6380), "{password}");
+                assert_eq!((settings.db(), settings.username()), (2, Some("user")));
+                assert_eq!(settings.password(), Some(password), "{url}");
+            }
+        }
+        let err = RedisOptions::from_url("redis://:se/cr?et#x@cache:port/0").unwrap_err();
+        let text = format!("{err} {err:?}");
+        assert!(!text.contains("se/cr") && !text.contains("cr?et") && !text.contains("et#x"), "{text}");
+    }
+
+    #[test]
     fn defaults_are_valid_and_mistakes_are_named() {
         let options = RedisOptions::from_url("redis://127.0.0.1/").unwrap();
         options.validate().unwrap();
-        assert!(options.consumer.ends_with(&format!("-{}", std::process::id())));
         let cases = [
             (options.clone().with_prefix("a{b}"), "free of braces"),
-            (RedisOptions { block_time: Duration::from_micros(10), ..options.clone() }, "block_time must be"),
-            (RedisOptions { max_deliveries: 0, ..options.clone() }, "max_deliveries"),
-            (RedisOptions { max_stream_len: Some(0), ..options.clone() }, "stream caps"),
-            (RedisOptions { reconnect_min_delay: Duration::from_secs(60), ..options }, "reconnect_min_delay"),
+            (RedisOptions { pool_size: 0, ..options.clone() }, "pool_size"),
+            (
+                RedisOptions { response_timeout: Duration::from_micros(10), ..options },
+                "response_timeout must be",
+            ),
         ];
         for (options, expected) in cases {
             let err = options.validate().unwrap_err().to_string();

@@ -18,7 +18,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::process::{free_port, temp_dir};
-use crate::redis::RedisOptions;
+use crate::redis::{RedisOptions, RedisSchedulerOptions};
 
 /// How long a starting server may take to answer.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -106,25 +106,38 @@ impl RedisServer {
         format!("bindu-test-{}", uuid::Uuid::new_v4().simple())
     }
 
-    /// Scheduler options for this server under a fresh prefix, with test timing (see
+    /// Options for this server under a fresh prefix, with test timeouts (see
     /// [`quick_options_for`](Self::quick_options_for)).
     pub fn quick_options(&self) -> RedisOptions {
         Self::quick_options_for(&self.url)
     }
 
-    /// Scheduler options for `url` under a fresh prefix, with test timing: redelivery after
-    /// 500 ms idle (swept every 100 ms), 3 deliveries, quick reconnects.
+    /// Options for `url` under a fresh prefix, with test timeouts: 1 s to connect, 2 s per command
+    /// and per pool wait.
     pub fn quick_options_for(url: &str) -> RedisOptions {
         let mut options =
             RedisOptions::from_url(url).expect("a Redis URL").with_prefix(Self::unique_prefix());
+        options.connect_timeout = Duration::from_secs(1);
+        options.response_timeout = Duration::from_secs(2);
+        options.pool_wait_timeout = Duration::from_secs(2);
+        options
+    }
+
+    /// Scheduler options for this server under a fresh prefix, with test timing (see
+    /// [`quick_scheduler_options_for`](Self::quick_scheduler_options_for)).
+    pub fn quick_scheduler_options(&self) -> RedisSchedulerOptions {
+        Self::quick_scheduler_options_for(&self.url)
+    }
+
+    /// Scheduler options for `url` under a fresh prefix, with test timing: redelivery after
+    /// 500 ms idle (swept every 100 ms), 3 deliveries, quick reconnects.
+    pub fn quick_scheduler_options_for(url: &str) -> RedisSchedulerOptions {
+        let mut options = RedisSchedulerOptions::new(Self::quick_options_for(url));
         options.block_time = Duration::from_millis(250);
         options.min_idle = Duration::from_millis(500);
         options.claim_interval = Duration::from_millis(100);
         options.max_deliveries = 3;
         options.dedup_ttl = Duration::from_secs(600);
-        options.connect_timeout = Duration::from_secs(1);
-        options.response_timeout = Duration::from_secs(2);
-        options.pool_wait_timeout = Duration::from_secs(2);
         options.reconnect_min_delay = Duration::from_millis(50);
         options.reconnect_max_delay = Duration::from_secs(1);
         options

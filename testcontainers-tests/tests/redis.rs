@@ -10,11 +10,10 @@ use std::time::{Duration, Instant};
 
 use bindu::conformance::scheduler::{self, Expectations, next_for};
 use bindu::conformance::storage;
-use bindu::redis::{RedisOptions, RedisScheduler, RedisStorage};
+use bindu::redis::{RedisScheduler, RedisSchedulerOptions, RedisStorage};
 use bindu::testing::RedisServer;
 use bindu::{
-    ContextId, Message, OperationId, RetryPolicy, Retrying, Scheduler, Storage, TaskId, TaskSendParams,
-    Transience,
+    ContextId, Message, RetryPolicy, Retrying, SchedulerExt, Storage, TaskId, TaskSendParams, Transience,
 };
 use futures_util::StreamExt;
 use testcontainers_tests::{free_port, redis};
@@ -23,13 +22,14 @@ const EXPECT: Expectations = Expectations {
     redelivery_within: Duration::from_millis(1500),
     max_deliveries: 3,
     quiet_period: Duration::from_millis(300),
+    idle_takeover: true,
 };
 const THROUGH_OUTAGE: RetryPolicy =
     RetryPolicy::new(60, Duration::from_millis(100), Duration::from_millis(500));
 
 /// Test timing (redelivery after 500 ms idle, 3 deliveries) under a fresh prefix.
-fn options(url: &str) -> RedisOptions {
-    RedisServer::quick_options_for(url)
+fn options(url: &str) -> RedisSchedulerOptions {
+    RedisServer::quick_scheduler_options_for(url)
 }
 
 fn run_params(task_id: TaskId) -> TaskSendParams {
@@ -47,9 +47,13 @@ async fn redis_in_a_container() {
         RetryPolicy::SCHEDULER,
     );
     scheduler::run_all(&retrying, EXPECT).await;
-    storage::run_all(&RedisStorage::connect_with(options(&rd.url)).await.unwrap()).await;
+    scheduler::close_ends_streams_and_later_calls(
+        &RedisScheduler::connect_with(options(&rd.url)).await.unwrap(),
+    )
+    .await;
+    storage::run_all(&RedisStorage::connect_with(options(&rd.url).redis).await.unwrap()).await;
     let retrying = Retrying::with_policy(
-        RedisStorage::connect_with(options(&rd.url)).await.unwrap(),
+        RedisStorage::connect_with(options(&rd.url).redis).await.unwrap(),
         RetryPolicy::STORAGE,
     );
     storage::run_all(&retrying).await;
@@ -58,9 +62,9 @@ async fn redis_in_a_container() {
     let consumer_options = options(&rd.url);
     let scheduler = RedisScheduler::connect_with(consumer_options.clone()).await.unwrap();
     let task_id = TaskId::new();
-    scheduler.run_task(OperationId::new(), &run_params(task_id)).await.unwrap();
+    scheduler.run_task(&run_params(task_id)).await.unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_consumer"))
-        .args([&rd.url, &consumer_options.prefix, "500"])
+        .args([&rd.url, &consumer_options.redis.prefix, "500"])
         .stdout(Stdio::piped())
         .spawn()
         .expect("start the consumer process");
@@ -78,7 +82,7 @@ async fn redis_in_a_container() {
     drop(stream);
 
     // A frozen server: an uncertain timeout, not a hang; then recovery.
-    let storage = RedisStorage::connect_with(options(&rd.url)).await.unwrap();
+    let storage = RedisStorage::connect_with(options(&rd.url).redis).await.unwrap();
     let task = storage
         .submit_task(ContextId::new(), &Message::user_text("x").for_task(TaskId::new()), None)
         .await
@@ -113,7 +117,7 @@ async fn redis_in_a_container() {
             for _ in 0..40 {
                 let task_id = TaskId::new();
                 let params = run_params(task_id);
-                scheduler.run_task(params.operation_id(), &params).await.expect("enqueue");
+                scheduler.run_task(&params).await.expect("enqueue");
                 sent.push(task_id);
                 tokio::time::sleep(Duration::from_millis(40)).await;
             }

@@ -1,6 +1,8 @@
 //! The keys of a [`RedisStorage`](super::RedisStorage) prefix.
 
-use crate::model::{ContextId, TaskId, TaskState};
+use std::fmt::Display;
+
+use crate::model::{ContextId, TaskState};
 
 /// Key names under one prefix. All share the hash tag `{prefix}` (one Redis Cluster slot), so
 /// multi-key transactions stay valid there, and all live under `{prefix}:store:`, apart from the
@@ -9,6 +11,8 @@ use crate::model::{ContextId, TaskId, TaskState};
 /// | key | type | holds |
 /// |---|---|---|
 /// | `{p}:store:task:<id>` | string | the task, its owner and creation number (JSON) |
+/// | `{p}:store:claim:<id>` | hash | the task's claim (`token`, `run`, `lease_until` in ms), only while it is `working` |
+/// | `{p}:store:due` | sorted set | the ids of the tasks that may get stuck (`submitted`, `resumed`, `working`), scored by when they are stuck from (ms): the state's timestamp, or the lease's end |
 /// | `{p}:store:tasks` | sorted set | every task id, scored by creation number |
 /// | `{p}:store:owner-tasks:<owner>` | sorted set | one owner's task ids |
 /// | `{p}:store:state:<state>` | set | the ids of the tasks in a state (for counts) |
@@ -19,66 +23,86 @@ use crate::model::{ContextId, TaskId, TaskState};
 /// | `{p}:store:webhooks` | set | task ids with a webhook config |
 /// | `{p}:store:feedback:<task>` | string | a task's feedback (JSON array) |
 /// | `{p}:store:sequence` | counter | the last creation number |
+/// | `{p}:store:schema` | string | the layout version the data is in (absent: the first, without claims and due set) |
+/// | `{p}:store:migration` | string, expires | held by the process bringing the data to the current layout |
 #[derive(Clone, Debug)]
-pub(crate) struct StorageKeys {
+pub(super) struct StorageKeys {
     tag: String,
 }
 
 impl StorageKeys {
-    pub(crate) fn new(prefix: &str) -> Self {
+    pub(super) fn new(prefix: &str) -> Self {
         Self { tag: format!("{{{prefix}}}:store") }
     }
-    pub(crate) fn task(&self, id: TaskId) -> String {
+    // Ids are taken as `Display`: typed ids, or ids read back from an index.
+    pub(super) fn task(&self, id: impl Display) -> String {
         format!("{}:task:{id}", self.tag)
     }
-    /// The task key of an id read back from an index.
-    pub(crate) fn task_by_text(&self, id: &str) -> String {
-        format!("{}:task:{id}", self.tag)
+    pub(super) fn claim(&self, id: impl Display) -> String {
+        format!("{}:claim:{id}", self.tag)
     }
-    pub(crate) fn tasks(&self) -> String {
+    pub(super) fn due(&self) -> String {
+        format!("{}:due", self.tag)
+    }
+    pub(super) fn schema(&self) -> String {
+        format!("{}:schema", self.tag)
+    }
+    pub(super) fn migration(&self) -> String {
+        format!("{}:migration", self.tag)
+    }
+    pub(super) fn tasks(&self) -> String {
         format!("{}:tasks", self.tag)
     }
-    pub(crate) fn owner_tasks(&self, owner: &str) -> String {
+    pub(super) fn owner_tasks(&self, owner: &str) -> String {
         format!("{}:owner-tasks:{owner}", self.tag)
     }
-    pub(crate) fn state(&self, state: TaskState) -> String {
+    pub(super) fn state(&self, state: TaskState) -> String {
         format!("{}:state:{state}", self.tag)
     }
-    pub(crate) fn context(&self, id: ContextId) -> String {
+    pub(super) fn context(&self, id: ContextId) -> String {
         format!("{}:context:{id}", self.tag)
     }
-    pub(crate) fn context_tasks(&self, id: ContextId) -> String {
+    pub(super) fn context_tasks(&self, id: ContextId) -> String {
         format!("{}:context-tasks:{id}", self.tag)
     }
-    pub(crate) fn contexts(&self) -> String {
+    pub(super) fn contexts(&self) -> String {
         format!("{}:contexts", self.tag)
     }
-    pub(crate) fn owner_contexts(&self, owner: &str) -> String {
+    pub(super) fn owner_contexts(&self, owner: &str) -> String {
         format!("{}:owner-contexts:{owner}", self.tag)
     }
-    pub(crate) fn webhook(&self, task: TaskId) -> String {
+    pub(super) fn webhook(&self, task: impl Display) -> String {
         format!("{}:webhook:{task}", self.tag)
     }
-    pub(crate) fn webhooks(&self) -> String {
+    pub(super) fn webhooks(&self) -> String {
         format!("{}:webhooks", self.tag)
     }
-    pub(crate) fn feedback(&self, task: TaskId) -> String {
+    pub(super) fn feedback(&self, task: impl Display) -> String {
         format!("{}:feedback:{task}", self.tag)
     }
-    pub(crate) fn sequence(&self) -> String {
+    pub(super) fn sequence(&self) -> String {
         format!("{}:sequence", self.tag)
     }
     /// A `SCAN` pattern matching every key of this prefix.
-    pub(crate) fn pattern(&self) -> String {
+    pub(super) fn pattern(&self) -> String {
+        format!("{}:*", self.escaped_tag())
+    }
+    /// A `SCAN` pattern matching every task key of this prefix.
+    pub(super) fn task_pattern(&self) -> String {
+        format!("{}:task:*", self.escaped_tag())
+    }
+    /// The id in a task key.
+    pub(super) fn task_id_of<'k>(&self, key: &'k str) -> Option<&'k str> {
+        key.strip_prefix(&self.tag)?.strip_prefix(":task:")
+    }
+    fn escaped_tag(&self) -> String {
         // The tag's braces are glob-special only as `[`/`]`; escape those in the prefix.
-        let escaped: String = self
-            .tag
+        self.tag
             .chars()
             .flat_map(|c| match c {
                 '*' | '?' | '[' | ']' | '\\' => vec!['\\', c],
                 c => vec![c],
             })
-            .collect();
-        format!("{escaped}:*")
+            .collect()
     }
 }

@@ -3,30 +3,48 @@
 //! One JSON value per task and per context, sorted sets (scored by a creation counter) for the
 //! ordered lists — overall, per owner, per context — and a set per state for counts; keys under
 //! the prefix's hash tag (see [`StorageKeys`](keys::StorageKeys)). Every write is an optimistic
-//! transaction: `WATCH` the keys, read, decide with the same state-machine rules as every
-//! backend, `MULTI`/`EXEC`; a concurrent change makes `EXEC` a no-op and the write starts over.
-//! So `submit_task` and the compare-and-swap are atomic, and writes keep their idempotency keys.
+//! transaction: `WATCH` the keys, read, decide with the same rules as every backend
+//! ([`Task::admit`](crate::Task::admit), [`TaskUpdate::check`](crate::TaskUpdate::check),
+//! [`ClaimRequest::decide`](crate::ClaimRequest::decide)), `MULTI`/`EXEC`; a concurrent change
+//! makes `EXEC` a no-op and the write starts over. So `submit_task`, `claim_task` and the
+//! compare-and-swap are atomic, and writes keep their idempotency keys.
+//!
+//! A claim is a hash beside its task (never in the task's JSON), present only while the task is
+//! `working`: every write that moves the task elsewhere deletes it in the same transaction.
+//! Leases and cutoffs are measured on the server's clock (`TIME`). Renewing and releasing are
+//! compare-and-set scripts on the claim's key alone. The due set scores each task that can get
+//! stuck by when it is stuck from, and moves with every write, so `stuck_tasks` is one range
+//! query. Data written before claims is indexed once on connect (see `migration`).
 
+mod claims;
+mod clear;
+mod codec;
 mod contexts;
+mod feedback;
+mod index;
 mod keys;
-mod others;
-mod records;
+mod lists;
+mod migration;
 mod tasks;
 mod tx;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_redis::{Connection, Pool};
+use deadpool_redis::Pool;
+use deadpool_redis::redis;
 
 use self::keys::StorageKeys;
 use super::RedisOptions;
-use super::error::pool_error;
+use super::error::connect_error;
+use super::pool::{self, PooledConnection};
 use crate::error::{Error, Result};
 use crate::model::{
-    Context, ContextId, ContextSummary, Feedback, Message, Metadata, Page, PushNotificationConfig,
-    Submission, Task, TaskId, TaskState, TaskUpdate,
+    ClaimOutcome, ClaimRequest, ClaimToken, Context, ContextId, ContextSummary, Feedback, Message, Metadata,
+    Page, PushNotificationConfig, Renewal, StuckTask, Submission, Task, TaskId, TaskState, TaskUpdate,
 };
 use crate::storage::Storage;
 
@@ -44,21 +62,22 @@ impl fmt::Debug for RedisStorage {
 }
 
 impl RedisStorage {
-    /// Connects to `url` with the default [`RedisOptions`] (a `PING` round trip).
+    /// Connects to `url` with the default [`RedisOptions`].
     pub async fn connect(url: &str) -> Result<Self> {
         Self::connect_with(RedisOptions::from_url(url)?).await
     }
 
-    /// Connects with `options` (only the URL, prefix, pool and timeouts matter here).
+    /// Connects with `options`: a `PING` round trip, a look at the server's eviction policy, and
+    /// (once per prefix) bringing data written by earlier releases to the current layout.
     pub async fn connect_with(options: RedisOptions) -> Result<Self> {
         options.validate()?;
-        let pool = super::pool::build(&options)?;
+        let pool = pool::build(&options)?;
         let storage = Self { pool, keys: StorageKeys::new(&options.prefix), options };
         let mut conn = storage.connection().await?;
-        deadpool_redis::redis::cmd("PING")
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(|e| super::error::connect_error("connect", e))?;
+        redis::cmd("PING").query_async::<()>(&mut conn).await.map_err(|e| connect_error("connect", e))?;
+        pool::warn_unless_noeviction(&mut conn, &storage.options.redacted_url(), "storage").await;
+        drop(conn);
+        storage.migrate().await?;
         Ok(storage)
     }
 
@@ -67,8 +86,8 @@ impl RedisStorage {
         &self.options
     }
 
-    async fn connection(&self) -> Result<Connection> {
-        self.pool.get().await.map_err(|err| match pool_error("storage", err) {
+    async fn connection(&self) -> Result<PooledConnection> {
+        PooledConnection::get(&self.pool, "storage").await.map_err(|err| match err {
             Error::Closed(_) => Error::Closed("redis storage"),
             other => other,
         })
@@ -78,7 +97,7 @@ impl RedisStorage {
 #[async_trait]
 impl Storage for RedisStorage {
     async fn load_task(&self, task_id: TaskId, history_length: Option<usize>) -> Result<Option<Task>> {
-        self.load(task_id, history_length).await
+        RedisStorage::load_task(self, task_id, history_length).await
     }
     async fn submit_task(
         &self,
@@ -86,19 +105,31 @@ impl Storage for RedisStorage {
         message: &Message,
         owner: Option<&str>,
     ) -> Result<Submission> {
-        self.submit(context_id, message, owner).await
+        RedisStorage::submit_task(self, context_id, message, owner).await
     }
     async fn update_task(&self, task_id: TaskId, update: &TaskUpdate) -> Result<Task> {
-        self.update(task_id, update).await
+        RedisStorage::update_task(self, task_id, update).await
+    }
+    async fn claim_task(&self, task_id: TaskId, request: &ClaimRequest) -> Result<ClaimOutcome> {
+        RedisStorage::claim_task(self, task_id, request).await
+    }
+    async fn renew_claim(&self, task_id: TaskId, token: ClaimToken, lease: Duration) -> Result<Renewal> {
+        RedisStorage::renew_claim(self, task_id, token, lease).await
+    }
+    async fn release_claim(&self, task_id: TaskId, token: ClaimToken) -> Result<()> {
+        RedisStorage::release_claim(self, task_id, token).await
+    }
+    async fn stuck_tasks(&self, older_than: Duration, limit: usize) -> Result<Vec<StuckTask>> {
+        RedisStorage::stuck_tasks(self, older_than, limit).await
     }
     async fn update_task_state_if(&self, task_id: TaskId, from: TaskState, to: TaskState) -> Result<bool> {
-        self.update_state_if(task_id, from, to).await
+        RedisStorage::update_task_state_if(self, task_id, from, to).await
     }
     async fn list_tasks(&self, page: Page, owner: Option<&str>) -> Result<Vec<Task>> {
-        self.list(page, owner).await
+        RedisStorage::list_tasks(self, page, owner).await
     }
     async fn count_tasks(&self, state: Option<TaskState>) -> Result<u64> {
-        self.count(state).await
+        RedisStorage::count_tasks(self, state).await
     }
     async fn list_tasks_by_context(
         &self,
@@ -106,7 +137,7 @@ impl Storage for RedisStorage {
         page: Page,
         owner: Option<&str>,
     ) -> Result<Vec<Task>> {
-        self.list_by_context(context_id, page, owner).await
+        RedisStorage::list_tasks_by_context(self, context_id, page, owner).await
     }
     async fn load_context(&self, context_id: ContextId) -> Result<Option<Context>> {
         RedisStorage::load_context(self, context_id).await
@@ -117,7 +148,7 @@ impl Storage for RedisStorage {
         data: &Metadata,
         owner: Option<&str>,
     ) -> Result<()> {
-        self.replace_context_data(context_id, data, owner).await
+        RedisStorage::update_context(self, context_id, data, owner).await
     }
     async fn append_to_context(
         &self,
@@ -125,7 +156,7 @@ impl Storage for RedisStorage {
         messages: &[Message],
         owner: Option<&str>,
     ) -> Result<()> {
-        self.append_context_messages(context_id, messages, owner).await
+        RedisStorage::append_to_context(self, context_id, messages, owner).await
     }
     async fn list_contexts(&self, page: Page, owner: Option<&str>) -> Result<Vec<ContextSummary>> {
         RedisStorage::list_contexts(self, page, owner).await
@@ -134,31 +165,34 @@ impl Storage for RedisStorage {
         RedisStorage::clear_context(self, context_id).await
     }
     async fn clear_all(&self) -> Result<()> {
-        self.wipe().await
+        RedisStorage::clear_all(self).await
     }
     async fn save_webhook_config(&self, task_id: TaskId, config: &PushNotificationConfig) -> Result<()> {
-        self.save_webhook(task_id, config).await
+        RedisStorage::save_webhook_config(self, task_id, config).await
     }
     async fn load_webhook_config(&self, task_id: TaskId) -> Result<Option<PushNotificationConfig>> {
-        self.load_webhook(task_id).await
+        RedisStorage::load_webhook_config(self, task_id).await
     }
     async fn delete_webhook_config(&self, task_id: TaskId) -> Result<()> {
-        self.delete_webhook(task_id).await
+        RedisStorage::delete_webhook_config(self, task_id).await
     }
     async fn load_all_webhook_configs(&self) -> Result<HashMap<TaskId, PushNotificationConfig>> {
-        self.all_webhooks().await
+        RedisStorage::load_all_webhook_configs(self).await
     }
     async fn store_task_feedback(&self, feedback: &Feedback) -> Result<()> {
-        self.store_feedback(feedback).await
+        RedisStorage::store_task_feedback(self, feedback).await
     }
     async fn get_task_feedback(&self, task_id: TaskId) -> Result<Vec<Feedback>> {
-        self.feedback(task_id).await
+        RedisStorage::get_task_feedback(self, task_id).await
     }
     async fn get_task_owner(&self, task_id: TaskId) -> Result<Option<String>> {
-        self.task_owner(task_id).await
+        RedisStorage::get_task_owner(self, task_id).await
     }
     async fn get_context_owner(&self, context_id: ContextId) -> Result<Option<String>> {
-        self.context_owner(context_id).await
+        RedisStorage::get_context_owner(self, context_id).await
+    }
+    async fn ping(&self) -> Result<()> {
+        super::pool::ping(&mut self.connection().await?).await
     }
     async fn close(&self) -> Result<()> {
         self.pool.close();

@@ -1,30 +1,62 @@
-//! Task operations: submit, load, update, compare-and-swap.
+//! Task reads and writes: load, submit, update, compare-and-swap, owner.
 
-use deadpool_redis::Connection;
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
 use deadpool_redis::redis::{self, AsyncCommands};
 
 use super::RedisStorage;
-use super::records::{StoredContext, StoredTask, decode, encode};
-use super::tx::{MAX_CONFLICTS, contention, exec, get, read_error, unwatch, watch};
+use super::codec::{StoredContext, StoredTask, claim_from, decode};
+use super::tx::{MAX_CONFLICTS, abandon, contention, exec, get, read_error, time_of, watch};
 use crate::error::{Entity, Error, Result};
 use crate::model::{
-    ContextId, Message, Metadata, Submission, SubmitOutcome, Task, TaskId, TaskState, TaskStatus, TaskUpdate,
+    Admission, Claim, ContextId, Message, Metadata, Submission, SubmitOutcome, Task, TaskId, TaskState,
+    TaskStatus, TaskUpdate,
 };
+use crate::redis::pool::PooledConnection;
+
+/// A task as a write reads it under `WATCH`: the stored task (if any), its claim, and the
+/// server's clock.
+pub(super) struct Current {
+    pub(super) stored: Option<StoredTask>,
+    pub(super) claim: Option<Claim>,
+    pub(super) now: DateTime<Utc>,
+}
 
 impl RedisStorage {
-    pub(crate) async fn load_stored(
+    pub(super) async fn load_stored(
         &self,
-        conn: &mut Connection,
+        conn: &mut PooledConnection,
         task_id: TaskId,
     ) -> Result<Option<StoredTask>> {
         get(conn, &self.keys.task(task_id)).await?.map(|text| decode("stored task", &text)).transpose()
     }
 
-    async fn next_sequence(&self, conn: &mut Connection) -> Result<u64> {
+    /// The task, its claim and the server's time, in one round trip.
+    pub(super) async fn load_current(&self, conn: &mut PooledConnection, task_id: TaskId) -> Result<Current> {
+        let (text, fields, time): (Option<String>, HashMap<String, String>, (i64, i64)) = redis::pipe()
+            .get(self.keys.task(task_id))
+            .hgetall(self.keys.claim(task_id))
+            .cmd("TIME")
+            .query_async(conn)
+            .await
+            .map_err(|e| read_error("read a task", e))?;
+        Ok(Current {
+            stored: text.map(|text| decode("stored task", &text)).transpose()?,
+            claim: claim_from(&fields)?,
+            now: time_of(time)?,
+        })
+    }
+
+    async fn next_sequence(&self, conn: &mut PooledConnection) -> Result<u64> {
         conn.incr(self.keys.sequence(), 1).await.map_err(|e| read_error("next sequence", e))
     }
 
-    pub(crate) async fn load(&self, task_id: TaskId, history_length: Option<usize>) -> Result<Option<Task>> {
+    pub(super) async fn load_task(
+        &self,
+        task_id: TaskId,
+        history_length: Option<usize>,
+    ) -> Result<Option<Task>> {
         let mut conn = self.connection().await?;
         Ok(self.load_stored(&mut conn, task_id).await?.map(|stored| {
             let mut task = stored.task;
@@ -33,7 +65,7 @@ impl RedisStorage {
         }))
     }
 
-    pub(crate) async fn submit(
+    pub(super) async fn submit_task(
         &self,
         context_id: ContextId,
         message: &Message,
@@ -45,26 +77,19 @@ impl RedisStorage {
         for _ in 0..MAX_CONFLICTS {
             watch(&mut conn, &[&task_key, &context_key]).await?;
             if let Some(mut stored) = self.load_stored(&mut conn, task_id).await? {
-                let refused = if stored.owner.as_deref() != owner || stored.task.context_id != context_id {
-                    Some(Error::ownership(Entity::Task, task_id))
-                } else if stored.task.has_message(message.message_id) {
-                    unwatch(&mut conn).await?;
-                    return Ok(Submission { task: stored.task, outcome: SubmitOutcome::Duplicate });
-                } else if stored.task.status.state.is_terminal() {
-                    Some(Error::TaskImmutable { task_id, state: stored.task.status.state })
-                } else {
-                    None
-                };
-                if let Some(err) = refused {
-                    unwatch(&mut conn).await?;
-                    return Err(err);
+                match stored.task.admit(stored.owner.as_deref(), context_id, &message, owner) {
+                    Err(err) => return abandon(&mut conn, Err(err)).await,
+                    Ok(Admission::Duplicate) => {
+                        let duplicate = Submission { task: stored.task, outcome: SubmitOutcome::Duplicate };
+                        return abandon(&mut conn, Ok(duplicate)).await;
+                    }
+                    Ok(Admission::Append) => {}
                 }
                 let before = stored.task.status.state;
-                stored.task.history.push(message.clone());
-                stored.task.status = TaskStatus::now(TaskState::Submitted);
+                stored.task.continue_with(message.clone());
                 let mut pipe = redis::pipe();
-                pipe.set(&task_key, encode(&stored)?).ignore();
-                self.move_state(&mut pipe, task_id, before, TaskState::Submitted);
+                // A continuation drops the claim: the running agent's answer is for the old history.
+                self.queue_task(&mut pipe, &stored, Some(before), None)?;
                 if exec(&mut conn, &mut pipe, "submit_task").await? {
                     return Ok(Submission { task: stored.task, outcome: SubmitOutcome::Continued });
                 }
@@ -77,19 +102,11 @@ impl RedisStorage {
             if let Some(context) = &context
                 && context.owner.as_deref() != owner
             {
-                unwatch(&mut conn).await?;
-                return Err(Error::ownership(Entity::Context, context_id));
+                return abandon(&mut conn, Err(Error::ownership(Entity::Context, context_id))).await;
             }
-            let task = Task {
-                id: task_id,
-                context_id,
-                status: TaskStatus::now(TaskState::Submitted),
-                artifacts: Vec::new(),
-                history: vec![message.clone()],
-                metadata: Metadata::new(),
-            };
             // Sequence numbers are taken inside WATCH: INCR does not touch watched keys.
             let seq = self.next_sequence(&mut conn).await?;
+            let task = Task::submitted(task_id, context_id, message.clone());
             let stored = StoredTask { task, owner: owner.map(str::to_owned), seq };
             let mut pipe = redis::pipe();
             if context.is_none() {
@@ -101,13 +118,12 @@ impl RedisStorage {
                 };
                 self.add_context(&mut pipe, context_id, &created)?;
             }
-            pipe.set(&task_key, encode(&stored)?).ignore();
+            self.queue_task(&mut pipe, &stored, None, None)?;
             pipe.zadd(self.keys.tasks(), task_id.to_string(), seq).ignore();
             if let Some(owner) = owner {
                 pipe.zadd(self.keys.owner_tasks(owner), task_id.to_string(), seq).ignore();
             }
             pipe.zadd(self.keys.context_tasks(context_id), task_id.to_string(), seq).ignore();
-            pipe.sadd(self.keys.state(TaskState::Submitted), task_id.to_string()).ignore();
             if exec(&mut conn, &mut pipe, "submit_task").await? {
                 return Ok(Submission { task: stored.task, outcome: SubmitOutcome::Created });
             }
@@ -115,31 +131,25 @@ impl RedisStorage {
         Err(contention("submit_task"))
     }
 
-    pub(crate) async fn update(&self, task_id: TaskId, update: &TaskUpdate) -> Result<Task> {
+    pub(super) async fn update_task(&self, task_id: TaskId, update: &TaskUpdate) -> Result<Task> {
         let mut conn = self.connection().await?;
-        let key = self.keys.task(task_id);
+        let (key, claim_key) = (self.keys.task(task_id), self.keys.claim(task_id));
         for _ in 0..MAX_CONFLICTS {
-            watch(&mut conn, &[&key]).await?;
-            let Some(mut stored) = self.load_stored(&mut conn, task_id).await? else {
-                unwatch(&mut conn).await?;
-                return Err(Error::not_found(Entity::Task, task_id));
+            // The claim is watched too: a write that keeps it must not undo a renewal.
+            watch(&mut conn, &[&key, &claim_key]).await?;
+            let Current { stored, claim, .. } = self.load_current(&mut conn, task_id).await?;
+            let Some(mut stored) = stored else {
+                return abandon(&mut conn, Err(Error::not_found(Entity::Task, task_id))).await;
             };
-            let apply = match update.check(&stored.task) {
-                Ok(apply) => apply,
-                Err(err) => {
-                    unwatch(&mut conn).await?;
-                    return Err(err);
-                }
-            };
-            if !apply {
-                unwatch(&mut conn).await?;
-                return Ok(stored.task);
+            match update.check(&stored.task, claim.as_ref()) {
+                Err(err) => return abandon(&mut conn, Err(err)).await,
+                Ok(false) => return abandon(&mut conn, Ok(stored.task)).await,
+                Ok(true) => {}
             }
             let before = stored.task.status.state;
             stored.task.apply(update);
             let mut pipe = redis::pipe();
-            pipe.set(&key, encode(&stored)?).ignore();
-            self.move_state(&mut pipe, task_id, before, update.state);
+            self.queue_task(&mut pipe, &stored, Some(before), claim.as_ref())?;
             if exec(&mut conn, &mut pipe, "update_task").await? {
                 return Ok(stored.task);
             }
@@ -147,29 +157,26 @@ impl RedisStorage {
         Err(contention("update_task"))
     }
 
-    pub(crate) async fn update_state_if(
+    pub(super) async fn update_task_state_if(
         &self,
         task_id: TaskId,
         from: TaskState,
         to: TaskState,
     ) -> Result<bool> {
         let mut conn = self.connection().await?;
-        let key = self.keys.task(task_id);
+        let (key, claim_key) = (self.keys.task(task_id), self.keys.claim(task_id));
         for _ in 0..MAX_CONFLICTS {
-            watch(&mut conn, &[&key]).await?;
-            let stored = self.load_stored(&mut conn, task_id).await?;
+            watch(&mut conn, &[&key, &claim_key]).await?;
+            let Current { stored, claim, .. } = self.load_current(&mut conn, task_id).await?;
             let Some(mut stored) = stored.filter(|s| s.task.status.state == from) else {
-                unwatch(&mut conn).await?;
-                return Ok(false);
+                return abandon(&mut conn, Ok(false)).await;
             };
             if from.is_terminal() {
-                unwatch(&mut conn).await?;
-                return Err(Error::TaskImmutable { task_id, state: from });
+                return abandon(&mut conn, Err(Error::TaskImmutable { task_id, state: from })).await;
             }
             stored.task.status = TaskStatus::now(to);
             let mut pipe = redis::pipe();
-            pipe.set(&key, encode(&stored)?).ignore();
-            self.move_state(&mut pipe, task_id, from, to);
+            self.queue_task(&mut pipe, &stored, Some(from), claim.as_ref())?;
             if exec(&mut conn, &mut pipe, "update_task_state_if").await? {
                 return Ok(true);
             }
@@ -177,23 +184,11 @@ impl RedisStorage {
         Err(contention("update_task_state_if"))
     }
 
-    fn move_state(&self, pipe: &mut redis::Pipeline, task_id: TaskId, from: TaskState, to: TaskState) {
-        if from != to {
-            pipe.smove(self.keys.state(from), self.keys.state(to), task_id.to_string()).ignore();
+    pub(super) async fn get_task_owner(&self, task_id: TaskId) -> Result<Option<String>> {
+        let mut conn = self.connection().await?;
+        match self.load_stored(&mut conn, task_id).await? {
+            Some(stored) => Ok(stored.owner),
+            None => Err(Error::not_found(Entity::Task, task_id)),
         }
-    }
-
-    pub(crate) fn add_context(
-        &self,
-        pipe: &mut redis::Pipeline,
-        context_id: ContextId,
-        context: &StoredContext,
-    ) -> Result<()> {
-        pipe.set(self.keys.context(context_id), encode(context)?).ignore();
-        pipe.zadd(self.keys.contexts(), context_id.to_string(), context.seq).ignore();
-        if let Some(owner) = &context.owner {
-            pipe.zadd(self.keys.owner_contexts(owner), context_id.to_string(), context.seq).ignore();
-        }
-        Ok(())
     }
 }

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use bindu::Scheduler;
-use bindu::redis::{RedisOptions, RedisScheduler};
+use bindu::SchedulerExt;
+use bindu::redis::{RedisOptions, RedisScheduler, RedisSchedulerOptions};
 use futures_util::StreamExt;
 
 #[tokio::main(flavor = "current_thread")]
@@ -16,7 +16,8 @@ async fn main() {
         eprintln!("usage: consumer <redis url> <key prefix> <min idle ms>");
         std::process::exit(2);
     };
-    let mut options = RedisOptions::from_url(url).expect("a Redis URL").with_prefix(prefix.clone());
+    let redis = RedisOptions::from_url(url).expect("a Redis URL").with_prefix(prefix.clone());
+    let mut options = RedisSchedulerOptions::new(redis);
     options.min_idle = Duration::from_millis(min_idle_ms.parse().expect("milliseconds"));
     options.claim_interval = Duration::from_millis(100);
     options.block_time = Duration::from_millis(200);

@@ -1,6 +1,7 @@
 -- Takes over (for ARGV[2]) one entry whose receiver has been silent for the min idle time,
 -- scanning at most ARGV[7] XAUTOCLAIM rounds (10 pending entries each) from cursor ARGV[4].
--- XAUTOCLAIM counts the delivery; an entry now past the delivery limit is dead-lettered instead.
+-- XAUTOCLAIM counts the delivery. Past the delivery limit (ARGV[5]) an entry is delivered once
+-- more, for its receiver to settle; after that one it is dead-lettered instead.
 -- KEYS[1] operation stream, KEYS[2] dead-letter stream.
 -- ARGV[1] group, ARGV[2] consumer, ARGV[3] min idle (ms), ARGV[4] cursor, ARGV[5] max deliveries,
 -- ARGV[6] dead-letter cap (0: none), ARGV[7] rounds.
@@ -18,9 +19,9 @@ for _ = 1, tonumber(ARGV[7]) do
       redis.call('XACK', KEYS[1], ARGV[1], id)
     else
       local deliveries = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)[1][4]
-      if deliveries > tonumber(ARGV[5]) then
+      if deliveries > tonumber(ARGV[5]) + 1 then
         local done = deliveries - 1
-        local reason = 'not acknowledged after ' .. done .. ' deliveries'
+        local reason = 'not settled after ' .. done .. ' deliveries'
         bury(KEYS[1], KEYS[2], ARGV[1], id, fields, reason, done, ARGV[2], ARGV[6])
         return {cursor, 'dead', id, done}
       end

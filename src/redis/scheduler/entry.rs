@@ -82,20 +82,29 @@ impl Entry {
     }
 }
 
-/// The entry of an `XREADGROUP … COUNT 1` reply: nil on timeout, else one stream with (at most)
-/// one entry, as an array (RESP2) or a map (RESP3).
-pub(super) fn read_reply(value: Value) -> std::result::Result<Option<Entry>, String> {
-    let streams: Vec<Value> = match value {
-        Value::Nil => return Ok(None),
-        Value::Map(pairs) => pairs.into_iter().map(|(_, entries)| entries).collect(),
+/// The entries of an `XREADGROUP … COUNT 1` reply with the stream each came from: none on
+/// timeout, else (at most) one per stream, as an array (RESP2) or a map (RESP3).
+pub(super) fn read_reply(value: Value) -> std::result::Result<Vec<(String, Entry)>, String> {
+    let streams: Vec<(Value, Value)> = match value {
+        Value::Nil => return Ok(Vec::new()),
+        Value::Map(pairs) => pairs,
         other => array(other)
             .ok_or("the reply is not an array")?
             .into_iter()
-            .filter_map(|stream| array(stream).and_then(|mut pair| (pair.len() == 2).then(|| pair.remove(1))))
+            .filter_map(|stream| {
+                let mut pair = array(stream)?.into_iter();
+                Some((pair.next()?, pair.next()?))
+            })
             .collect(),
     };
-    let first = streams.into_iter().filter_map(array).flatten().next();
-    first.map(Entry::from_value).transpose()
+    let mut entries = Vec::with_capacity(streams.len());
+    for (name, list) in streams {
+        let name = text(name).ok_or("a stream name is not a string")?;
+        if let Some(first) = array(list).and_then(|list| list.into_iter().next()) {
+            entries.push((name, Entry::from_value(first)?));
+        }
+    }
+    Ok(entries)
 }
 
 /// An operation that will not be delivered again, as kept in the dead-letter stream.
@@ -208,12 +217,14 @@ mod tests {
             Value::Array(vec![Value::Array(vec![bulk("{p}:ops"), Value::Array(vec![entry.clone()])])]);
         let resp3 = Value::Map(vec![(bulk("{p}:ops"), Value::Array(vec![entry]))]);
         for reply in [resp2, resp3] {
-            let read = read_reply(reply).unwrap().unwrap();
-            assert_eq!(read.id, "1-0");
-            assert_eq!(read.field("op"), Some(&b"{}"[..]));
-            assert_eq!(read.field("id"), Some(&b"x"[..]));
+            let read = read_reply(reply).unwrap();
+            assert_eq!(read.len(), 1);
+            let (stream, entry) = &read[0];
+            assert_eq!((stream.as_str(), entry.id.as_str()), ("{p}:ops", "1-0"));
+            assert_eq!(entry.field("op"), Some(&b"{}"[..]));
+            assert_eq!(entry.field("id"), Some(&b"x"[..]));
         }
-        assert_eq!(read_reply(Value::Nil).unwrap(), None);
+        assert!(read_reply(Value::Nil).unwrap().is_empty());
         let deleted = Entry::from_value(Value::Array(vec![bulk("2-0"), Value::Nil])).unwrap();
         assert!(deleted.fields.is_empty());
         assert!(deleted.operation().unwrap_err().contains("no \"op\" field"));

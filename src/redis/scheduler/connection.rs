@@ -3,22 +3,22 @@
 //! Enqueues, acknowledgements and keep-alives are short commands from many tasks at once. A
 //! multiplexed connection pipelines them, so each costs one round trip; checking a connection out
 //! of the pool per command would add deadpool-redis's recycle check (`UNWATCH` + `PING`), another
-//! round trip every time. So one pooled connection is held and shared; when a command on it fails
-//! with a lost connection, it is detached from the pool and the next command takes a fresh one
-//! (which the pool's recycle check has verified).
+//! round trip every time. So one pooled connection is held and shared; when a command on it shows
+//! it spoiled (it lost its server, or the server was demoted: `READONLY`), it is detached from
+//! the pool and the next command takes a fresh one (which the pool's recycle check has verified).
 
 use std::sync::{Mutex, MutexGuard};
 
 use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
-use deadpool_redis::redis::{Cmd, Pipeline, RedisError, RedisFuture, Value};
 use deadpool_redis::{Connection, Pool};
 
-use super::error::pool_error;
 use crate::error::Result;
+use crate::redis::error::pool_error;
+use crate::redis::pool::{Guard, Guarded};
 
 /// Holds the shared connection.
 #[derive(Default)]
-pub(crate) struct Lane {
+pub(super) struct SharedConnection {
     held: Mutex<Held>,
 }
 
@@ -30,14 +30,14 @@ struct Held {
     generation: u64,
 }
 
-impl Lane {
+impl SharedConnection {
     /// A handle on the shared connection, taking one from `pool` when none is held.
-    pub(crate) async fn get<'a>(&'a self, pool: &Pool, what: &str) -> Result<LaneConnection<'a>> {
+    pub(super) async fn get<'a>(&'a self, pool: &'a Pool, what: &str) -> Result<SharedHandle<'a>> {
         {
             let held = self.lock();
             if let Some(connection) = held.connection.as_ref() {
                 let con = MultiplexedConnection::clone(connection);
-                return Ok(LaneConnection { lane: self, con, generation: held.generation });
+                return Ok(Guarded::new(Handle { shared: self, pool, con, generation: held.generation }));
             }
         }
         let fresh = pool.get().await.map_err(|err| pool_error(what, err))?;
@@ -46,19 +46,19 @@ impl Lane {
             // Another caller installed one meanwhile: use it, and `fresh` goes back to the pool.
             Some(connection) => {
                 let con = MultiplexedConnection::clone(connection);
-                Ok(LaneConnection { lane: self, con, generation: held.generation })
+                Ok(Guarded::new(Handle { shared: self, pool, con, generation: held.generation }))
             }
             None => {
                 held.generation += 1;
                 let con = MultiplexedConnection::clone(&fresh);
                 held.connection = Some(fresh);
-                Ok(LaneConnection { lane: self, con, generation: held.generation })
+                Ok(Guarded::new(Handle { shared: self, pool, con, generation: held.generation }))
             }
         }
     }
 
     /// Gives the held connection back to the pool (on close).
-    pub(crate) fn release(&self) {
+    pub(super) fn release(&self) {
         drop(self.lock().connection.take());
     }
 
@@ -78,46 +78,31 @@ impl Lane {
     }
 }
 
-/// One user's handle on the shared connection; its commands report a lost connection to the lane.
-pub(crate) struct LaneConnection<'a> {
-    lane: &'a Lane,
+/// One user's handle on the shared connection; a spoiled connection is discarded for all.
+pub(super) type SharedHandle<'a> = Guarded<Handle<'a>>;
+
+pub(super) struct Handle<'a> {
+    shared: &'a SharedConnection,
+    pool: &'a Pool,
     con: MultiplexedConnection,
     generation: u64,
 }
 
-impl LaneConnection<'_> {
-    fn check<T>(&self, result: std::result::Result<T, RedisError>) -> std::result::Result<T, RedisError> {
-        if let Err(err) = &result
-            && (err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal())
-        {
-            self.lane.discard(self.generation);
-        }
-        result
-    }
-}
-
-impl ConnectionLike for LaneConnection<'_> {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        Box::pin(async move {
-            let result = self.con.req_packed_command(cmd).await;
-            self.check(result)
-        })
+impl Guard for Handle<'_> {
+    fn connection(&mut self) -> &mut MultiplexedConnection {
+        &mut self.con
     }
 
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        pipeline: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        Box::pin(async move {
-            let result = self.con.req_packed_commands(pipeline, offset, count).await;
-            self.check(result)
-        })
-    }
-
-    fn get_db(&self) -> i64 {
+    fn db(&self) -> i64 {
         self.con.get_db()
+    }
+
+    fn pool(&self) -> &Pool {
+        self.pool
+    }
+
+    fn retire(&mut self) {
+        self.shared.discard(self.generation);
     }
 }
 
@@ -129,7 +114,7 @@ mod tests {
     use crate::redis::{RedisOptions, pool};
     use crate::testing::{RedisServer, RedisServerOptions};
 
-    async fn ping(con: &mut LaneConnection<'_>) -> std::result::Result<(), RedisError> {
+    async fn ping(con: &mut SharedHandle<'_>) -> std::result::Result<(), redis::RedisError> {
         redis::cmd("PING").query_async::<()>(con).await
     }
 
@@ -137,22 +122,22 @@ mod tests {
     async fn a_handle_on_a_replaced_connection_never_discards_its_replacement() {
         let server = RedisServer::spawn(RedisServerOptions::default());
         let pool = pool::build(&RedisOptions::from_url(server.url()).unwrap()).unwrap();
-        let lane = Lane::default();
-        let mut first = lane.get(&pool, "test").await.unwrap();
-        let mut second = lane.get(&pool, "test").await.unwrap();
+        let shared = SharedConnection::default();
+        let mut first = shared.get(&pool, "test").await.unwrap();
+        let mut second = shared.get(&pool, "test").await.unwrap();
         ping(&mut first).await.unwrap();
 
         server.kill();
         server.restart();
         ping(&mut first).await.expect_err("the connection lost its server");
-        assert!(lane.lock().connection.is_none(), "the lost connection is dropped");
-        let mut replacement = lane.get(&pool, "test").await.unwrap();
+        assert!(shared.lock().connection.is_none(), "the lost connection is dropped");
+        let mut replacement = shared.get(&pool, "test").await.unwrap();
         ping(&mut replacement).await.unwrap();
 
         // `second` still holds the lost connection: its failure must leave the replacement held.
         ping(&mut second).await.expect_err("still the lost connection");
-        assert!(lane.lock().connection.is_some(), "the replacement is still held");
-        ping(&mut lane.get(&pool, "test").await.unwrap()).await.unwrap();
-        assert_eq!(lane.lock().generation, 2, "no third connection was taken");
+        assert!(shared.lock().connection.is_some(), "the replacement is still held");
+        ping(&mut shared.get(&pool, "test").await.unwrap()).await.unwrap();
+        assert_eq!(shared.lock().generation, 2, "no third connection was taken");
     }
 }

@@ -1,0 +1,66 @@
+//! What every task write queues besides the task's JSON, so that its indexes never disagree with
+//! it: the state sets (for counts), the claim (only while `working`) and the due set (for
+//! [`stuck_tasks`](crate::Storage::stuck_tasks)).
+
+use chrono::{DateTime, Utc};
+use deadpool_redis::redis::Pipeline;
+
+use super::RedisStorage;
+use super::codec::{StoredTask, claim_fields, encode, millis};
+use crate::error::Result;
+use crate::model::{Claim, StuckTask, Task, TaskState};
+
+/// Since when `task` (holding `claim`) counts as stuck once the threshold has passed, if it can
+/// get stuck at all: the score of its entry in the due set. [`StuckTask::of`] is the rule, asked
+/// about the farthest cutoff there is.
+pub(super) fn stuck_since(task: &Task, claim: Option<&Claim>) -> Option<DateTime<Utc>> {
+    StuckTask::of(task, claim, DateTime::<Utc>::MAX_UTC).map(|stuck| stuck.since)
+}
+
+impl RedisStorage {
+    /// Queues the writes that store `stored` as it now is, holding `claim` (`None` drops any),
+    /// after being in state `before` (`None` for a new task).
+    pub(super) fn queue_task(
+        &self,
+        pipe: &mut Pipeline,
+        stored: &StoredTask,
+        before: Option<TaskState>,
+        claim: Option<&Claim>,
+    ) -> Result<()> {
+        let task = &stored.task;
+        let id = task.id.to_string();
+        pipe.set(self.keys.task(task.id), encode(stored)?).ignore();
+        match before {
+            None => {
+                pipe.sadd(self.keys.state(task.status.state), &id).ignore();
+            }
+            Some(before) if before != task.status.state => {
+                pipe.smove(self.keys.state(before), self.keys.state(task.status.state), &id).ignore();
+            }
+            Some(_) => {}
+        }
+        let claim = claim.filter(|_| Claim::survives(task.status.state));
+        let claim_key = self.keys.claim(task.id);
+        match claim {
+            Some(claim) => pipe.hset_multiple(&claim_key, &claim_fields(claim)).ignore(),
+            None => pipe.del(&claim_key).ignore(),
+        };
+        match stuck_since(task, claim) {
+            Some(since) => pipe.zadd(self.keys.due(), &id, millis(since)).ignore(),
+            None => pipe.zrem(self.keys.due(), &id).ignore(),
+        };
+        Ok(())
+    }
+
+    /// Queues the removal of a task's indexes, claim and due entry (not its JSON).
+    pub(super) fn queue_unindex(&self, pipe: &mut Pipeline, stored: &StoredTask) {
+        let id = stored.task.id;
+        pipe.del(self.keys.claim(id)).ignore();
+        pipe.zrem(self.keys.due(), id.to_string()).ignore();
+        pipe.zrem(self.keys.tasks(), id.to_string()).ignore();
+        pipe.srem(self.keys.state(stored.task.status.state), id.to_string()).ignore();
+        if let Some(owner) = &stored.owner {
+            pipe.zrem(self.keys.owner_tasks(owner), id.to_string()).ignore();
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Bringing data written by earlier releases to the current layout, once per prefix, on connect.
+//!
+//! Layout 1 (no `{p}:store:schema` key) had no claims and no due set. Its tasks need no rewrite —
+//! a task without a claim key is simply unclaimed — but those that can get stuck (`submitted`,
+//! `resumed`, `working`) must enter the due set, or [`stuck_tasks`](crate::Storage::stuck_tasks)
+//! would never find them. One process does it, under a lock key that expires if it dies; the
+//! others wait for the version key, which is written last.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use deadpool_redis::redis::{self, AsyncCommands, Script};
+use tokio::time::Instant;
+
+use super::RedisStorage;
+use super::codec::millis;
+use super::index::stuck_since;
+use super::lists::readable;
+use super::tx::{MAX_CONFLICTS, contention, exec, read_error, scan, watch, write_error};
+use crate::error::{BackendError, Result, Transience};
+use crate::redis::pool::PooledConnection;
+
+/// The layout this release writes.
+pub(super) const SCHEMA_VERSION: u64 = 2;
+
+/// How long the lock lasts unless extended (after each batch).
+const LOCK_TTL: Duration = Duration::from_secs(30);
+/// How long a process waits for another one's migration before giving up (transient).
+const WAIT_AT_MOST: Duration = Duration::from_secs(300);
+/// Task keys per `SCAN` step and transaction.
+const BATCH: usize = 200;
+
+static LOCK: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/migration_lock.lua")));
+
+fn unavailable(reason: String) -> crate::error::Error {
+    BackendError::new("redis", Transience::Transient, reason).into()
+}
+
+impl RedisStorage {
+    /// Returns once the data is in the current layout, migrating it if no other process does.
+    pub(super) async fn migrate(&self) -> Result<()> {
+        let mut conn = self.connection().await?;
+        let started = Instant::now();
+        loop {
+            let version: Option<u64> =
+                conn.get(self.keys.schema()).await.map_err(|e| read_error("read the layout version", e))?;
+            match version {
+                Some(version) if version == SCHEMA_VERSION => return Ok(()),
+                Some(version) if version > SCHEMA_VERSION => {
+                    return Err(BackendError::new(
+                        "redis",
+                        Transience::Permanent,
+                        format!(
+                            "the data is in layout {version}, newer than this release's {SCHEMA_VERSION}"
+                        ),
+                    )
+                    .into());
+                }
+                _ => {}
+            }
+            let token = uuid::Uuid::new_v4().to_string();
+            let locked: Option<String> = redis::cmd("SET")
+                .arg(self.keys.migration())
+                .arg(&token)
+                .arg("NX")
+                .arg("PX")
+                .arg(LOCK_TTL.as_millis() as u64)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| write_error("lock the migration", e))?;
+            if locked.is_some() {
+                let migrated = self.index_stuck_candidates(&mut conn, &token).await;
+                if migrated.is_ok() {
+                    redis::cmd("SET")
+                        .arg(self.keys.schema())
+                        .arg(SCHEMA_VERSION)
+                        .query_async::<()>(&mut conn)
+                        .await
+                        .map_err(|e| write_error("write the layout version", e))?;
+                }
+                self.lock(&mut conn, &token, Duration::ZERO).await?;
+                return migrated;
+            }
+            if started.elapsed() > WAIT_AT_MOST {
+                return Err(unavailable(format!(
+                    "another process has been migrating the data for {WAIT_AT_MOST:?}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Extends (or with a zero `ttl` releases) the lock; `false` if it is not ours any more.
+    async fn lock(&self, conn: &mut PooledConnection, token: &str, ttl: Duration) -> Result<bool> {
+        let held: i64 = LOCK
+            .key(self.keys.migration())
+            .arg(token)
+            .arg(ttl.as_millis() as u64)
+            .invoke_async(conn)
+            .await
+            .map_err(|e| write_error("hold the migration lock", e))?;
+        Ok(held == 1)
+    }
+
+    /// Puts every task that can get stuck into the due set, a batch of task keys at a time.
+    async fn index_stuck_candidates(&self, conn: &mut PooledConnection, token: &str) -> Result<()> {
+        let (pattern, mut cursor, mut indexed) = (self.keys.task_pattern(), 0u64, 0usize);
+        loop {
+            let (next, keys) = scan(conn, cursor, &pattern, BATCH, "migrate: list the tasks").await?;
+            indexed += self.index_batch(conn, &keys).await?;
+            if !self.lock(conn, token, LOCK_TTL).await? {
+                return Err(unavailable("migrate: the lock expired before the migration finished".into()));
+            }
+            if next == 0 {
+                tracing::info!(indexed, "indexed the tasks written before claims for stuck_tasks");
+                return Ok(());
+            }
+            cursor = next;
+        }
+    }
+
+    /// Indexes the tasks of `keys` that can get stuck, atomically with reading them (a process of
+    /// the earlier release may still be writing); how many were indexed.
+    async fn index_batch(&self, conn: &mut PooledConnection, keys: &[String]) -> Result<usize> {
+        let ids: Vec<String> =
+            keys.iter().filter_map(|key| self.keys.task_id_of(key)).map(str::to_owned).collect();
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let watched: Vec<&str> = keys.iter().map(String::as_str).collect();
+        for _ in 0..MAX_CONFLICTS {
+            watch(conn, &watched).await?;
+            let tasks = self.read_tasks(conn, &ids).await?;
+            let mut pipe = redis::pipe();
+            let mut indexed = 0;
+            for (id, read) in tasks {
+                // A claim key cannot exist yet: earlier releases did not write one.
+                let Some(since) = readable(id, read).and_then(|stored| stuck_since(&stored.task, None))
+                else {
+                    continue;
+                };
+                pipe.zadd(self.keys.due(), id, millis(since)).ignore();
+                indexed += 1;
+            }
+            if exec(conn, &mut pipe, "migrate").await? {
+                return Ok(indexed);
+            }
+        }
+        Err(contention("migrate"))
+    }
+}

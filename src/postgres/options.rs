@@ -5,6 +5,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::model::InputLimits;
 use crate::redact;
 
 /// Whether connections use TLS.
@@ -35,7 +36,8 @@ pub struct PostgresOptions {
     /// (uncertain) timeout instead of a hang. The server also cancels statements after it.
     pub request_timeout: Duration,
     /// TLS or not.
-    pub tls: TlsMode,
+    pub tls: TlsMode,    /// What the storage accepts (the same rule on every backend).
+    pub limits: InputLimits,
 }
 
 impl PostgresOptions {
@@ -58,6 +60,7 @@ impl PostgresOptions {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
             tls,
+            limits: InputLimits::default(),
         })
     }
 
@@ -120,6 +123,7 @@ impl fmt::Debug for PostgresOptions {
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
             .field("tls", &self.tls)
+            .field("limits", &self.limits)
             .finish()
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use deadpool_redis::redis::{ConnectionInfo, IntoConnectionInfo};
 
 use crate::error::{Error, Result};
+use crate::model::InputLimits;
 use crate::redact;
 
 /// Where a Redis backend connects and how long it waits. Start from [`RedisOptions::from_url`] and
@@ -26,7 +27,8 @@ pub struct RedisOptions {
     /// One command may take this long.
     pub response_timeout: Duration,
     /// Waiting for a free pooled connection may take this long.
-    pub pool_wait_timeout: Duration,
+    pub pool_wait_timeout: Duration,    /// What the storage accepts (the same rule on every backend).
+    pub limits: InputLimits,
 }
 
 impl RedisOptions {
@@ -44,6 +46,7 @@ impl RedisOptions {
             connect_timeout: Duration::from_secs(2),
             response_timeout: Duration::from_secs(3),
             pool_wait_timeout: Duration::from_secs(3),
+            limits: InputLimits::default(),
         };
         options.connection_info()?;
         Ok(options)
@@ -132,6 +135,7 @@ impl fmt::Debug for RedisOptions {
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
             .field("pool_wait_timeout", &self.pool_wait_timeout)
+            .field("limits", &self.limits)
             .finish()
     }
 }

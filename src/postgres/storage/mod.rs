@@ -92,9 +92,11 @@ impl Storage for PostgresStorage {
         message: &Message,
         owner: Option<&str>,
     ) -> Result<Submission> {
+        self.options.limits.check_message(message)?;
         self.on_connection(async |client| tasks::submit_task(client, context_id, message, owner).await).await
     }
     async fn update_task(&self, task_id: TaskId, update: &TaskUpdate) -> Result<Task> {
+        self.options.limits.check_update(update)?;
         self.on_connection(async |client| tasks::update_task(client, task_id, update).await).await
     }
     async fn claim_task(&self, task_id: TaskId, request: &ClaimRequest) -> Result<ClaimOutcome> {
@@ -136,6 +138,7 @@ impl Storage for PostgresStorage {
         data: &Metadata,
         owner: Option<&str>,
     ) -> Result<()> {
+        self.options.limits.check_metadata("context data", data)?;
         self.on_connection(async |client| contexts::update_context(client, context_id, data, owner).await)
             .await
     }
@@ -145,6 +148,7 @@ impl Storage for PostgresStorage {
         messages: &[Message],
         owner: Option<&str>,
     ) -> Result<()> {
+        messages.iter().try_for_each(|message| self.options.limits.check_message(message))?;
         self.on_connection(async |client| {
             contexts::append_to_context(client, context_id, messages, owner).await
         })
@@ -160,6 +164,7 @@ impl Storage for PostgresStorage {
         self.on_connection(async |client| contexts::clear_all(client).await).await
     }
     async fn save_webhook_config(&self, task_id: TaskId, config: &PushNotificationConfig) -> Result<()> {
+        self.options.limits.check_webhook(config)?;
         self.on_connection(async |client| webhooks::save_webhook_config(client, task_id, config).await).await
     }
     async fn load_webhook_config(&self, task_id: TaskId) -> Result<Option<PushNotificationConfig>> {
@@ -172,6 +177,7 @@ impl Storage for PostgresStorage {
         self.on_connection(async |client| webhooks::load_all_webhook_configs(client).await).await
     }
     async fn store_task_feedback(&self, feedback: &Feedback) -> Result<()> {
+        self.options.limits.check_feedback(feedback)?;
         self.on_connection(async |client| webhooks::store_task_feedback(client, feedback).await).await
     }
     async fn get_task_feedback(&self, task_id: TaskId) -> Result<Vec<Feedback>> {

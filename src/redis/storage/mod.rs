@@ -105,9 +105,11 @@ impl Storage for RedisStorage {
         message: &Message,
         owner: Option<&str>,
     ) -> Result<Submission> {
+        self.options.limits.check_message(message)?;
         RedisStorage::submit_task(self, context_id, message, owner).await
     }
     async fn update_task(&self, task_id: TaskId, update: &TaskUpdate) -> Result<Task> {
+        self.options.limits.check_update(update)?;
         RedisStorage::update_task(self, task_id, update).await
     }
     async fn claim_task(&self, task_id: TaskId, request: &ClaimRequest) -> Result<ClaimOutcome> {
@@ -148,6 +150,7 @@ impl Storage for RedisStorage {
         data: &Metadata,
         owner: Option<&str>,
     ) -> Result<()> {
+        self.options.limits.check_metadata("context data", data)?;
         RedisStorage::update_context(self, context_id, data, owner).await
     }
     async fn append_to_context(
@@ -156,6 +159,7 @@ impl Storage for RedisStorage {
         messages: &[Message],
         owner: Option<&str>,
     ) -> Result<()> {
+        messages.iter().try_for_each(|message| self.options.limits.check_message(message))?;
         RedisStorage::append_to_context(self, context_id, messages, owner).await
     }
     async fn list_contexts(&self, page: Page, owner: Option<&str>) -> Result<Vec<ContextSummary>> {
@@ -168,6 +172,7 @@ impl Storage for RedisStorage {
         RedisStorage::clear_all(self).await
     }
     async fn save_webhook_config(&self, task_id: TaskId, config: &PushNotificationConfig) -> Result<()> {
+        self.options.limits.check_webhook(config)?;
         RedisStorage::save_webhook_config(self, task_id, config).await
     }
     async fn load_webhook_config(&self, task_id: TaskId) -> Result<Option<PushNotificationConfig>> {
@@ -180,6 +185,7 @@ impl Storage for RedisStorage {
         RedisStorage::load_all_webhook_configs(self).await
     }
     async fn store_task_feedback(&self, feedback: &Feedback) -> Result<()> {
+        self.options.limits.check_feedback(feedback)?;
         RedisStorage::store_task_feedback(self, feedback).await
     }
     async fn get_task_feedback(&self, task_id: TaskId) -> Result<Vec<Feedback>> {

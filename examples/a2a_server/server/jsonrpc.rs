@@ -44,8 +44,6 @@ pub mod code {
     pub const UNSUPPORTED_OPERATION: i64 = -32004;
     /// A2A: no extended agent card.
     pub const EXTENDED_CARD_NOT_CONFIGURED: i64 = -32007;
-    /// Bindu (0.3): a message for a task in a terminal state.
-    pub const TASK_IMMUTABLE: i64 = -32008;
 }
 
 /// A JSON-RPC error object.

@@ -1,8 +1,9 @@
 //! Bindu's A2A protocol 0.3 over JSON-RPC: method names like `message/send`, payloads tagged by
 //! `kind` with lower-case states and roles, push configs nested under `pushNotificationConfig`,
 //! a history length of 0 meaning all of it. This is the crate's own wire format (its model's
-//! serde), so little is translated; Bindu's extra states and its `-32008` (task immutable) pass
-//! through as they are.
+//! serde), so little is translated: Bindu's extra states pass through as they are. Errors use
+//! A2A's codes (a message for a finished task is `-32004`, not Bindu's `-32008`, which the SDKs
+//! read as 1.0's "extension support required").
 
 use bindu::{Message, PushNotificationConfig, Task, TaskId};
 use futures_util::StreamExt;
@@ -275,8 +276,7 @@ fn error(failure: Failure) -> RpcError {
     let code = match &failure {
         Failure::TaskNotFound(_) => code::TASK_NOT_FOUND,
         Failure::NotCancelable(_) => code::TASK_NOT_CANCELABLE,
-        Failure::Immutable(_) => code::TASK_IMMUTABLE,
-        Failure::Unsupported(_) => code::UNSUPPORTED_OPERATION,
+        Failure::Immutable(_) | Failure::Unsupported(_) => code::UNSUPPORTED_OPERATION,
         Failure::InvalidParams(message) => return RpcError::invalid_params(message.clone()),
         Failure::Internal(_) => code::INTERNAL_ERROR,
     };

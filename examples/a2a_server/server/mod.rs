@@ -70,6 +70,7 @@ pub struct Running {
 /// Starts the worker (running [`agent::word_counter`]) and the HTTP server on `listen`.
 pub async fn start(app: App, listen: SocketAddr) -> Result<Running, Box<dyn std::error::Error>> {
     let hub = Arc::new(Hub::default());
+    #[cfg_attr(not(feature = "webhooks"), allow(unused_mut))]
     let mut listeners: Vec<Arc<dyn TaskListener>> = vec![hub.clone()];
     #[cfg(feature = "webhooks")]
     let notifier = {

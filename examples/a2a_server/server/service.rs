@@ -62,9 +62,9 @@ impl From<Error> for Failure {
         match err {
             Error::NotFound { .. } => Self::TaskNotFound(err.to_string()),
             Error::TaskImmutable { .. } => Self::Immutable(err.to_string()),
-            Error::Ownership { .. } => {
-                Self::InvalidParams(format!("message.contextId: the task belongs to another context ({err})"))
-            }
+            Error::Ownership { .. } => Self::InvalidParams(format!(
+                "params.message.contextId: the task belongs to another context ({err})"
+            )),
             Error::Invalid { .. } => Self::InvalidParams(err.to_string()),
             other => Self::Internal(other.to_string()),
         }
@@ -253,7 +253,8 @@ impl Service {
     /// Removes the task's push config (the one with `config_id`, when given); removing one that
     /// is not there succeeds.
     pub async fn delete_push(&self, task_id: TaskId, config_id: Option<Uuid>) -> Outcome<()> {
-        if self.get_push(task_id, config_id).await.is_ok() {
+        let configs = self.list_push(task_id).await?;
+        if configs.iter().any(|config| config_id.is_none_or(|id| config.id == id)) {
             self.app.storage.delete_webhook_config(task_id).await?;
         }
         Ok(())
@@ -264,7 +265,12 @@ impl Service {
     async fn accept(&self, send: Send) -> Outcome<(Task, Watch)> {
         if send.message.role != Role::User {
             return Err(Failure::InvalidParams(
-                "message.role: a client's messages must have the user role".into(),
+                "params.message.role: a client's messages have the user role".into(),
+            ));
+        }
+        if send.message.parts.is_empty() {
+            return Err(Failure::InvalidParams(
+                "params.message.parts: a message has at least one part".into(),
             ));
         }
         let (context_id, task_id) = self.place(&send.message).await?;
@@ -308,7 +314,7 @@ impl Service {
                 Some(task) => match message.context_id {
                     Some(context_id) if context_id != task.context_id => {
                         Err(Failure::InvalidParams(format!(
-                            "message.contextId: task {task_id} is in context {}, not {context_id}",
+                            "params.message.contextId: task {task_id} is in context {}, not {context_id}",
                             task.context_id
                         )))
                     }

@@ -212,7 +212,10 @@ async fn wrong_params_get_an_error_naming_the_field() {
             configured(json!({"historyLength": "ten"})),
             "params.configuration.historyLength: invalid type: string",
         ),
-        (configured(json!({"historyLength": -1})), "historyLength: must not be negative"),
+        (
+            configured(json!({"historyLength": -1})),
+            "params.configuration.historyLength: must not be negative",
+        ),
         (configured(json!({"returnImmediately": "yes"})), "params.configuration.returnImmediately"),
         (
             configured(json!({"taskPushNotificationConfig": {"url": "ftp://example.com/hook"}})),
@@ -427,5 +430,43 @@ async fn only_post_reaches_the_endpoint() {
     let card: Value = serde_json::from_str(&card.text().await.unwrap()).unwrap();
     assert_eq!(card["supportedInterfaces"][0]["url"], harness.url);
     harness.assert_untouched().await;
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_reaches_a_task_still_waiting_for_a_worker() {
+    let harness = Harness::start().await;
+    let slots = harness.running.app.settings.worker.concurrency;
+    let mut tasks = Vec::new();
+    for _ in 0..slots + 2 {
+        let answer = harness
+            .call(
+                "SendMessage",
+                json!({"message": message("sleep"), "configuration": {"returnImmediately": true}}),
+            )
+            .await;
+        tasks.push(answer["result"]["task"]["id"].as_str().unwrap().to_owned());
+    }
+    let storage = &harness.running.app.storage;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while storage.count_tasks(Some(bindu::TaskState::Working)).await.unwrap() < slots as u64 {
+        assert!(tokio::time::Instant::now() < deadline, "the agents did not start");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Every run slot is busy: the last task waits for a worker, and a cancel still reaches it.
+    let waiting = tasks.last().unwrap();
+    let answer = harness.call("GetTask", json!({"id": waiting})).await;
+    assert_eq!(answer["result"]["status"]["state"], "TASK_STATE_SUBMITTED");
+    let answer = harness.call("CancelTask", json!({"id": waiting})).await;
+    assert_eq!(answer["result"]["status"]["state"], "TASK_STATE_CANCELED", "{answer}");
+    // The other waiting one next, then the running ones.
+    for task in tasks[..tasks.len() - 1].iter().rev() {
+        let answer = harness.call("CancelTask", json!({"id": task})).await;
+        assert_eq!(answer["result"]["status"]["state"], "TASK_STATE_CANCELED", "{answer}");
+    }
+    assert_eq!(storage.count_tasks(Some(bindu::TaskState::Canceled)).await.unwrap(), tasks.len() as u64);
+    // The canceled waiting tasks never ran.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(harness.running.worker_stats().agent_runs, slots as u64);
     harness.stop().await;
 }

@@ -56,19 +56,21 @@ pub async fn call(service: &Service, method: Method, params: Params) -> Result<R
     match method {
         Method::MessageSend => {
             let params: MessageSendParams = params.parse()?;
-            let history = history(params.configuration.as_ref().and_then(|c| c.history_length))?;
+            let length = params.configuration.as_ref().and_then(|c| c.history_length);
+            let history = history(length, "params.configuration.historyLength")?;
             let task = service.send(params.into_send()?).await.map_err(error)?;
             Ok(Reply::Result(task_json(task, history)))
         }
         Method::MessageStream => {
             let params: MessageSendParams = params.parse()?;
-            let history = history(params.configuration.as_ref().and_then(|c| c.history_length))?;
+            let length = params.configuration.as_ref().and_then(|c| c.history_length);
+            let history = history(length, "params.configuration.historyLength")?;
             let updates = service.send_streaming(params.into_send()?).await.map_err(error)?;
             Ok(stream(updates, history))
         }
         Method::TasksGet => {
             let params: TaskQueryParams = params.parse()?;
-            let history = history(params.history_length)?;
+            let history = history(params.history_length, "params.historyLength")?;
             let task = service.task(task_ref(&params.id).map_err(error)?).await.map_err(error)?;
             Ok(Reply::Result(task_json(task, history)))
         }
@@ -220,10 +222,11 @@ impl PushConfigParams {
     }
 }
 
-/// How many messages of the history to show: `None` all, `Some(n)` the last `n` (0: all).
-fn history(length: Option<i64>) -> Result<Option<usize>, RpcError> {
+/// How many messages of the history to show: `None` all, `Some(n)` the last `n` (0: all);
+/// `path` names the field in errors.
+fn history(length: Option<i64>, path: &str) -> Result<Option<usize>, RpcError> {
     match length {
-        Some(n) if n < 0 => Err(RpcError::invalid_params("historyLength: must not be negative")),
+        Some(n) if n < 0 => Err(RpcError::invalid_params(format!("{path}: must not be negative"))),
         Some(0) | None => Ok(None),
         Some(n) => Ok(Some(usize::try_from(n).unwrap_or(usize::MAX))),
     }

@@ -59,19 +59,21 @@ pub async fn call(service: &Service, method: Method, params: Params) -> Result<R
     match method {
         Method::SendMessage => {
             let request: SendMessageRequest = params.parse()?;
-            let history = history(request.configuration.as_ref().and_then(|c| c.history_length))?;
+            let length = request.configuration.as_ref().and_then(|c| c.history_length);
+            let history = history(length, "params.configuration.historyLength")?;
             let task = service.send(request.into_send()?).await.map_err(error)?;
             Ok(Reply::Result(json!({ "task": task_json(task, history) })))
         }
         Method::SendStreamingMessage => {
             let request: SendMessageRequest = params.parse()?;
-            let history = history(request.configuration.as_ref().and_then(|c| c.history_length))?;
+            let length = request.configuration.as_ref().and_then(|c| c.history_length);
+            let history = history(length, "params.configuration.historyLength")?;
             let updates = service.send_streaming(request.into_send()?).await.map_err(error)?;
             Ok(stream(updates, history))
         }
         Method::GetTask => {
             let request: GetTaskRequest = params.parse()?;
-            let history = history(request.history_length)?;
+            let history = history(request.history_length, "params.historyLength")?;
             let task = service.task(task_ref(&request.id).map_err(error)?).await.map_err(error)?;
             Ok(Reply::Result(task_json(task, history)))
         }
@@ -88,7 +90,10 @@ pub async fn call(service: &Service, method: Method, params: Params) -> Result<R
         }
         Method::CreateTaskPushNotificationConfig => {
             let request: WirePushConfig = params.parse()?;
-            let task_id = task_ref(request.task_id.as_deref().unwrap_or_default()).map_err(error)?;
+            let Some(task_id) = request.task_id.as_deref().filter(|id| !id.is_empty()) else {
+                return Err(RpcError::invalid_params("params.taskId: missing"));
+            };
+            let task_id = task_ref(task_id).map_err(error)?;
             let config = service.set_push(task_id, request.into_config("")?).await.map_err(error)?;
             Ok(Reply::Result(push_json(task_id, &config)))
         }
@@ -398,17 +403,18 @@ impl PushConfigRequest {
     }
 }
 
-/// How many messages of the history to show: `None` all, `Some(n)` the last `n` (0: none).
-fn history(length: Option<i64>) -> Result<Option<usize>, RpcError> {
+/// How many messages of the history to show: `None` all, `Some(n)` the last `n` (0: none);
+/// `path` names the field in errors.
+fn history(length: Option<i64>, path: &str) -> Result<Option<usize>, RpcError> {
     match length {
-        Some(n) if n < 0 => Err(RpcError::invalid_params("historyLength: must not be negative")),
+        Some(n) if n < 0 => Err(RpcError::invalid_params(format!("{path}: must not be negative"))),
         Some(n) => Ok(Some(usize::try_from(n).unwrap_or(usize::MAX))),
         None => Ok(None),
     }
 }
 
 async fn list(service: &Service, request: ListTasksRequest) -> Result<Reply, RpcError> {
-    let history = history(request.history_length)?;
+    let history = history(request.history_length, "params.historyLength")?;
     let limit = match request.page_size {
         None | Some(0) => 50,
         Some(size @ 1..=100) => size as usize,
@@ -423,7 +429,6 @@ async fn list(service: &Service, request: ListTasksRequest) -> Result<Reply, Rpc
         offset,
         limit,
     };
-    // A status filter that no state maps to (e.g. UNSPECIFIED for a plain task) finds nothing.
     let page = service.list(query).await.map_err(error)?;
     let tasks: Vec<Value> = page
         .tasks

@@ -16,6 +16,8 @@ use futures_util::stream::BoxStream;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
+use super::service::Failure;
+use super::stream::{Update, Updates};
 use super::{BODY_LIMIT, Service, v1, v03};
 
 /// A body past the limit is still read (and dropped) up to this size, so that the client gets
@@ -83,6 +85,17 @@ pub enum Reply {
     Result(Value),
     /// A stream of results, sent as server-sent events; an error ends it.
     Stream(BoxStream<'static, Result<Value, RpcError>>),
+}
+
+impl Reply {
+    /// A task's updates, each encoded by a protocol version, its failures as that version's errors.
+    pub fn updates(
+        updates: Updates,
+        encode: impl Fn(Update) -> Value + Send + 'static,
+        error: fn(Failure) -> RpcError,
+    ) -> Self {
+        Self::Stream(updates.map(move |update| update.map(&encode).map_err(error)).boxed())
+    }
 }
 
 /// A call's params, checked to be an object (or absent).

@@ -6,7 +6,6 @@
 //! read as 1.0's "extension support required").
 
 use bindu::{Message, PushNotificationConfig, Task, TaskId};
-use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -235,14 +234,7 @@ fn history(length: Option<i64>, path: &str) -> Result<Option<usize>, RpcError> {
 // ---- results -----------------------------------------------------------------------------
 
 fn stream(updates: Updates, history: Option<usize>) -> Reply {
-    Reply::Stream(
-        updates
-            .map(move |update| match update {
-                Ok(update) => Ok(update_json(update, history)),
-                Err(failure) => Err(error(failure)),
-            })
-            .boxed(),
-    )
+    Reply::updates(updates, move |update| update_json(update, history), error)
 }
 
 fn update_json(update: Update, history: Option<usize>) -> Value {

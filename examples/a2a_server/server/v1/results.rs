@@ -6,7 +6,6 @@ use bindu::{
     Artifact, FileContent, Message, Part, PushNotificationConfig, Role, Task, TaskId, TaskState, TaskStatus,
 };
 use chrono::SecondsFormat;
-use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
 
 use super::super::jsonrpc::Reply;
@@ -14,14 +13,7 @@ use super::super::stream::{Update, Updates};
 use super::error;
 
 pub(super) fn stream(updates: Updates, history: Option<usize>) -> Reply {
-    Reply::Stream(
-        updates
-            .map(move |update| match update {
-                Ok(update) => Ok(update_json(update, history)),
-                Err(failure) => Err(error(failure)),
-            })
-            .boxed(),
-    )
+    Reply::updates(updates, move |update| update_json(update, history), error)
 }
 
 /// A `StreamResponse`.

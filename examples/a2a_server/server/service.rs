@@ -369,10 +369,12 @@ impl Follower {
                     .await?
                     .ok_or_else(|| not_found(current.id))?,
             };
-            // States told out of order (or a re-read that shows nothing new) are skipped.
+            // A new state is news; so is the same state written again later. Not a re-read that
+            // only shows the state with its timestamp rounded by the backend. Timestamps are not
+            // compared across states: they may come from different clocks (the app's, the
+            // database's).
             let (now, then) = (&task.status, &current.status);
-            if now.timestamp > then.timestamp || (now.timestamp == then.timestamp && now.state != then.state)
-            {
+            if now.state != then.state || now.timestamp > then.timestamp {
                 return Ok(task);
             }
         }

@@ -31,7 +31,9 @@ impl Harness {
         let app = App::connect(&AppSettings::default()).await.unwrap();
         let running = server::start(app, "127.0.0.1:0".parse().unwrap()).await.unwrap();
         let url = format!("http://{}/", running.addr);
-        Self { running, http: reqwest::Client::new(), url }
+        // Every request is bounded, so a server that hangs fails the test instead.
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+        Self { running, http, url }
     }
 
     /// POSTs `body` as is; the HTTP status and the JSON answer.
@@ -41,7 +43,6 @@ impl Harness {
             .post(&self.url)
             .header("content-type", "application/json")
             .body(body)
-            .timeout(Duration::from_secs(30))
             .send()
             .await
             .unwrap();

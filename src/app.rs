@@ -48,8 +48,10 @@ impl App {
     /// a permanent failure — malformed URL, bad credentials, unknown database — stops at once
     /// with an error naming the setting. If the scheduler cannot be had, the storage is closed.
     pub async fn connect(settings: &AppSettings) -> Result<Self> {
-        let storage = connect_storage(settings).await?;
-        let scheduler = match connect_scheduler(settings).await {
+        // Boxed: the connect futures of every backend nest deeply, and a caller's `main` that
+        // awaits this inline would inherit their depth (rustc's layout recursion limit).
+        let storage = Box::pin(connect_storage(settings)).await?;
+        let scheduler = match Box::pin(connect_scheduler(settings)).await {
             Ok(scheduler) => scheduler,
             Err(err) => {
                 if let Err(close) = storage.close().await {

@@ -36,7 +36,8 @@ pub struct PostgresOptions {
     /// (uncertain) timeout instead of a hang. The server also cancels statements after it.
     pub request_timeout: Duration,
     /// TLS or not.
-    pub tls: TlsMode,    /// What the storage accepts (the same rule on every backend).
+    pub tls: TlsMode,
+    /// What the storage accepts (the same rule on every backend).
     pub limits: InputLimits,
 }
 

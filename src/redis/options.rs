@@ -27,7 +27,8 @@ pub struct RedisOptions {
     /// One command may take this long.
     pub response_timeout: Duration,
     /// Waiting for a free pooled connection may take this long.
-    pub pool_wait_timeout: Duration,    /// What the storage accepts (the same rule on every backend).
+    pub pool_wait_timeout: Duration,
+    /// What the storage accepts (the same rule on every backend).
     pub limits: InputLimits,
 }
 

@@ -74,7 +74,7 @@ pub async fn start(app: App, listen: SocketAddr) -> Result<Running, Box<dyn std:
     let mut listeners: Vec<Arc<dyn TaskListener>> = vec![hub.clone()];
     #[cfg(feature = "webhooks")]
     let notifier = {
-        let options = bindu::notify::NotifierOptions::from_settings(&app.settings.retry);
+        let options = bindu::notify::NotifierOptions::from_settings(&app.settings);
         let notifier = bindu::notify::WebhookNotifier::new(Arc::clone(&app.storage), options)?;
         listeners.push(notifier.clone());
         notifier

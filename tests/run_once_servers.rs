@@ -1,0 +1,258 @@
+//! Run once, lose nothing, on real servers: PostgreSQL storage with a Redis scheduler and with a
+//! PostgreSQL scheduler. Outages longer than the retry policy (the server killed and restarted),
+//! a worker frozen past its lease with a second worker in its own OS process, and tasks whose run
+//! was never scheduled.
+#![cfg(all(feature = "postgres", feature = "redis"))]
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bindu::postgres::PostgresStorage;
+use bindu::settings::GuardSettings;
+use bindu::testing::{Fault, Faulty};
+use bindu::worker::{AgentInput, AgentOutput, Worker};
+use bindu::{
+    Action, ContextId, Message, OperationId, Retrying, Scheduler, SchedulerExt, Storage, TaskId,
+    TaskOperation, TaskSendParams, TaskState,
+};
+use common::servers::{Pair, Queue, SHORT, connect_scheduler, worker_options};
+use common::{TestAgent, submit, wait_for_state};
+
+const LIMIT: Duration = Duration::from_secs(90);
+const NO_GUARDS: GuardSettings = GuardSettings { budget: None, breaker: None };
+
+/// 1 and 2: PostgreSQL is killed right after the agent answered and restarted after an outage
+/// far longer than the retry policy: the answer is held and stored, the task completes, and the
+/// agent ran once.
+async fn answers_survive_outages_longer_than_the_policy(queue: Queue) {
+    let lease = Duration::from_secs(20);
+    let pair = Arc::new(Pair::start(queue, lease, SHORT, NO_GUARDS).await);
+    let outages = [Duration::from_secs(2), Duration::from_secs(8)];
+    let next = Arc::new(AtomicUsize::new(0));
+    let agent = {
+        let (pair, next) = (Arc::clone(&pair), Arc::clone(&next));
+        TestAgent::new(move |input: AgentInput| {
+            let outage = outages[next.fetch_add(1, Ordering::SeqCst) % outages.len()];
+            drop(pair.postgres_outage(outage));
+            async move { Ok(AgentOutput::text(format!("answer to {}", input.history[0].text()))) }
+        })
+    };
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            Worker::new(pair.storage.clone(), pair.scheduler.clone(), agent.clone())
+                .with_options(worker_options(2, lease))
+                .spawn()
+        })
+        .collect();
+    for (index, outage) in outages.iter().enumerate() {
+        let task = submit(&*pair.storage, &*pair.scheduler, &format!("question {index}")).await;
+        let done = wait_for_state(&*pair.storage, task.id, TaskState::Completed, LIMIT).await;
+        assert_eq!(done.history.last().unwrap().text(), format!("answer to question {index}"));
+        assert_eq!(agent.calls(task.id), 1, "{queue:?}: the agent ran once through a {outage:?} outage");
+    }
+    let stats: Vec<_> = workers.iter().map(|w| w.stats()).collect();
+    println!("{queue:?}: {stats:?}");
+    assert_eq!(stats.iter().map(|s| s.held_answers).sum::<u64>(), 2, "both answers were held");
+    assert_eq!(stats.iter().map(|s| s.failed + s.takeovers).sum::<u64>(), 0);
+    for worker in workers {
+        worker.shutdown(LIMIT).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn answers_survive_outages_longer_than_the_policy_postgres_redis() {
+    answers_survive_outages_longer_than_the_policy(Queue::Redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn answers_survive_outages_longer_than_the_policy_postgres_postgres() {
+    answers_survive_outages_longer_than_the_policy(Queue::Postgres).await;
+}
+
+/// Environment of the worker process (see `worker_process`).
+const WORKER_PROCESS: &str = "BINDU_TEST_WORKER_PROCESS";
+
+/// The agent both processes run: it records its start and end in `log` (one line each, with
+/// the process id), then blocks its thread — a synchronous SDK call — for `block`.
+fn blocking_agent(log: PathBuf, block: Duration) -> Arc<TestAgent> {
+    TestAgent::new(move |input: AgentInput| {
+        let record = |what: &str| {
+            let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+            writeln!(file, "{what} {} {}", input.task.id, std::process::id()).unwrap();
+        };
+        record("start");
+        std::thread::sleep(block);
+        record("end");
+        async { Ok(AgentOutput::text("slow but sure")) }
+    })
+}
+
+/// The lease of the frozen-holder test: the holder blocks for three of them.
+const SHORT_LEASE: Duration = Duration::from_secs(2);
+
+/// 3: a worker whose agent blocks its thread for three leases, and a second worker in its own OS
+/// process on the same queue that receives a second run of the same task: the second never runs
+/// the agent, the first one's answer is stored, the agent ran once.
+async fn a_blocked_holder_is_not_taken_over_by_another_process(queue: Queue) {
+    let pair = Pair::start(queue, SHORT_LEASE, SHORT, NO_GUARDS).await;
+    let dir = tempdir();
+    let log = dir.join("agent.log");
+    let mut child = spawn_worker_process(&pair, &log);
+    let agent = blocking_agent(log.clone(), SHORT_LEASE * 3);
+    let worker = Worker::new(pair.storage.clone(), pair.scheduler.clone(), agent)
+        .with_options(worker_options(1, SHORT_LEASE))
+        .spawn();
+    let task = submit(&*pair.storage, &*pair.scheduler, "block").await;
+    wait_for_state(&*pair.storage, task.id, TaskState::Working, LIMIT).await;
+    // A second run of the task — a stray or a rescue — reaches one of the two processes while the
+    // first run blocks; its lease must keep it away.
+    tokio::time::sleep(SHORT_LEASE).await;
+    let params = TaskSendParams::new(task.id, task.context_id, None);
+    pair.scheduler.enqueue(&TaskOperation::new(OperationId::new(), Action::Run(params))).await.unwrap();
+    let done = wait_for_state(&*pair.storage, task.id, TaskState::Completed, LIMIT).await;
+    assert_eq!(done.history.last().unwrap().text(), "slow but sure");
+    // Give the stray run time to be delivered and settled (released while held, then skipped).
+    tokio::time::sleep(SHORT_LEASE * 2).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    worker.shutdown(LIMIT).await;
+    let lines = std::fs::read_to_string(&log).unwrap();
+    let starts = lines.lines().filter(|line| line.starts_with("start")).count();
+    println!("{queue:?}: agent log:\n{lines}");
+    assert_eq!(starts, 1, "{queue:?}: the agent ran once, in one process");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_blocked_holder_is_not_taken_over_by_another_process_postgres_redis() {
+    a_blocked_holder_is_not_taken_over_by_another_process(Queue::Redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_blocked_holder_is_not_taken_over_by_another_process_postgres_postgres() {
+    a_blocked_holder_is_not_taken_over_by_another_process(Queue::Postgres).await;
+}
+
+fn tempdir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("bindu-run-once-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// This test binary again, running only `worker_process`, on `pair`'s servers.
+fn spawn_worker_process(pair: &Pair, log: &Path) -> Child {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["worker_process", "--exact", "--nocapture", "--test-threads=1"])
+        .env(WORKER_PROCESS, "1")
+        .env("BINDU_TEST_LOG", log)
+        .env("BINDU_TEST_DATABASE_URL", &pair.storage_options.url)
+        .env("BINDU_TEST_DATABASE_SCHEMA", pair.storage_options.schema.as_deref().unwrap_or("public"));
+    if let Some(options) = &pair.redis_options {
+        command
+            .env("BINDU_TEST_REDIS_URL", &options.redis.url)
+            .env("BINDU_TEST_REDIS_PREFIX", &options.redis.prefix);
+    }
+    command.spawn().expect("start the worker process")
+}
+
+/// The second worker, in its own process: does nothing unless started by
+/// `spawn_worker_process`; then runs a worker on the servers it is given until it is killed.
+#[test]
+fn worker_process() {
+    if std::env::var_os(WORKER_PROCESS).is_none() {
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let env = |name: &str| std::env::var(name).unwrap();
+        let storage_options = bindu::postgres::PostgresOptions::from_url(&env("BINDU_TEST_DATABASE_URL"))
+            .unwrap()
+            .in_schema(env("BINDU_TEST_DATABASE_SCHEMA"));
+        let (queue, redis_options) = match std::env::var("BINDU_TEST_REDIS_URL") {
+            Ok(url) => {
+                let mut options = bindu::testing::RedisServer::quick_scheduler_options_for(&url);
+                options.redis.prefix = env("BINDU_TEST_REDIS_PREFIX");
+                options.min_idle = SHORT_LEASE;
+                options.max_deliveries = 5;
+                (Queue::Redis, Some(options))
+            }
+            Err(_) => (Queue::Postgres, None),
+        };
+        let storage = PostgresStorage::connect_with(storage_options.clone()).await.unwrap();
+        let storage: Arc<dyn Storage> = Arc::new(Retrying::with_policy(storage, SHORT));
+        let scheduler = connect_scheduler(queue, &storage_options, redis_options.as_ref(), SHORT_LEASE).await;
+        let scheduler: Arc<dyn Scheduler> = Arc::new(Retrying::with_policy(scheduler, SHORT));
+        let agent = blocking_agent(PathBuf::from(env("BINDU_TEST_LOG")), SHORT_LEASE * 3);
+        let _worker =
+            Worker::new(storage, scheduler, agent).with_options(worker_options(1, SHORT_LEASE)).spawn();
+        std::future::pending::<()>().await;
+    });
+}
+
+/// 7: tasks accepted while the scheduler cannot take their run — Redis killed for a while, or
+/// the PostgreSQL queue refusing — are rescued: every accepted task completes, once.
+async fn tasks_left_without_a_run_are_rescued(queue: Queue) {
+    let lease = Duration::from_secs(20);
+    let pair = Pair::start(queue, lease, SHORT, NO_GUARDS).await;
+    // With the PostgreSQL queue, storage and queue share the server: its enqueues fail on their
+    // own through a faulty view, as when the server dies between the submit and the enqueue.
+    let refusing = Arc::new(Faulty::new(Arc::clone(&pair.scheduler)));
+    let client_scheduler: Arc<dyn Scheduler> = Arc::clone(&refusing) as Arc<dyn Scheduler>;
+    let agent = TestAgent::echo();
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            Worker::new(pair.storage.clone(), pair.scheduler.clone(), agent.clone())
+                .with_options(worker_options(4, lease))
+                .spawn()
+        })
+        .collect();
+    let (mut accepted, mut orphans) = (Vec::new(), 0);
+    for i in 0..80 {
+        if i == 20 {
+            match queue {
+                Queue::Redis => drop(pair.redis_outage(Duration::from_secs(3))),
+                Queue::Postgres => {
+                    refusing.script(bindu::Call::ENQUEUE, [Fault::Before(bindu::Transience::Transient); 20])
+                }
+            }
+        }
+        let message = Message::user_text(format!("task {i}")).for_task(TaskId::new());
+        let Ok(submitted) = pair.storage.submit_task(ContextId::new(), &message, None).await else {
+            continue;
+        };
+        accepted.push(submitted.task.id);
+        let params = TaskSendParams::new(submitted.task.id, submitted.task.context_id, Some(message));
+        if client_scheduler.run_task(&params).await.is_err() {
+            orphans += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(orphans > 0, "{queue:?}: some runs could not be scheduled");
+    for task in &accepted {
+        wait_for_state(&*pair.storage, *task, TaskState::Completed, LIMIT).await;
+        assert_eq!(agent.calls(*task), 1);
+    }
+    let rescued: u64 = workers.iter().map(|w| w.stats().rescued).sum();
+    println!("{queue:?}: accepted {}, orphaned {orphans}, rescued {rescued}", accepted.len());
+    assert!(rescued >= orphans as u64, "{queue:?}: rescued {rescued} of {orphans}");
+    for worker in workers {
+        worker.shutdown(LIMIT).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tasks_left_without_a_run_are_rescued_postgres_redis() {
+    tasks_left_without_a_run_are_rescued(Queue::Redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tasks_left_without_a_run_are_rescued_postgres_postgres() {
+    tasks_left_without_a_run_are_rescued(Queue::Postgres).await;
+}

@@ -97,8 +97,9 @@ fn blocking_agent(log: PathBuf, block: Duration) -> Arc<TestAgent> {
 const SHORT_LEASE: Duration = Duration::from_secs(2);
 
 /// 3: a worker whose agent blocks its thread for three leases, and a second worker in its own OS
-/// process on the same queue that receives a second run of the same task: the second never runs
-/// the agent, the first one's answer is stored, the agent ran once.
+/// process on the same queue (and a stray second run of the task besides): the blocked holder's
+/// heartbeat keeps its delivery and its claim, nobody runs the agent alongside, its answer is
+/// stored, the agent ran once.
 async fn a_blocked_holder_is_not_taken_over_by_another_process(queue: Queue) {
     let pair = Pair::start(queue, SHORT_LEASE, SHORT, NO_GUARDS).await;
     let dir = tempdir();
@@ -127,6 +128,61 @@ async fn a_blocked_holder_is_not_taken_over_by_another_process(queue: Queue) {
     println!("{queue:?}: agent log:\n{lines}");
     assert_eq!(starts, 1, "{queue:?}: the agent ran once, in one process");
     std::fs::remove_dir_all(dir).ok();
+}
+
+/// 3, the takeover itself: the holder runs the task from a queue of its own, and the *same
+/// operation* reaches a worker in another process — as a redelivery would — while the holder's
+/// agent blocks its thread for three leases. That worker finds the claim live (the heartbeat
+/// renews it from its own task), releases the operation until the holder is done, and never runs
+/// the agent.
+async fn the_same_operation_in_another_process_finds_the_claim_held(queue: Queue) {
+    let pair = Pair::start(queue, SHORT_LEASE, SHORT, NO_GUARDS).await;
+    let dir = tempdir();
+    let log = dir.join("agent.log");
+    let mut child = spawn_worker_process(&pair, &log);
+    let own_queue = pair.other_queue(SHORT_LEASE, SHORT).await;
+    let agent = blocking_agent(log.clone(), SHORT_LEASE * 3);
+    let worker = Worker::new(pair.storage.clone(), own_queue.clone(), agent)
+        .with_options(worker_options(1, SHORT_LEASE))
+        .spawn();
+    let task = submit(&*pair.storage, &*own_queue, "block").await;
+    let working = wait_for_state(&*pair.storage, task.id, TaskState::Working, LIMIT).await;
+    let run =
+        TaskOperation::run(TaskSendParams::new(task.id, task.context_id, Some(task.history[0].clone())));
+    assert_eq!(
+        working.metadata.get(bindu::RUN_KEY).and_then(|v| v.as_str()),
+        Some(run.id.to_string().as_str())
+    );
+    tokio::time::sleep(SHORT_LEASE).await;
+    pair.scheduler.enqueue(&run).await.unwrap();
+    let done = wait_for_state(&*pair.storage, task.id, TaskState::Completed, LIMIT).await;
+    assert_eq!(done.history.last().unwrap().text(), "slow but sure");
+    tokio::time::sleep(SHORT_LEASE * 2).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    worker.shutdown(LIMIT).await;
+    let lines = std::fs::read_to_string(&log).unwrap();
+    let starts: Vec<&str> = lines.lines().filter(|line| line.starts_with("start")).collect();
+    assert_eq!(starts.len(), 1, "{queue:?}: the agent ran once:\n{lines}");
+    assert!(starts[0].ends_with(&std::process::id().to_string()), "{queue:?}: in the holder's process");
+    let other = std::fs::read_to_string(dir.join("agent.log.stats")).unwrap_or_else(|err| {
+        let output = std::fs::read_to_string(dir.join("agent.out")).unwrap_or_default();
+        panic!("{queue:?}: the other process left no stats ({err}); its output:\n{output}")
+    });
+    println!("{queue:?}: the other process: {other}");
+    assert!(other.contains("agent_runs: 0"), "{other}");
+    assert!(!other.contains("released: 0,"), "the other process found the claim held and released: {other}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_operation_in_another_process_finds_the_claim_held_postgres_redis() {
+    the_same_operation_in_another_process_finds_the_claim_held(Queue::Redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_operation_in_another_process_finds_the_claim_held_postgres_postgres() {
+    the_same_operation_in_another_process_finds_the_claim_held(Queue::Postgres).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -159,6 +215,9 @@ fn spawn_worker_process(pair: &Pair, log: &Path) -> Child {
             .env("BINDU_TEST_REDIS_URL", &options.redis.url)
             .env("BINDU_TEST_REDIS_PREFIX", &options.redis.prefix);
     }
+    // Its output goes to a file beside the log, for the failure message.
+    let output = std::fs::File::create(log.with_extension("out")).unwrap();
+    command.stdout(output.try_clone().unwrap()).stderr(output);
     command.spawn().expect("start the worker process")
 }
 
@@ -190,9 +249,14 @@ fn worker_process() {
         let scheduler = connect_scheduler(queue, &storage_options, redis_options.as_ref(), SHORT_LEASE).await;
         let scheduler: Arc<dyn Scheduler> = Arc::new(Retrying::with_policy(scheduler, SHORT));
         let agent = blocking_agent(PathBuf::from(env("BINDU_TEST_LOG")), SHORT_LEASE * 3);
-        let _worker =
+        let worker =
             Worker::new(storage, scheduler, agent).with_options(worker_options(1, SHORT_LEASE)).spawn();
-        std::future::pending::<()>().await;
+        // What this process did, for the parent to read.
+        let stats = PathBuf::from(format!("{}.stats", env("BINDU_TEST_LOG")));
+        loop {
+            std::fs::write(&stats, format!("{:?}", worker.stats())).unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     });
 }
 

@@ -77,6 +77,19 @@ impl Pair {
         }
     }
 
+    /// A second queue of the pair's kind on the same servers (another Redis prefix, another
+    /// PostgreSQL schema), empty, with the same lease.
+    pub async fn other_queue(&self, lease: Duration, policy: RetryPolicy) -> Arc<dyn Scheduler> {
+        let storage_options = self.postgres.lock().unwrap().options();
+        let redis_options = self.redis.as_ref().map(|redis| {
+            let mut options = redis.quick_scheduler_options();
+            options.min_idle = lease;
+            options
+        });
+        let scheduler = connect_scheduler(self.queue, &storage_options, redis_options.as_ref(), lease).await;
+        Arc::new(Retrying::with_policy(scheduler, policy))
+    }
+
     /// Kills PostgreSQL now and starts it again after `outage`, in the background.
     pub fn postgres_outage(&self, outage: Duration) -> tokio::task::JoinHandle<()> {
         let postgres = Arc::clone(&self.postgres);

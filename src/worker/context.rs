@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Agent, TaskListener, WorkerOptions, WorkerStats};
 use crate::error::Result;
-use crate::model::{Task, TaskId};
+use crate::model::{OperationId, Task, TaskId};
 use crate::retry::{Call, RetryPolicy, execute_with_retry};
 use crate::scheduler::{Delivery, Scheduler};
 use crate::storage::Storage;
@@ -49,6 +49,9 @@ pub(crate) struct Context {
     pub(crate) halt: CancellationToken,
     running: Mutex<HashMap<TaskId, (u64, CancellationToken)>>,
     runs_started: AtomicU64,
+    /// Rescue runs this worker enqueued lately, oldest first: a task still stuck since the same
+    /// moment is not rescued again (the scheduler would drop the duplicate anyway).
+    rescues: Mutex<std::collections::VecDeque<OperationId>>,
 }
 
 impl Context {
@@ -68,6 +71,7 @@ impl Context {
             stats: Arc::default(),
             running: Mutex::default(),
             runs_started: AtomicU64::new(0),
+            rescues: Mutex::default(),
             halt: CancellationToken::new(),
         }
     }
@@ -154,6 +158,20 @@ impl Context {
         if let Some((_, token)) = self.lock_running().remove(&task_id) {
             token.cancel();
         }
+    }
+
+    /// Whether this worker enqueued rescue run `id` lately.
+    pub(crate) fn rescued_before(&self, id: OperationId) -> bool {
+        self.rescues.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).contains(&id)
+    }
+
+    /// Remembers rescue run `id` (the last few thousand).
+    pub(crate) fn remember_rescue(&self, id: OperationId) {
+        let mut rescues = self.rescues.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if rescues.len() >= 4096 {
+            rescues.pop_front();
+        }
+        rescues.push_back(id);
     }
 
     fn lock_running(&self) -> std::sync::MutexGuard<'_, HashMap<TaskId, (u64, CancellationToken)>> {

@@ -21,10 +21,16 @@ pub(crate) async fn once(ctx: Arc<Context>) {
             }
         };
     for task in stuck {
+        let id = task.rescue_operation_id();
+        // Still stuck since the same moment: already rescued (the run may be queued behind others).
+        if ctx.rescued_before(id) {
+            continue;
+        }
         let params = TaskSendParams::new(task.task_id, task.context_id, None);
-        let run = TaskOperation::new(task.rescue_operation_id(), Action::Run(params));
+        let run = TaskOperation::new(id, Action::Run(params));
         match ctx.step(Call::ENQUEUE, || ctx.scheduler.enqueue(&run)).await {
             Ok(()) => {
+                ctx.remember_rescue(id);
                 WorkerStats::bump(&ctx.stats.rescued);
                 tracing::info!(task = %task.task_id, state = %task.state, reason = ?task.reason, since = %task.since, operation = %run.id, "rescued a task left without a run");
             }

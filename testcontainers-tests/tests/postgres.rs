@@ -21,10 +21,15 @@ fn options(url: &str) -> PostgresOptions {
     options
 }
 
-/// The conformance suites' options: a request timeout a loaded machine cannot trip (the suites
-/// race many writers on one row); the fault checks below keep the short one.
+/// The conformance suites' options: timeouts a loaded machine cannot trip (the suites race many
+/// writers on one row); the fault checks below keep the short ones.
 fn conformance_options(url: &str) -> PostgresOptions {
-    PostgresOptions { request_timeout: Duration::from_secs(15), ..options(url) }
+    PostgresOptions {
+        request_timeout: Duration::from_secs(15),
+        connect_timeout: Duration::from_secs(10),
+        wait_timeout: Duration::from_secs(10),
+        ..options(url)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -166,9 +166,12 @@ impl TaskOperation {
     }
 
     /// A run under its idempotency key ([`TaskSendParams::operation_id`]): scheduling the same
-    /// message twice delivers one run.
-    pub fn run(params: TaskSendParams) -> Self {
-        Self::new(params.operation_id(), Action::Run(params))
+    /// message twice delivers one run. The operation carries ids only — the message is left out
+    /// (it is in storage, where the worker reads the task it claims), so queues stay small.
+    pub fn run(mut params: TaskSendParams) -> Self {
+        let id = params.operation_id();
+        params.message = None;
+        Self::new(id, Action::Run(params))
     }
 
     /// A cancel with a fresh id.

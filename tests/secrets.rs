@@ -21,12 +21,17 @@ fn pieces(password: &str) -> Vec<&str> {
     password.split(|c: char| !c.is_ascii_alphanumeric()).filter(|piece| piece.len() >= 3).collect()
 }
 
-/// Asserts that `text` (from `surface`) shows no trace of `password`.
-fn assert_hidden(surface: &str, text: &str, password: &str) {
-    let encoded: String = password
+/// `password` with every byte but letters and digits percent-encoded.
+fn percent_encoded(password: &str) -> String {
+    password
         .bytes()
         .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect();
+        .collect()
+}
+
+/// Asserts that `text` (from `surface`) shows no trace of `password`.
+fn assert_hidden(surface: &str, text: &str, password: &str) {
+    let encoded = percent_encoded(password);
     assert!(!text.contains(password), "{surface} shows the password:\n{text}");
     assert!(!text.contains(&encoded), "{surface} shows the password percent-encoded:\n{text}");
     for piece in pieces(password) {
@@ -64,19 +69,12 @@ mod postgres {
 
     use super::*;
 
-    fn encoded(password: &str) -> String {
-        password
-            .bytes()
-            .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
-            .collect()
-    }
-
     /// Every form tokio-postgres reads, each carrying [`SECRET`] (or a password with a space).
     fn forms(host: &str, port: u16) -> Vec<(String, String)> {
         let tricky = "Qz7k/Vk3m?Wp9x#Lm4q"; // no `@`: the driver ends the userinfo there
         let spaced = "Qz7k Vk3m'Wp9x\\Lm4q";
         let quoted = spaced.replace('\\', "\\\\").replace('\'', "\\'");
-        let enc = encoded(SECRET);
+        let enc = percent_encoded(SECRET);
         [
             (format!("postgres://bindu:{enc}@{host}:{port}/app"), SECRET),
             (format!("postgresql://bindu:{enc}@{host}:{port}/app"), SECRET),
@@ -214,10 +212,7 @@ mod redis {
 
     /// Every form the redis backends read, each carrying [`SECRET`].
     fn forms(host: &str, port: u16) -> Vec<String> {
-        let enc: String = SECRET
-            .bytes()
-            .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
-            .collect();
+        let enc = percent_encoded(SECRET);
         vec![
             format!("redis://:{SECRET}@{host}:{port}/0"),
             format!("redis://default:{SECRET}@{host}:{port}/1?protocol=resp3"),

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::memory::{InMemoryScheduler, InMemoryStorage};
+use crate::model::InputLimits;
+#[cfg(any(feature = "postgres", feature = "redis"))]
 use crate::redact;
 use crate::retry::{Call, RetryPolicy, Retrying, execute_with_retry};
 use crate::scheduler::Scheduler;
@@ -79,11 +81,15 @@ impl App {
 }
 
 async fn connect_storage(settings: &AppSettings) -> Result<Arc<dyn Storage>> {
-    let retry = &settings.retry;
+    let (retry, limits) = (&settings.retry, settings.input);
     match &settings.storage {
-        StorageBackend::Memory => Ok(Arc::new(storage_decorator(InMemoryStorage::new(), retry))),
-        StorageBackend::Postgres { url, schema } => postgres_storage(url, schema.as_deref(), retry).await,
-        StorageBackend::Redis { url, prefix } => redis_storage(url, prefix, retry).await,
+        StorageBackend::Memory => {
+            Ok(Arc::new(storage_decorator(InMemoryStorage::with_limits(limits), retry)))
+        }
+        StorageBackend::Postgres { url, schema } => {
+            postgres_storage(url, schema.as_deref(), limits, retry).await
+        }
+        StorageBackend::Redis { url, prefix } => redis_storage(url, prefix, limits, retry).await,
     }
 }
 
@@ -100,16 +106,24 @@ async fn connect_scheduler(settings: &AppSettings) -> Result<Arc<dyn Scheduler>>
 async fn postgres_storage(
     url: &str,
     schema: Option<&str>,
+    limits: InputLimits,
     retry: &RetrySettings,
 ) -> Result<Arc<dyn Storage>> {
     use crate::postgres::{PostgresOptions, PostgresStorage};
-    let mut options = PostgresOptions::from_url(url).map_err(|err| named("DATABASE_URL", url, err))?;
+    let shown = redact::postgres(url);
+    let mut options = PostgresOptions::from_url(url).map_err(|err| named("DATABASE_URL", &shown, err))?;
     options.schema = schema.map(str::to_owned);
-    let storage =
-        start_up("storage", "DATABASE_URL", url, &retry.storage, Call::idempotent("connect_storage"), || {
-            PostgresStorage::connect_with(options.clone())
-        })
-        .await?;
+    options.limits = limits;
+    check_schema(schema)?;
+    let storage = start_up(
+        "storage",
+        "DATABASE_URL",
+        &shown,
+        &retry.storage,
+        Call::idempotent("connect_storage"),
+        || PostgresStorage::connect_with(options.clone()),
+    )
+    .await?;
     Ok(Arc::new(storage_decorator(storage, retry)))
 }
 
@@ -120,13 +134,15 @@ async fn postgres_scheduler(
     retry: &RetrySettings,
 ) -> Result<Arc<dyn Scheduler>> {
     use crate::postgres::{PostgresScheduler, PostgresSchedulerOptions};
+    let shown = redact::postgres(url);
     let mut options =
-        PostgresSchedulerOptions::from_url(url).map_err(|err| named("DATABASE_URL", url, err))?;
+        PostgresSchedulerOptions::from_url(url).map_err(|err| named("DATABASE_URL", &shown, err))?;
     options.postgres.schema = schema.map(str::to_owned);
+    check_schema(schema)?;
     let scheduler = start_up(
         "scheduler",
         "DATABASE_URL",
-        url,
+        &shown,
         &retry.scheduler,
         Call::idempotent("connect_scheduler"),
         || PostgresScheduler::connect_with(options.clone()),
@@ -135,25 +151,39 @@ async fn postgres_scheduler(
     Ok(Arc::new(scheduler_decorator(scheduler, retry)))
 }
 
+/// A bad schema is the schema's fault, not the URL's.
+#[cfg(feature = "postgres")]
+fn check_schema(schema: Option<&str>) -> Result<()> {
+    let check = |schema| crate::settings::names::check_schema(schema);
+    schema.map_or(Ok(()), check).map_err(|reason| Error::config("DATABASE_SCHEMA", reason))
+}
+
 #[cfg(not(feature = "postgres"))]
 async fn postgres_scheduler(_: &str, _: Option<&str>, _: &RetrySettings) -> Result<Arc<dyn Scheduler>> {
     Err(Error::config("SCHEDULER_TYPE", "postgres needs bindu built with the `postgres` feature"))
 }
 
 #[cfg(not(feature = "postgres"))]
-async fn postgres_storage(_: &str, _: Option<&str>, _: &RetrySettings) -> Result<Arc<dyn Storage>> {
+async fn postgres_storage(
+    _: &str,
+    _: Option<&str>,
+    _: InputLimits,
+    _: &RetrySettings,
+) -> Result<Arc<dyn Storage>> {
     Err(Error::config("STORAGE_TYPE", "postgres needs bindu built with the `postgres` feature"))
 }
 
 #[cfg(feature = "redis")]
 async fn redis_scheduler(url: &str, prefix: &str, retry: &RetrySettings) -> Result<Arc<dyn Scheduler>> {
     use crate::redis::{RedisScheduler, RedisSchedulerOptions};
-    let mut options = RedisSchedulerOptions::from_url(url).map_err(|err| named("REDIS_URL", url, err))?;
+    let shown = redact::redis(url);
+    let mut options = RedisSchedulerOptions::from_url(url).map_err(|err| named("REDIS_URL", &shown, err))?;
     options.redis.prefix = prefix.to_owned();
+    check_prefix(prefix)?;
     let scheduler = start_up(
         "scheduler",
         "REDIS_URL",
-        url,
+        &shown,
         &retry.scheduler,
         Call::idempotent("connect_scheduler"),
         || RedisScheduler::connect_with(options.clone()),
@@ -163,20 +193,34 @@ async fn redis_scheduler(url: &str, prefix: &str, retry: &RetrySettings) -> Resu
 }
 
 #[cfg(feature = "redis")]
-async fn redis_storage(url: &str, prefix: &str, retry: &RetrySettings) -> Result<Arc<dyn Storage>> {
+async fn redis_storage(
+    url: &str,
+    prefix: &str,
+    limits: InputLimits,
+    retry: &RetrySettings,
+) -> Result<Arc<dyn Storage>> {
     use crate::redis::{RedisOptions, RedisStorage};
-    let mut options = RedisOptions::from_url(url).map_err(|err| named("REDIS_URL", url, err))?;
+    let shown = redact::redis(url);
+    let mut options = RedisOptions::from_url(url).map_err(|err| named("REDIS_URL", &shown, err))?;
     options.prefix = prefix.to_owned();
+    options.limits = limits;
+    check_prefix(prefix)?;
     let storage =
-        start_up("storage", "REDIS_URL", url, &retry.storage, Call::idempotent("connect_storage"), || {
+        start_up("storage", "REDIS_URL", &shown, &retry.storage, Call::idempotent("connect_storage"), || {
             RedisStorage::connect_with(options.clone())
         })
         .await?;
     Ok(Arc::new(storage_decorator(storage, retry)))
 }
 
+/// A bad prefix is the prefix's fault, not the URL's.
+#[cfg(feature = "redis")]
+fn check_prefix(prefix: &str) -> Result<()> {
+    crate::settings::names::check_prefix(prefix).map_err(|reason| Error::config("REDIS_KEY_PREFIX", reason))
+}
+
 #[cfg(not(feature = "redis"))]
-async fn redis_storage(_: &str, _: &str, _: &RetrySettings) -> Result<Arc<dyn Storage>> {
+async fn redis_storage(_: &str, _: &str, _: InputLimits, _: &RetrySettings) -> Result<Arc<dyn Storage>> {
     Err(Error::config("STORAGE_TYPE", "redis needs bindu built with the `redis` feature"))
 }
 
@@ -195,12 +239,13 @@ fn scheduler_decorator<S: Scheduler>(scheduler: S, retry: &RetrySettings) -> Ret
     retry.scheduler_guards.apply(Retrying::with_policy(scheduler, retry.scheduler))
 }
 
-/// Connects under `policy`, logging each attempt; the final error names `setting`.
+/// Connects under `policy`, logging each attempt with `shown` (the redacted URL); the final
+/// error names `setting`.
 #[cfg_attr(not(any(feature = "postgres", feature = "redis")), allow(dead_code))]
 async fn start_up<T, F, Fut>(
     role: &str,
     setting: &'static str,
-    url: &str,
+    shown: &str,
     policy: &RetryPolicy,
     call: Call,
     mut connect: F,
@@ -209,7 +254,6 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
 {
-    let shown = redact::url(url);
     let mut attempt = 0u32;
     let connected = execute_with_retry(policy, call, || {
         attempt += 1;
@@ -222,14 +266,16 @@ where
             tracing::info!(role, url = %shown, attempt, "connected");
             Ok(backend)
         }
-        Err(err) => Err(named(setting, url, err)),
+        Err(err) => Err(named(setting, shown, err)),
     }
 }
 
-/// Names the setting in a start-up error (a configuration error already names one).
-fn named(setting: &'static str, url: &str, err: Error) -> Error {
+/// Names the setting in a start-up error (a configuration error already names one); `shown` is
+/// the redacted URL.
+#[cfg_attr(not(any(feature = "postgres", feature = "redis")), allow(dead_code))]
+fn named(setting: &'static str, shown: &str, err: Error) -> Error {
     match err {
         Error::Config { .. } => err,
-        other => Error::config(setting, format!("cannot connect to {}: {other}", redact::url(url))),
+        other => Error::config(setting, format!("cannot connect to {shown}: {other}")),
     }
 }

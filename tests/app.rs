@@ -40,3 +40,51 @@ async fn a_backend_without_its_feature_is_a_clear_error() {
         assert_eq!(err, "STORAGE_TYPE: postgres needs bindu built with the `postgres` feature");
     }
 }
+
+#[tokio::test]
+async fn the_input_limits_of_the_settings_apply_to_storage() {
+    let mut settings = AppSettings::default();
+    settings.input.parts = 1;
+    let app = App::connect(&settings).await.unwrap();
+    let mut message = bindu::Message::user_text("one").for_task(bindu::TaskId::new());
+    message.parts.push(bindu::Part::text("two"));
+    let err = app.storage.submit_task(bindu::ContextId::new(), &message, None).await.unwrap_err();
+    assert_eq!(err.to_string(), "invalid message: 2 parts; at most 1 are allowed");
+    app.close().await;
+}
+
+/// A schema or prefix built into settings by hand is still checked, and blamed, before any
+/// connection is tried.
+#[cfg(all(feature = "postgres", feature = "redis"))]
+#[tokio::test]
+async fn a_bad_schema_or_prefix_is_named_as_such() {
+    use bindu::settings::{SchedulerBackend, StorageBackend};
+    let url = "postgres://u:pw@127.0.0.1:1/db".to_owned();
+    let cases = [
+        (
+            StorageBackend::Postgres { url: url.clone(), schema: Some("Bad-Schema".into()) },
+            SchedulerBackend::Memory,
+            "DATABASE_SCHEMA: \"Bad-Schema\": use 1–63",
+        ),
+        (
+            StorageBackend::Memory,
+            SchedulerBackend::Postgres { url, schema: Some("x".repeat(64)) },
+            "DATABASE_SCHEMA: \"xxxx",
+        ),
+        (
+            StorageBackend::Redis { url: "redis://127.0.0.1:1".into(), prefix: "a{b}".into() },
+            SchedulerBackend::Memory,
+            "REDIS_KEY_PREFIX: \"a{b}\": no braces",
+        ),
+        (
+            StorageBackend::Memory,
+            SchedulerBackend::Redis { url: "redis://127.0.0.1:1".into(), prefix: "a b".into() },
+            "REDIS_KEY_PREFIX: \"a b\": no whitespace",
+        ),
+    ];
+    for (storage, scheduler, expected) in cases {
+        let settings = AppSettings { storage, scheduler, ..AppSettings::default() };
+        let err = App::connect(&settings).await.unwrap_err().to_string();
+        assert!(err.starts_with(expected), "{err}");
+    }
+}

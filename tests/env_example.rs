@@ -47,6 +47,15 @@ fn documents_every_app_variable_and_parses() {
     }
     let parsed = AppSettings::from(&Env::from_lookup(|name| vars.get(name).cloned())).unwrap();
     assert_eq!(parsed.worker, WorkerSettings::default());
+    assert_eq!(parsed.input, bindu::InputLimits::default());
     assert_eq!(parsed.storage, bindu::settings::StorageBackend::Memory);
     assert_eq!(parsed.scheduler, bindu::settings::SchedulerBackend::Memory);
+}
+
+#[test]
+fn the_readme_table_lists_every_app_variable() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for name in AppSettings::VARIABLES.iter().chain(&WorkerSettings::VARIABLES) {
+        assert!(readme.contains(&format!("| `{name}` |")), "the README's table lacks {name}");
+    }
 }

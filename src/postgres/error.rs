@@ -3,10 +3,11 @@
 //!
 //! - **Transient** (not applied): the connection could not be made or was lost before the work
 //!   was committed; SQLSTATE class 08, serialization failure 40001, deadlock 40P01, too many
-//!   connections 53300, shutdown 57P01–57P03; pool wait or create timeouts.
+//!   connections 53300, shutdown 57P01–57P03 outside a commit; pool wait or create timeouts.
 //! - **Uncertain** (may be applied): an I/O error or closed connection while a statement that
-//!   commits (autocommit, or COMMIT) was in flight; 08007 and 40003 (the server itself cannot
-//!   say); a statement timeout (57014); our own request timeout.
+//!   commits (autocommit, or COMMIT) was in flight, and so a server-sent class 08 or shutdown
+//!   (57P01–57P03) error then too — the server may have committed before it went away; 08007 and
+//!   40003 (the server itself cannot say); a statement timeout (57014); our own request timeout.
 //! - **Permanent**: bad credentials, unknown database, syntax, constraint and data errors,
 //!   decoding failures, everything else. A unique violation is a conflict; a foreign key to a
 //!   missing task is "not found".
@@ -36,7 +37,7 @@ pub(crate) fn classify(err: tokio_postgres::Error, phase: Phase) -> Error {
     if let Some(db) = err.as_db_error() {
         let code = db.code().clone();
         let message = format!("{} ({}): {}", db.severity(), code.code(), db.message());
-        return classify_sqlstate(&code, message, err);
+        return classify_sqlstate(&code, phase, message, err);
     }
     let (transience, what) = match io_kind(&err) {
         // While connecting, a name that does not resolve (yet: a database host still starting)
@@ -108,7 +109,7 @@ pub(crate) fn timed_out(after: std::time::Duration) -> Error {
     ))
 }
 
-fn classify_sqlstate(code: &SqlState, message: String, err: tokio_postgres::Error) -> Error {
+fn classify_sqlstate(code: &SqlState, phase: Phase, message: String, err: tokio_postgres::Error) -> Error {
     let transience = match code {
         c if *c == SqlState::TRANSACTION_RESOLUTION_UNKNOWN
             || *c == SqlState::T_R_STATEMENT_COMPLETION_UNKNOWN
@@ -118,13 +119,18 @@ fn classify_sqlstate(code: &SqlState, message: String, err: tokio_postgres::Erro
             Transience::Uncertain
         }
         c if *c == SqlState::PROTOCOL_VIOLATION => Transience::Permanent,
-        c if c.code().starts_with("08") => Transience::Transient,
+        // The connection is going or gone: as for a connection lost without a word, whether a
+        // commit in flight happened cannot be known.
+        c if c.code().starts_with("08")
+            || *c == SqlState::ADMIN_SHUTDOWN
+            || *c == SqlState::CRASH_SHUTDOWN
+            || *c == SqlState::CANNOT_CONNECT_NOW =>
+        {
+            lost_connection(phase)
+        }
         c if *c == SqlState::T_R_SERIALIZATION_FAILURE
             || *c == SqlState::T_R_DEADLOCK_DETECTED
             || *c == SqlState::TOO_MANY_CONNECTIONS
-            || *c == SqlState::ADMIN_SHUTDOWN
-            || *c == SqlState::CRASH_SHUTDOWN
-            || *c == SqlState::CANNOT_CONNECT_NOW
             || *c == SqlState::LOCK_NOT_AVAILABLE =>
         {
             Transience::Transient
@@ -133,10 +139,12 @@ fn classify_sqlstate(code: &SqlState, message: String, err: tokio_postgres::Erro
             return backend(Transience::Permanent, format!("conflict: {message}"), err);
         }
         c if *c == SqlState::UNTRANSLATABLE_CHARACTER || *c == SqlState::CHARACTER_NOT_IN_REPERTOIRE => {
+            // The server's message quotes the input; the code says enough.
             return Error::Invalid {
                 what: "text",
                 reason: format!(
-                    "PostgreSQL cannot store it (it holds the NUL character \\u0000?): {message}"
+                    "PostgreSQL cannot store it (SQLSTATE {}: the NUL character \\u0000?)",
+                    code.code()
                 ),
             };
         }
@@ -214,36 +222,44 @@ mod tests {
         let server = PostgresServer::start();
         let storage = PostgresStorage::connect_with(server.options()).await.unwrap();
         let client = storage.pool().get().await.unwrap();
+        use Transience::{Permanent, Transient, Uncertain};
+        // (code, inside a transaction or connecting, during a commit)
         let table = [
-            ("08006", Transience::Transient),
-            ("08001", Transience::Transient),
-            ("40001", Transience::Transient),
-            ("40P01", Transience::Transient),
-            ("53300", Transience::Transient),
-            ("57P01", Transience::Transient),
-            ("57P02", Transience::Transient),
-            ("57P03", Transience::Transient),
-            ("55P03", Transience::Transient),
-            ("08007", Transience::Uncertain),
-            ("40003", Transience::Uncertain),
-            ("57014", Transience::Uncertain),
-            ("08P01", Transience::Permanent),
-            ("23505", Transience::Permanent),
-            ("42601", Transience::Permanent),
-            ("42P01", Transience::Permanent),
-            ("22012", Transience::Permanent),
-            ("53100", Transience::Permanent),
-            ("28P01", Transience::Permanent),
-            ("3D000", Transience::Permanent),
+            ("08006", Transient, Uncertain),
+            ("08001", Transient, Uncertain),
+            ("08003", Transient, Uncertain),
+            ("57P01", Transient, Uncertain),
+            ("57P02", Transient, Uncertain),
+            ("57P03", Transient, Uncertain),
+            ("40001", Transient, Transient),
+            ("40P01", Transient, Transient),
+            ("53300", Transient, Transient),
+            ("55P03", Transient, Transient),
+            ("08007", Uncertain, Uncertain),
+            ("40003", Uncertain, Uncertain),
+            ("57014", Uncertain, Uncertain),
+            ("08P01", Permanent, Permanent),
+            ("23505", Permanent, Permanent),
+            ("42601", Permanent, Permanent),
+            ("42P01", Permanent, Permanent),
+            ("22012", Permanent, Permanent),
+            ("53100", Permanent, Permanent),
+            ("28P01", Permanent, Permanent),
+            ("3D000", Permanent, Permanent),
         ];
-        for (code, expected) in table {
+        for (code, before_commit, committing) in table {
+            for phase in [Phase::Connect, Phase::Transaction] {
+                let err = classify(raised(&client, code).await, phase);
+                assert_eq!(err.transience(), before_commit, "{code} in {phase:?}: {err}");
+            }
             let err = classify(raised(&client, code).await, Phase::Commit);
-            assert_eq!(err.transience(), expected, "{code}: {err}");
+            assert_eq!(err.transience(), committing, "{code} committing: {err}");
         }
         let conflict = classify(raised(&client, "23505").await, Phase::Commit).to_string();
         assert!(conflict.contains("conflict"), "{conflict}");
         let nul = classify(raised(&client, "22P05").await, Phase::Commit);
         assert!(matches!(nul, Error::Invalid { what: "text", .. }), "{nul:?}");
+        assert!(!nul.to_string().contains("raised"), "the server's message stays out: {nul}");
         // A real syntax error and a real decode error.
         let syntax = classify(client.batch_execute("SELEC 1").await.unwrap_err(), Phase::Commit);
         assert_eq!(syntax.transience(), Transience::Permanent);
@@ -262,7 +278,10 @@ mod tests {
             let client = storage.pool().get().await.unwrap();
             let terminated =
                 client.batch_execute("SELECT pg_terminate_backend(pg_backend_pid())").await.unwrap_err();
-            assert_eq!(classify(terminated, Phase::Commit).transience(), Transience::Transient, "57P01");
+            // The server says 57P01 (admin shutdown) as it goes: what was in flight may have
+            // committed, unless it was inside a transaction.
+            assert_eq!(terminated.code(), Some(&SqlState::ADMIN_SHUTDOWN), "{terminated}");
+            assert_eq!(classify(terminated, phase).transience(), expected, "57P01 in {phase:?}");
             let next = client.batch_execute("SELECT 1").await.unwrap_err();
             assert!(next.is_closed() || io_kind(&next).is_some(), "{next}");
             assert_eq!(classify(next, phase).transience(), expected, "{phase:?}");

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::model::InputLimits;
 use crate::redact;
+use crate::settings::names::check_schema;
 
 /// Whether connections use TLS.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -18,10 +19,12 @@ pub enum TlsMode {
     Require,
 }
 
-/// How a [`PostgresStorage`](super::PostgresStorage) connects. `Debug` hides the password.
+/// How a [`PostgresStorage`](super::PostgresStorage) connects. `Debug` hides the password (see
+/// [`redact::postgres`]).
 #[derive(Clone, PartialEq, Eq)]
 pub struct PostgresOptions {
-    /// `postgres://user:password@host:port/database?…`
+    /// `postgres://user:password@host:port/database?…`, or a key=value connection string
+    /// (`host=… user=… password=…`): whatever tokio-postgres reads.
     pub url: String,
     /// The schema holding this agent's tables (created if missing), so that several agents can
     /// share one database. `None`: the `public` schema.
@@ -45,10 +48,7 @@ impl PostgresOptions {
     /// Options for `url` with the defaults: 16 connections, 5 s pool wait and connect, 30 s per
     /// operation, no TLS (unless the URL says `sslmode=require`), the `public` schema.
     pub fn from_url(url: &str) -> Result<Self> {
-        let config = tokio_postgres::Config::from_str(url).map_err(|err| Error::Invalid {
-            what: "PostgreSQL URL",
-            reason: format!("{}: {err}", redact::url(url)),
-        })?;
+        let config = parse(url)?;
         let tls = match config.get_ssl_mode() {
             tokio_postgres::config::SslMode::Require => TlsMode::Require,
             _ => TlsMode::Disable,
@@ -71,31 +71,22 @@ impl PostgresOptions {
         self
     }
 
+    /// The URL as the driver reads it, with its password replaced by `***` (see
+    /// [`redact::postgres`]), for logs and errors.
+    pub fn redacted_url(&self) -> String {
+        redact::postgres(&self.url)
+    }
+
     /// The schema, checked to be a plain identifier (it is written into SQL).
     pub(crate) fn schema_name(&self) -> Result<&str> {
         let Some(schema) = self.schema.as_deref() else { return Ok("public") };
-        let valid = !schema.is_empty()
-            && schema.len() <= 63
-            && schema.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-            && schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if valid {
-            Ok(schema)
-        } else {
-            Err(Error::Invalid {
-                what: "PostgreSQL schema",
-                reason: format!(
-                    "{schema:?}: use 1–63 lower-case letters, digits and _, not starting with a digit"
-                ),
-            })
-        }
+        check_schema(schema).map_err(|reason| Error::Invalid { what: "PostgreSQL schema", reason })?;
+        Ok(schema)
     }
 
     /// The driver configuration: timeouts, keepalives, and the schema as the search path.
     pub(crate) fn driver_config(&self) -> Result<tokio_postgres::Config> {
-        let mut config = tokio_postgres::Config::from_str(&self.url).map_err(|err| Error::Invalid {
-            what: "PostgreSQL URL",
-            reason: format!("{}: {err}", redact::url(&self.url)),
-        })?;
+        let mut config = parse(&self.url)?;
         let schema = self.schema_name()?;
         // A little above our own timeout, so that a slow statement surfaces as our (uncertain)
         // timeout rather than racing it as a server-side cancel.
@@ -114,10 +105,18 @@ impl PostgresOptions {
     }
 }
 
+/// The driver's reading of `url`; an error shows neither the value nor pieces of it.
+fn parse(url: &str) -> Result<tokio_postgres::Config> {
+    tokio_postgres::Config::from_str(url).map_err(|err| Error::Invalid {
+        what: "PostgreSQL URL",
+        reason: format!("{}: {}", redact::postgres(url), redact::postgres_parse_error(&err)),
+    })
+}
+
 impl fmt::Debug for PostgresOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PostgresOptions")
-            .field("url", &redact::url(&self.url))
+            .field("url", &self.redacted_url())
             .field("schema", &self.schema)
             .field("pool_size", &self.pool_size)
             .field("wait_timeout", &self.wait_timeout)

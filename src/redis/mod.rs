@@ -32,6 +32,7 @@ mod options;
 mod pool;
 mod scheduler;
 mod storage;
+pub(crate) mod url;
 
 pub use options::RedisOptions;
 pub use scheduler::{RedisDeadLetter, RedisKeys, RedisScheduler, RedisSchedulerOptions};

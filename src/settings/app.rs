@@ -2,8 +2,10 @@
 
 use std::fmt;
 
-use super::{Env, IpNetwork, RetrySettings, WorkerSettings};
+use super::names::{check_prefix, check_schema};
+use super::{Env, IpNetwork, RetrySettings, WorkerSettings, input};
 use crate::error::{Error, Result};
+use crate::model::InputLimits;
 use crate::redact;
 
 /// Where tasks are stored.
@@ -54,14 +56,18 @@ pub enum SchedulerBackend {
 /// |---|---|---|
 /// | `STORAGE_TYPE` | `memory` | `memory`, `postgres` or `redis` |
 /// | `DATABASE_URL` | — | PostgreSQL URL; required when storage or scheduler is `postgres` |
-/// | `DATABASE_SCHEMA` | *(none)* | schema for this agent's tables, so agents can share a database |
+/// | `DATABASE_SCHEMA` | *(none)* | schema for this agent's tables, so agents can share a database: 1–63 lower-case letters, digits and `_`, not starting with a digit |
 /// | `SCHEDULER_TYPE` | `memory` | `memory`, `redis` or `postgres` |
 /// | `REDIS_URL` | — | Redis URL; required when storage or scheduler is `redis` |
-/// | `REDIS_KEY_PREFIX` | `bindu` | namespace of this agent's keys, so agents can share a Redis |
+/// | `REDIS_KEY_PREFIX` | `bindu` | namespace of this agent's keys, so agents can share a Redis: 1–64 bytes, no braces, whitespace or control characters |
 /// | `WEBHOOK_ALLOWED_NETWORKS` | *(none)* | non-public ranges webhooks may reach, e.g. `10.0.0.0/8,fd00::/8` |
+/// | `INPUT_MAX_MESSAGE_BYTES` | 1048576 (1 MiB) | one message or artifact as JSON (1024 – 64 MiB) |
+/// | `INPUT_MAX_PARTS` | 256 | parts of one message or artifact (1 – 10 000) |
+/// | `INPUT_MAX_METADATA_BYTES` | 65536 (64 KiB) | one metadata object as JSON (256 – 16 MiB) |
+/// | `INPUT_MAX_DEPTH` | 32 | nesting of any JSON value (8 – 100) |
 ///
 /// plus the `WORKER_*` variables of [`WorkerSettings`] and the `RETRY__*` variables of
-/// [`RetrySettings`]. `Debug` hides passwords.
+/// [`RetrySettings`]. `Debug` hides passwords ([`redact`](crate::redact)).
 #[derive(Clone, PartialEq)]
 pub struct AppSettings {
     /// Where tasks are stored.
@@ -74,6 +80,8 @@ pub struct AppSettings {
     pub worker: WorkerSettings,
     /// Non-public address ranges webhooks may reach besides public addresses (none by default).
     pub webhook_allowed_networks: Vec<IpNetwork>,
+    /// What storage accepts (`INPUT_*`), applied to whichever backend stores tasks.
+    pub input: InputLimits,
 }
 
 impl Default for AppSettings {
@@ -84,19 +92,25 @@ impl Default for AppSettings {
             retry: RetrySettings::default(),
             worker: WorkerSettings::default(),
             webhook_allowed_networks: Vec::new(),
+            input: InputLimits::default(),
         }
     }
 }
 
 impl AppSettings {
     /// Every variable read here besides the `WORKER_*` and `RETRY__*` ones.
-    pub const VARIABLES: [&'static str; 6] = [
+    pub const VARIABLES: [&'static str; 11] = [
         "STORAGE_TYPE",
         "DATABASE_URL",
         "DATABASE_SCHEMA",
         "SCHEDULER_TYPE",
         "REDIS_URL",
         "REDIS_KEY_PREFIX",
+        "WEBHOOK_ALLOWED_NETWORKS",
+        input::VARIABLES[0],
+        input::VARIABLES[1],
+        input::VARIABLES[2],
+        input::VARIABLES[3],
     ];
 
     /// Reads the process environment and `.env`.
@@ -109,22 +123,20 @@ impl AppSettings {
         let storage = match choice(env, "STORAGE_TYPE", &["memory", "postgres", "redis"])?.as_str() {
             "postgres" => StorageBackend::Postgres {
                 url: url(env, "DATABASE_URL", "STORAGE_TYPE=postgres", POSTGRES_SCHEMES)?,
-                schema: non_empty(env, "DATABASE_SCHEMA")?,
+                schema: schema(env)?,
             },
-            "redis" => StorageBackend::Redis {
-                url: redis_url(env, "STORAGE_TYPE=redis")?,
-                prefix: non_empty(env, "REDIS_KEY_PREFIX")?.unwrap_or_else(|| "bindu".to_owned()),
-            },
+            "redis" => {
+                StorageBackend::Redis { url: redis_url(env, "STORAGE_TYPE=redis")?, prefix: prefix(env)? }
+            }
             _ => StorageBackend::Memory,
         };
         let scheduler = match choice(env, "SCHEDULER_TYPE", &["memory", "redis", "postgres"])?.as_str() {
-            "redis" => SchedulerBackend::Redis {
-                url: redis_url(env, "SCHEDULER_TYPE=redis")?,
-                prefix: non_empty(env, "REDIS_KEY_PREFIX")?.unwrap_or_else(|| "bindu".to_owned()),
-            },
+            "redis" => {
+                SchedulerBackend::Redis { url: redis_url(env, "SCHEDULER_TYPE=redis")?, prefix: prefix(env)? }
+            }
             "postgres" => SchedulerBackend::Postgres {
                 url: url(env, "DATABASE_URL", "SCHEDULER_TYPE=postgres", POSTGRES_SCHEMES)?,
-                schema: non_empty(env, "DATABASE_SCHEMA")?,
+                schema: schema(env)?,
             },
             _ => SchedulerBackend::Memory,
         };
@@ -137,6 +149,7 @@ impl AppSettings {
             retry: RetrySettings::from(env)?,
             worker: WorkerSettings::from(env)?,
             webhook_allowed_networks,
+            input: input::limits(env)?,
         })
     }
 }
@@ -167,7 +180,11 @@ fn url(env: &Env<'_>, name: &str, because: &str, schemes: &[&str]) -> Result<Str
     if !schemes.iter().any(|scheme| value.to_ascii_lowercase().starts_with(scheme)) {
         return Err(Error::config(
             name,
-            format!("expected a URL starting with {}, got {:?}", schemes.join(" or "), redact::url(&value)),
+            format!(
+                "expected a URL starting with {}, got {:?}",
+                schemes.join(" or "),
+                redact::hidden(&value)
+            ),
         ));
     }
     Ok(value)
@@ -180,15 +197,33 @@ fn non_empty(env: &Env<'_>, name: &str) -> Result<Option<String>> {
     }
 }
 
+/// `REDIS_KEY_PREFIX`, checked here so that a bad one is not reported as `REDIS_URL` later.
+fn prefix(env: &Env<'_>) -> Result<String> {
+    let prefix = non_empty(env, "REDIS_KEY_PREFIX")?.unwrap_or_else(|| "bindu".to_owned());
+    check_prefix(&prefix).map_err(|reason| Error::config("REDIS_KEY_PREFIX", reason))?;
+    Ok(prefix)
+}
+
+/// `DATABASE_SCHEMA`, checked here so that a bad one is not reported as `DATABASE_URL` later.
+fn schema(env: &Env<'_>) -> Result<Option<String>> {
+    let schema = non_empty(env, "DATABASE_SCHEMA")?;
+    if let Some(schema) = &schema {
+        check_schema(schema).map_err(|reason| Error::config("DATABASE_SCHEMA", reason))?;
+    }
+    Ok(schema)
+}
+
 impl fmt::Debug for StorageBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Memory => f.write_str("Memory"),
-            Self::Postgres { url, schema } => {
-                f.debug_struct("Postgres").field("url", &redact::url(url)).field("schema", schema).finish()
-            }
+            Self::Postgres { url, schema } => f
+                .debug_struct("Postgres")
+                .field("url", &redact::postgres(url))
+                .field("schema", schema)
+                .finish(),
             Self::Redis { url, prefix } => {
-                f.debug_struct("Redis").field("url", &redact::url(url)).field("prefix", prefix).finish()
+                f.debug_struct("Redis").field("url", &redact::redis(url)).field("prefix", prefix).finish()
             }
         }
     }
@@ -199,11 +234,13 @@ impl fmt::Debug for SchedulerBackend {
         match self {
             Self::Memory => f.write_str("Memory"),
             Self::Redis { url, prefix } => {
-                f.debug_struct("Redis").field("url", &redact::url(url)).field("prefix", prefix).finish()
+                f.debug_struct("Redis").field("url", &redact::redis(url)).field("prefix", prefix).finish()
             }
-            Self::Postgres { url, schema } => {
-                f.debug_struct("Postgres").field("url", &redact::url(url)).field("schema", schema).finish()
-            }
+            Self::Postgres { url, schema } => f
+                .debug_struct("Postgres")
+                .field("url", &redact::postgres(url))
+                .field("schema", schema)
+                .finish(),
         }
     }
 }
@@ -216,6 +253,7 @@ impl fmt::Debug for AppSettings {
             .field("retry", &self.retry)
             .field("worker", &self.worker)
             .field("webhook_allowed_networks", &self.webhook_allowed_networks)
+            .field("input", &self.input)
             .finish()
     }
 }
@@ -261,9 +299,12 @@ mod tests {
         assert!(!debug.contains("pw"), "{debug}");
     }
 
+    const LONG_PREFIX: &str = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+
     #[test]
     fn errors_name_the_setting() {
-        let cases: [(&[(&str, &str)], &str); 7] = [
+        assert_eq!(LONG_PREFIX.len(), 65);
+        let cases: [(&[(&str, &str)], &str); 11] = [
             (
                 &[("STORAGE_TYPE", "mongo")],
                 "STORAGE_TYPE: expected one of memory, postgres, redis, got \"mongo\"",
@@ -271,7 +312,7 @@ mod tests {
             (&[("STORAGE_TYPE", "postgres")], "DATABASE_URL: is required with STORAGE_TYPE=postgres"),
             (
                 &[("STORAGE_TYPE", "postgres"), ("DATABASE_URL", "mysql://u:pw@h/db")],
-                "DATABASE_URL: expected a URL starting with postgres:// or postgresql://, got \"mysql://u:***@h/db\"",
+                "DATABASE_URL: expected a URL starting with postgres:// or postgresql://, got \"mysql://***\"",
             ),
             (
                 &[("SCHEDULER_TYPE", "kafka")],
@@ -282,6 +323,23 @@ mod tests {
                 &[("SCHEDULER_TYPE", "redis"), ("REDIS_URL", "redis://h"), ("REDIS_KEY_PREFIX", " ")],
                 "REDIS_KEY_PREFIX: is empty",
             ),
+            (
+                &[("STORAGE_TYPE", "redis"), ("REDIS_URL", "redis://:pw@h"), ("REDIS_KEY_PREFIX", "a{b}")],
+                "REDIS_KEY_PREFIX: \"a{b}\": no braces",
+            ),
+            (
+                &[("SCHEDULER_TYPE", "redis"), ("REDIS_URL", "redis://h"), ("REDIS_KEY_PREFIX", LONG_PREFIX)],
+                "REDIS_KEY_PREFIX: \"xxxx",
+            ),
+            (
+                &[
+                    ("STORAGE_TYPE", "postgres"),
+                    ("DATABASE_URL", "postgres://u:pw@h/db"),
+                    ("DATABASE_SCHEMA", "Agent-7"),
+                ],
+                "DATABASE_SCHEMA: \"Agent-7\": use 1–63 lower-case letters",
+            ),
+            (&[("INPUT_MAX_DEPTH", "7")], "INPUT_MAX_DEPTH: expected a whole number from 8 to 100"),
             (
                 &[("WORKER_CONCURRENCY", "0")],
                 "WORKER_CONCURRENCY: expected a whole number from 1 to 10000, got \"0\"",

@@ -2,6 +2,8 @@
 
 mod app;
 mod env;
+mod input;
+pub(crate) mod names;
 mod network;
 mod retry;
 mod worker;

@@ -18,8 +18,8 @@ pub const TEST_PASSWORD: &str = "bindu-test-secret";
 /// A PostgreSQL server for one test. Dropping it kills the server and removes its data.
 ///
 /// With `DATABASE_URL` set, [`PostgresServer::shared`] uses that server instead; tests that kill
-/// or stall the server need [`PostgresServer::start`], which always starts its own.
-#[derive(Debug)]
+/// or stall the server need [`PostgresServer::start`], which always starts its own. `Debug`
+/// hides the password.
 pub struct PostgresServer {
     port: u16,
     url: String,
@@ -44,8 +44,15 @@ impl PostgresServer {
     }
 
     /// A new local server (initdb into a temp dir, as the `postgres` user when running as
-    /// root). Panics with installation advice when PostgreSQL is not installed.
+    /// root) whose `postgres` user has [`TEST_PASSWORD`]. Panics with installation advice when
+    /// PostgreSQL is not installed.
     pub fn start() -> Self {
+        Self::start_with_password(TEST_PASSWORD)
+    }
+
+    /// [`start`](Self::start) with another password for the `postgres` user; the URL carries it
+    /// percent-encoded, so it may hold any character but a line break.
+    pub fn start_with_password(password: &str) -> Self {
         let bin = find_bin_dir().unwrap_or_else(|| panic!("{HOW_TO_INSTALL}"));
         let user = if is_root() {
             Some(
@@ -58,7 +65,8 @@ impl PostgresServer {
         let root = temp_dir("bindu-pg");
         let data = root.join("data");
         let password_file = root.join("password");
-        std::fs::write(&password_file, TEST_PASSWORD).expect("write the password file");
+        assert!(!password.contains(['\n', '\r']), "initdb reads the password's first line only");
+        std::fs::write(&password_file, password).expect("write the password file");
         if let Some((uid, gid)) = user {
             chown_all(&root, uid, gid);
         }
@@ -80,7 +88,8 @@ impl PostgresServer {
         let out = initdb.output().unwrap_or_else(|err| panic!("cannot run initdb: {err}; {HOW_TO_INSTALL}"));
         assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
         let port = free_port();
-        let url = format!("postgres://postgres:{TEST_PASSWORD}@127.0.0.1:{port}/postgres");
+        let url =
+            format!("postgres://postgres:{}@127.0.0.1:{port}/postgres", crate::redact::encode(password));
         let mut server = Self { port, url, local: Some(Local { bin, data, user, child: None }) };
         server.launch();
         server
@@ -155,6 +164,16 @@ impl PostgresServer {
             postgres.spawn().unwrap_or_else(|err| panic!("cannot start postgres: {err}; {HOW_TO_INSTALL}"));
         local.child = Some(child);
         wait_until_ready(port, &log);
+    }
+}
+
+impl std::fmt::Debug for PostgresServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresServer")
+            .field("port", &self.port)
+            .field("url", &crate::redact::postgres(&self.url))
+            .field("local", &self.local)
+            .finish()
     }
 }
 

@@ -266,7 +266,7 @@ impl Drop for RedisServer {
 impl fmt::Debug for RedisServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisServer")
-            .field("url", &crate::redact::url(&self.url))
+            .field("url", &crate::redact::redis(&self.url))
             .field("local", &self.local.is_some())
             .finish()
     }

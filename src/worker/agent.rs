@@ -34,6 +34,10 @@ pub enum AgentOutput {
     AuthRequired(Message),
     /// The agent refuses the task: it becomes `rejected`.
     Rejected(Message),
+    /// The agent could not do the task and says why: it becomes `failed` with this message
+    /// (reason `agent_failed`). The message is what the client reads, so it is the agent's to
+    /// word; an `Err` from [`Agent::run`] is logged instead, and the client reads a fixed text.
+    Failed(Message),
 }
 
 impl AgentOutput {
@@ -47,7 +51,9 @@ impl AgentOutput {
     }
 }
 
-/// The error an agent reports; the task becomes `failed` with its message.
+/// The error an agent reports: the task becomes `failed` with reason `agent_error` and a fixed
+/// text, and the error is logged with the task id (it may hold a driver's text or a retry chain,
+/// which clients must not see). To tell the client why, answer [`AgentOutput::Failed`].
 pub type AgentError = BoxError;
 
 /// The user's agent. A worker calls [`Agent::run`] at most once per claim of a task; it is never

@@ -19,7 +19,9 @@ use crate::storage::Storage;
 /// Metadata key holding the state a paused task was paused from.
 pub const PAUSED_FROM_KEY: &str = "bindu.pausedFrom";
 /// Metadata key holding why a task failed, in a stable word a client can test: `agent_error`,
-/// `agent_panic`, `timeout`, `dead_lettered`, `invalid_result`, `invalid_task`.
+/// `agent_failed` (the agent answered [`AgentOutput::Failed`](super::AgentOutput::Failed)),
+/// `agent_panic`, `timeout`, `dead_lettered`, `invalid_result`, `invalid_task`. The failure's
+/// message is as stable: what went wrong in detail is logged with the task id.
 pub const FAILURE_KEY: &str = "bindu.failureReason";
 
 /// How a handled operation ends.

@@ -10,7 +10,8 @@
 //!    watches storage, so a cancel or pause — from any process — interrupts it.
 //! 3. **Store.** The result is written with one idempotent, fenced update (only if the task is
 //!    still `working` under this run). Only this write is retried; the agent never runs again
-//!    because the write failed. An agent error marks the task `failed` with its message.
+//!    because the write failed. An agent error marks the task `failed` with a fixed text (the
+//!    error goes to the logs); `AgentOutput::Failed` fails it with the agent's own message.
 //! 4. **Acknowledge**, once, after the effect is stored.
 //!
 //! Pause moves a task to `suspended` keeping everything stored; resume brings it back to waiting

@@ -108,7 +108,13 @@ async fn execute(ctx: &Context, delivery: &Arc<Delivery>, task: Task, token: Cla
     ctx.end_run(task_id, run_number);
     let update = match outcome {
         Outcome::Answered(Ok(Ok(output))) => result_update(output),
-        Outcome::Answered(Ok(Err(err))) => failure("agent_error", &err.to_string()),
+        Outcome::Answered(Ok(Err(err))) => {
+            // The error may carry anything the agent ran into — a driver's text, a retry chain,
+            // a URL — so it is for the logs; an agent that means to tell the client why answers
+            // `AgentOutput::Failed`.
+            tracing::warn!(task = %task_id, error = %err, detail = ?err, "the agent reported an error");
+            failure("agent_error", "the agent reported an error")
+        }
         Outcome::Answered(Err(panic)) => {
             tracing::error!(task = %task_id, panic = panic_message(panic.as_ref()), "the agent panicked");
             failure("agent_panic", "the agent panicked")
@@ -213,8 +219,11 @@ async fn store(
             }
             Err(err) => {
                 tracing::error!(task = %task_id, error = %err, "storage refused the agent's answer; failing the task");
+                // What was refused, not why: the reason may quote a driver.
                 let reason = match &err {
-                    Error::Invalid { .. } => format!("the agent's answer could not be stored: {err}"),
+                    Error::Invalid { what, .. } => {
+                        format!("the agent's answer was refused as an invalid {what}")
+                    }
                     _ => "the agent's answer could not be stored".to_owned(),
                 };
                 update = failure("invalid_result", &reason).expecting(TaskState::Working).fenced_by(token);
@@ -254,10 +263,14 @@ fn result_update(output: AgentOutput) -> TaskUpdate {
         AgentOutput::InputRequired(message) => TaskUpdate::to(TaskState::InputRequired).with_message(message),
         AgentOutput::AuthRequired(message) => TaskUpdate::to(TaskState::AuthRequired).with_message(message),
         AgentOutput::Rejected(message) => TaskUpdate::to(TaskState::Rejected).with_message(message),
+        AgentOutput::Failed(message) => TaskUpdate::to(TaskState::Failed)
+            .with_message(message)
+            .with_metadata(FAILURE_KEY, "agent_failed".into()),
     }
 }
 
 /// The task fails with a short text for the client and a stable reason word in its metadata.
+/// Neither ever holds an error's text: that goes to the logs, with the task id.
 fn failure(reason: &'static str, text: &str) -> TaskUpdate {
     TaskUpdate::to(TaskState::Failed)
         .with_message(Message::agent_text(format!("Task execution failed: {text}")))

@@ -174,10 +174,9 @@ async fn read(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Response> {
     let mut seen = 0usize;
     while let Some(chunk) = chunks.next().await {
         let chunk = chunk.map_err(|err| {
-            let error = RpcError::new(
-                code::INVALID_REQUEST,
-                format!("invalid request: the body could not be read: {err}"),
-            );
+            // The transport's own words are for the logs.
+            tracing::warn!(error = %err, "a request body could not be read");
+            let error = RpcError::new(code::INVALID_REQUEST, "invalid request: the body could not be read");
             error_response(StatusCode::BAD_REQUEST, &Value::Null, &error)
         })?;
         seen = seen.saturating_add(chunk.len());

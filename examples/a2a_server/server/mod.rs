@@ -11,7 +11,7 @@ pub mod agent;
 mod card;
 mod hub;
 pub mod jsonrpc;
-mod service;
+pub mod service;
 mod stream;
 mod v03;
 mod v1;

@@ -57,17 +57,44 @@ impl Failure {
     }
 }
 
-impl From<Error> for Failure {
-    fn from(err: Error) -> Self {
+/// What a client reads when the backends failed and nothing it did was wrong: a short, fixed
+/// reason. The error itself — a driver's text, a retry chain — is logged with the task id.
+pub const UNAVAILABLE: &str = "the service is unavailable for now; try again later";
+/// See [`UNAVAILABLE`]: the same, for failures that waiting will not cure.
+pub const INTERNAL: &str = "internal error";
+
+impl Failure {
+    /// `err`, met while serving a request about `task` (if it was about one), as the client may
+    /// see it: what the client can act on (not found, terminal, invalid input) is said as is;
+    /// anything else is logged and becomes [`UNAVAILABLE`] or [`INTERNAL`].
+    pub fn from_error(task: Option<TaskId>, err: Error) -> Self {
         match err {
             Error::NotFound { .. } => Self::TaskNotFound(err.to_string()),
             Error::TaskImmutable { .. } => Self::Immutable(err.to_string()),
-            Error::Ownership { .. } => Self::InvalidParams(format!(
-                "params.message.contextId: the task belongs to another context ({err})"
-            )),
+            Error::Ownership { .. } => {
+                Self::InvalidParams("params.message.contextId: the task belongs to another context".into())
+            }
             Error::Invalid { .. } => Self::InvalidParams(err.to_string()),
-            other => Self::Internal(other.to_string()),
+            err => {
+                match task {
+                    Some(task) => tracing::error!(%task, error = %err, "a request failed on the backends"),
+                    None => tracing::error!(error = %err, "a request failed on the backends"),
+                }
+                Self::Internal(if err.is_unavailable() { UNAVAILABLE } else { INTERNAL }.into())
+            }
         }
+    }
+}
+
+/// [`Failure::from_error`] on a backend's result.
+trait About<T> {
+    /// The result, its error seen as a client may see it (logged with `task`).
+    fn about(self, task: impl Into<Option<TaskId>>) -> Outcome<T>;
+}
+
+impl<T> About<T> for bindu::Result<T> {
+    fn about(self, task: impl Into<Option<TaskId>>) -> Outcome<T> {
+        self.map_err(|err| Failure::from_error(task.into(), err))
     }
 }
 
@@ -163,7 +190,7 @@ impl Service {
 
     /// The task, whole.
     pub async fn task(&self, task_id: TaskId) -> Outcome<Task> {
-        self.app.storage.load_task(task_id, None).await?.ok_or_else(|| not_found(task_id))
+        self.app.storage.load_task(task_id, None).await.about(task_id)?.ok_or_else(|| not_found(task_id))
     }
 
     /// A page of tasks, oldest first.
@@ -173,16 +200,20 @@ impl Service {
             !query.states.is_empty() || query.updated_after.is_some() || query.context_id.is_some();
         if !filtered {
             // One more than asked tells whether there is a next page.
-            let mut tasks =
-                storage.list_tasks(Page::new(query.offset, query.limit.saturating_add(1)), None).await?;
-            let total = storage.count_tasks(None).await? as usize;
+            let mut tasks = storage
+                .list_tasks(Page::new(query.offset, query.limit.saturating_add(1)), None)
+                .await
+                .about(None)?;
+            let total = storage.count_tasks(None).await.about(None)? as usize;
             let next_offset = (tasks.len() > query.limit).then_some(query.offset.saturating_add(query.limit));
             tasks.truncate(query.limit);
             return Ok(ListPage { tasks, total, next_offset });
         }
         let all = match query.context_id {
-            Some(context_id) => storage.list_tasks_by_context(context_id, Page::ALL, None).await?,
-            None => storage.list_tasks(Page::ALL, None).await?,
+            Some(context_id) => {
+                storage.list_tasks_by_context(context_id, Page::ALL, None).await.about(None)?
+            }
+            None => storage.list_tasks(Page::ALL, None).await.about(None)?,
         };
         let matching: Vec<Task> = all
             .into_iter()
@@ -203,7 +234,7 @@ impl Service {
         if task.status.state.is_terminal() {
             return Err(not_cancelable(&task));
         }
-        self.app.scheduler.cancel_task(&TaskIdParams::new(task_id)).await?;
+        self.app.scheduler.cancel_task(&TaskIdParams::new(task_id)).await.about(task_id)?;
         let mut follower = self.follower(watch);
         let waited = tokio::time::timeout(CANCEL_WAIT, async {
             while !task.status.state.is_terminal() {
@@ -226,7 +257,7 @@ impl Service {
         task_id: TaskId,
         config: PushNotificationConfig,
     ) -> Outcome<PushNotificationConfig> {
-        self.app.storage.save_webhook_config(task_id, &config).await?;
+        self.app.storage.save_webhook_config(task_id, &config).await.about(task_id)?;
         Ok(config)
     }
 
@@ -247,7 +278,7 @@ impl Service {
     /// The task's push configs: none or one.
     pub async fn list_push(&self, task_id: TaskId) -> Outcome<Vec<PushNotificationConfig>> {
         self.task(task_id).await?;
-        Ok(self.app.storage.load_webhook_config(task_id).await?.into_iter().collect())
+        Ok(self.app.storage.load_webhook_config(task_id).await.about(task_id)?.into_iter().collect())
     }
 
     /// Removes the task's push config (the one with `config_id`, when given); removing one that
@@ -255,7 +286,7 @@ impl Service {
     pub async fn delete_push(&self, task_id: TaskId, config_id: Option<Uuid>) -> Outcome<()> {
         let configs = self.list_push(task_id).await?;
         if configs.iter().any(|config| config_id.is_none_or(|id| config.id == id)) {
-            self.app.storage.delete_webhook_config(task_id).await?;
+            self.app.storage.delete_webhook_config(task_id).await.about(task_id)?;
         }
         Ok(())
     }
@@ -276,9 +307,9 @@ impl Service {
         let (context_id, task_id) = self.place(&send.message).await?;
         let message = send.message.for_task(task_id);
         let storage = &self.app.storage;
-        let submitted = storage.submit_task(context_id, &message, None).await?;
+        let submitted = storage.submit_task(context_id, &message, None).await.about(task_id)?;
         if let Some(config) = &send.push {
-            storage.save_webhook_config(task_id, config).await?;
+            storage.save_webhook_config(task_id, config).await.about(task_id)?;
         }
         let watch = self.hub.watch(task_id);
         let task = match submitted.outcome {
@@ -310,7 +341,7 @@ impl Service {
         let derived_context =
             || ContextId::from(Uuid::new_v5(&CONTEXT_NAMESPACE, message.message_id.as_uuid().as_bytes()));
         match message.task_id {
-            Some(task_id) => match self.app.storage.load_task(task_id, Some(1)).await? {
+            Some(task_id) => match self.app.storage.load_task(task_id, Some(1)).await.about(task_id)? {
                 Some(task) => match message.context_id {
                     Some(context_id) if context_id != task.context_id => {
                         Err(Failure::InvalidParams(format!(
@@ -331,7 +362,7 @@ impl Service {
 
     async fn schedule(&self, task: &Task, message: Message) -> Outcome<()> {
         let params = TaskSendParams::new(task.id, task.context_id, Some(message));
-        self.app.scheduler.run_task(&params).await?;
+        self.app.scheduler.run_task(&params).await.about(task.id)?;
         Ok(())
     }
 
@@ -366,7 +397,8 @@ impl Follower {
                     .app
                     .storage
                     .load_task(current.id, None)
-                    .await?
+                    .await
+                    .about(current.id)?
                     .ok_or_else(|| not_found(current.id))?,
             };
             // A new state is news; so is the same state written again later. Not a re-read that

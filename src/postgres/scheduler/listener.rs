@@ -16,7 +16,6 @@ use tokio_util::sync::CancellationToken;
 use crate::model::{Lane, Lanes};
 use crate::postgres::PostgresOptions;
 use crate::postgres::options::TlsMode;
-use crate::redact;
 use crate::retry::Backoff;
 
 /// A listening task; it ends when the scheduler is closed, and is aborted when dropped.
@@ -46,7 +45,7 @@ impl Listener {
             loop {
                 let Err(err) = listen(&options, &channel, &wanted, &mut failures).await;
                 failures += 1;
-                tracing::warn!(url = %redact::url(&options.url), error = %err, "LISTEN connection lost; reopening");
+                tracing::warn!(url = %options.redacted_url(), error = %err, "LISTEN connection lost; reopening");
                 // Whatever was missed meanwhile is found by polling; wake the receiver once.
                 wake.notify_one();
                 tokio::time::sleep(RECONNECT.wait(failures)).await;

@@ -162,7 +162,7 @@ mod tests {
         let cases = [
             (
                 RedisSchedulerOptions { redis: options.redis.clone().with_prefix("a{b}"), ..options.clone() },
-                "free of braces",
+                "no braces",
             ),
             (
                 RedisSchedulerOptions { block_time: Duration::from_micros(10), ..options.clone() },

@@ -15,6 +15,7 @@ mod postgres;
 mod recovery;
 #[cfg(feature = "redis")]
 mod redis;
+mod resilience;
 mod stats;
 
 use stats::Table;
@@ -49,6 +50,11 @@ fn main() {
     #[cfg(feature = "redis")]
     if wanted("redis") {
         redis::run(mode, &mut table);
+    }
+    if wanted("resilience") {
+        resilience::overhead(mode, &mut table);
+        #[cfg(all(feature = "postgres", feature = "redis"))]
+        resilience::run(mode, &mut table);
     }
     if let Some(path) = markdown {
         std::fs::write(&path, table.markdown()).expect("write the markdown table");

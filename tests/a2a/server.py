@@ -19,7 +19,8 @@ class Server:
     """A running server; `url` is its base URL."""
 
     def __init__(self, startup_timeout: float = 120.0):
-        env = dict(os.environ, A2A_LISTEN="127.0.0.1:0")
+        # The tests' webhook receiver listens on loopback, which webhooks reach only when allowed.
+        env = dict(os.environ, A2A_LISTEN="127.0.0.1:0", WEBHOOK_ALLOWED_NETWORKS="127.0.0.0/8,::1")
         self.process = subprocess.Popen(
             [BINARY], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True, bufsize=1
         )

@@ -9,6 +9,8 @@ mod alloc;
 mod decorator;
 mod fixture;
 mod memory;
+#[cfg(all(feature = "postgres", feature = "redis"))]
+mod pipeline;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(any(feature = "postgres", feature = "redis"))]
@@ -50,6 +52,10 @@ fn main() {
     #[cfg(feature = "redis")]
     if wanted("redis") {
         redis::run(mode, &mut table);
+    }
+    #[cfg(all(feature = "postgres", feature = "redis"))]
+    if wanted("pipeline") {
+        pipeline::run(mode, &mut table);
     }
     if wanted("resilience") {
         resilience::overhead(mode, &mut table);

@@ -113,7 +113,8 @@ impl Raw {
     }
 }
 
-trait DriverConfigForBench {
+/// The driver's config for the options' database and schema (the raw baselines connect with it).
+pub trait DriverConfigForBench {
     fn driver_config_for_bench(&self) -> tokio_postgres::Config;
 }
 

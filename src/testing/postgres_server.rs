@@ -32,6 +32,8 @@ struct Local {
     data: PathBuf,
     user: Option<(u32, u32)>,
     child: Option<Child>,
+    /// Production durability (`fsync`, full page writes) instead of the test settings.
+    durable: bool,
 }
 
 impl PostgresServer {
@@ -90,7 +92,18 @@ impl PostgresServer {
         let port = free_port();
         let url =
             format!("postgres://postgres:{}@127.0.0.1:{port}/postgres", crate::redact::encode(password));
-        let mut server = Self { port, url, local: Some(Local { bin, data, user, child: None }) };
+        let mut server =
+            Self { port, url, local: Some(Local { bin, data, user, child: None, durable: false }) };
+        server.launch();
+        server
+    }
+
+    /// A new local server with production durability: `fsync` and full page writes on, as a
+    /// database that must not lose a commit runs (the tests' servers turn them off for speed).
+    pub fn start_durable() -> Self {
+        let mut server = Self::start();
+        server.kill();
+        server.local_mut().durable = true;
         server.launch();
         server
     }
@@ -151,8 +164,12 @@ impl PostgresServer {
         let mut postgres = Command::new(local.bin.join("postgres"));
         postgres
             .args(["-D", &local.data.display().to_string(), "-p", &port.to_string()])
-            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
-            .args(["-c", "full_page_writes=off", "-c", "max_connections=300"])
+            .args(["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300"])
+            .args(if local.durable {
+                ["-c", "fsync=on", "-c", "full_page_writes=on"]
+            } else {
+                ["-c", "fsync=off", "-c", "full_page_writes=off"]
+            })
             .args(["-c", &format!("unix_socket_directories={}", local.data.display())])
             .stdout(Stdio::null())
             .stderr(log_file);

@@ -1,0 +1,399 @@
+//! Section 7: tasks per second through the whole pipeline — `submit_task` + `run_task` from 8
+//! producers, 2 workers × 16 slots claiming, a no-op agent, the result write and the
+//! acknowledgement — for every storage + scheduler pair, with the round trips each task costs
+//! (from the servers' own statistics), the servers' own limit in the same run (a raw single-row
+//! `UPDATE` loop on PostgreSQL, a raw command loop on Redis, 32 clients each), and the latency
+//! from `run_task` to the agent starting, one task at a time.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bindu::memory::{InMemoryScheduler, InMemorySchedulerOptions};
+use bindu::postgres::{PostgresOptions, PostgresScheduler, PostgresSchedulerOptions, PostgresStorage};
+use bindu::redis::{RedisScheduler, RedisStorage};
+use bindu::settings::RetrySettings;
+use bindu::testing::{PostgresServer, RedisServer};
+use bindu::worker::{Agent, AgentError, AgentInput, AgentOutput, FnAgent, Worker, WorkerOptions};
+use bindu::{
+    ContextId, InMemoryStorage, Message, Retrying, Scheduler, SchedulerExt, Storage, TaskId, TaskSendParams,
+};
+use tokio::runtime::Runtime;
+
+use crate::Mode;
+use crate::postgres::DriverConfigForBench;
+use crate::stats::{Row, Samples, Table, short};
+
+const PRODUCERS: usize = 8;
+const WORKERS: usize = 2;
+const SLOTS: usize = 16;
+const RAW_CLIENTS: usize = 32;
+
+/// A storage or scheduler backend of the pipeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Memory,
+    Postgres,
+    Redis,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Memory => "memory",
+            Self::Postgres => "PostgreSQL",
+            Self::Redis => "Redis",
+        }
+    }
+}
+
+/// The servers of the run.
+struct Servers {
+    postgres: PostgresServer,
+    redis: RedisServer,
+}
+
+/// What one pair's run measured.
+struct Measured {
+    tasks_per_second: f64,
+    postgres_transactions_per_task: Option<f64>,
+    redis_commands_per_task: Option<f64>,
+    latency: Samples,
+}
+
+async fn storage(kind: Kind, servers: &Servers) -> Arc<dyn Storage> {
+    let retry = RetrySettings::default();
+    match kind {
+        Kind::Memory => {
+            Arc::new(retry.storage_guards.apply(Retrying::with_policy(InMemoryStorage::new(), retry.storage)))
+        }
+        Kind::Postgres => {
+            let mut options = servers.postgres.options();
+            options.pool_size = 32;
+            let storage = PostgresStorage::connect_with(options).await.unwrap();
+            Arc::new(retry.storage_guards.apply(Retrying::with_policy(storage, retry.storage)))
+        }
+        Kind::Redis => {
+            let mut options = servers.redis.quick_options();
+            options.pool_size = 32;
+            let storage = RedisStorage::connect_with(options).await.unwrap();
+            Arc::new(retry.storage_guards.apply(Retrying::with_policy(storage, retry.storage)))
+        }
+    }
+}
+
+async fn scheduler(kind: Kind, servers: &Servers) -> Arc<dyn Scheduler> {
+    let retry = RetrySettings::default();
+    let wrap = |scheduler: Box<dyn Scheduler>| -> Arc<dyn Scheduler> {
+        Arc::new(retry.scheduler_guards.apply(Retrying::with_policy(scheduler, retry.scheduler)))
+    };
+    match kind {
+        Kind::Memory => wrap(Box::new(InMemoryScheduler::with_options(InMemorySchedulerOptions {
+            capacity: 1024,
+            ..InMemorySchedulerOptions::default()
+        }))),
+        Kind::Postgres => {
+            let mut options = PostgresSchedulerOptions::new(servers.postgres.options());
+            options.postgres.pool_size = 32;
+            wrap(Box::new(PostgresScheduler::connect_with(options).await.unwrap()))
+        }
+        Kind::Redis => {
+            let mut options = servers.redis.quick_scheduler_options();
+            options.min_idle = Duration::from_secs(30);
+            options.redis.pool_size = 32;
+            wrap(Box::new(RedisScheduler::connect_with(options).await.unwrap()))
+        }
+    }
+}
+
+/// When each task's agent started.
+type Started = Arc<Mutex<HashMap<TaskId, Instant>>>;
+
+fn agent(started: Started) -> Arc<dyn Agent> {
+    Arc::new(FnAgent::new(move |input: AgentInput| {
+        started.lock().unwrap().entry(input.task.id).or_insert_with(Instant::now);
+        std::future::ready(Ok::<_, AgentError>(AgentOutput::text("ok")))
+    }))
+}
+
+fn worker_options() -> WorkerOptions {
+    // A no-op async agent never blocks its thread.
+    WorkerOptions { concurrency: SLOTS, agent_may_block: false, ..WorkerOptions::default() }
+}
+
+async fn submit(storage: &dyn Storage, scheduler: &dyn Scheduler) -> (TaskId, Instant) {
+    let message = Message::user_text("a task for the pipeline").for_task(TaskId::new());
+    let task = storage.submit_task(ContextId::new(), &message, None).await.unwrap().task;
+    let params = TaskSendParams::new(task.id, task.context_id, Some(message));
+    let scheduled = Instant::now();
+    scheduler.run_task(&params).await.unwrap();
+    (task.id, scheduled)
+}
+
+/// Commits of the PostgreSQL server so far (its own statistics, flushed first).
+async fn postgres_commits(options: &PostgresOptions) -> u64 {
+    let (client, connection) =
+        options.driver_config_for_bench().connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client.batch_execute("SELECT pg_stat_force_next_flush()").await.ok();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let row = client.query_one("SELECT sum(xact_commit)::bigint FROM pg_stat_database", &[]).await.unwrap();
+    row.get::<_, i64>(0) as u64
+}
+
+/// Commands the Redis server processed so far.
+async fn redis_commands(url: &str) -> u64 {
+    let client = redis::Client::open(url).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let info: String = redis::cmd("INFO").arg("stats").query_async(&mut connection).await.unwrap();
+    info.lines()
+        .find_map(|line| line.strip_prefix("total_commands_processed:"))
+        .and_then(|count| count.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+async fn measure(kind: (Kind, Kind), servers: &Servers, window: Duration) -> Measured {
+    let (storage, scheduler) = (storage(kind.0, servers).await, scheduler(kind.1, servers).await);
+    let started: Started = Arc::default();
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|_| {
+            Worker::new(storage.clone(), scheduler.clone(), agent(started.clone()))
+                .with_options(worker_options())
+                .spawn()
+        })
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let submitted = Arc::new(AtomicU64::new(0));
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|_| {
+            let (storage, scheduler, stop, submitted) =
+                (storage.clone(), scheduler.clone(), stop.clone(), submitted.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    submit(&*storage, &*scheduler).await;
+                    submitted.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let completed = || workers.iter().map(|w| w.stats().completed).sum::<u64>();
+    // Warm up, then count what completes in the window.
+    tokio::time::sleep(window / 4).await;
+    let postgres_options = servers.postgres.options();
+    let (commits_before, commands_before) =
+        (postgres_commits(&postgres_options).await, redis_commands(servers.redis.url()).await);
+    let (done_before, begun) = (completed(), Instant::now());
+    tokio::time::sleep(window).await;
+    let (done, elapsed) = (completed() - done_before, begun.elapsed());
+    let (commits, commands) =
+        (postgres_commits(&postgres_options).await, redis_commands(servers.redis.url()).await);
+    stop.store(true, Ordering::Relaxed);
+    for producer in producers {
+        producer.await.unwrap();
+    }
+    let uses = |k: Kind| kind.0 == k || kind.1 == k;
+    // Low load: one task at a time, run_task to agent start.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut latency = Samples::default();
+    for _ in 0..if window < Duration::from_secs(1) { 10 } else { 200 } {
+        let (task, scheduled) = submit(&*storage, &*scheduler).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(at) = started.lock().unwrap().get(&task) {
+                latency.push(at.saturating_duration_since(scheduled).as_secs_f64() * 1e3);
+                break;
+            }
+            if Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+    }
+    for worker in workers {
+        worker.shutdown(Duration::from_secs(5)).await;
+    }
+    let per_task = |count: u64| count as f64 / done.max(1) as f64;
+    Measured {
+        tasks_per_second: done as f64 / elapsed.as_secs_f64(),
+        postgres_transactions_per_task: uses(Kind::Postgres).then(|| per_task(commits - commits_before)),
+        redis_commands_per_task: uses(Kind::Redis).then(|| per_task(commands - commands_before)),
+        latency,
+    }
+}
+
+/// Single-row `UPDATE` transactions per second from `RAW_CLIENTS` connections.
+async fn postgres_limit(options: &PostgresOptions, window: Duration) -> f64 {
+    let config = options.driver_config_for_bench();
+    let (setup, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    setup
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS public.bench_limit (id int PRIMARY KEY, n bigint NOT NULL);
+             INSERT INTO public.bench_limit SELECT g, 0 FROM generate_series(1, 64) g ON CONFLICT DO NOTHING",
+        )
+        .await
+        .unwrap();
+    let count = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for id in 0..RAW_CLIENTS as i32 {
+        let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        let (count, stop) = (count.clone(), stop.clone());
+        clients.push(tokio::spawn(async move {
+            let update =
+                client.prepare("UPDATE public.bench_limit SET n = n + 1 WHERE id = $1").await.unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                client.execute(&update, &[&(id + 1)]).await.unwrap();
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    let begun = Instant::now();
+    tokio::time::sleep(window).await;
+    let rate = count.load(Ordering::Relaxed) as f64 / begun.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.await.unwrap();
+    }
+    rate
+}
+
+/// Commands per second from `RAW_CLIENTS` connections, one at a time each.
+async fn redis_limit(url: &str, window: Duration) -> f64 {
+    let count = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for id in 0..RAW_CLIENTS {
+        let mut connection =
+            redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap();
+        let (count, stop) = (count.clone(), stop.clone());
+        clients.push(tokio::spawn(async move {
+            let key = format!("bench-limit-{id}");
+            while !stop.load(Ordering::Relaxed) {
+                let _: i64 = redis::cmd("INCR").arg(&key).query_async(&mut connection).await.unwrap();
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    let begun = Instant::now();
+    tokio::time::sleep(window).await;
+    let rate = count.load(Ordering::Relaxed) as f64 / begun.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.await.unwrap();
+    }
+    rate
+}
+
+pub fn run(mode: Mode, table: &mut Table) {
+    let runtime: Runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let window = if mode == Mode::Quick { Duration::from_millis(500) } else { Duration::from_secs(8) };
+    let durable =
+        Servers { postgres: PostgresServer::start_durable(), redis: RedisServer::spawn(Default::default()) };
+    let test = Servers { postgres: PostgresServer::start(), redis: RedisServer::spawn(Default::default()) };
+    runtime.block_on(async {
+        let postgres_limit_durable = postgres_limit(&durable.postgres.options(), window).await;
+        let postgres_limit_test = postgres_limit(&test.postgres.options(), window).await;
+        let redis_limit = redis_limit(durable.redis.url(), window).await;
+        for (servers, what, limit) in [
+            (&durable, "PostgreSQL fsync on", postgres_limit_durable),
+            (&test, "PostgreSQL test settings (fsync off)", postgres_limit_test),
+        ] {
+            table.add(Row {
+                section: "7 pipeline",
+                name: format!("limit: single-row UPDATE transactions, {RAW_CLIENTS} clients, {what}"),
+                baseline: "—".into(),
+                measured: format!("{} tx/s", short(limit)),
+                comparison: "the database's own limit".into(),
+                spread: "one run".into(),
+                target: "reported".into(),
+                verdict: "—".into(),
+            });
+            let _ = servers;
+        }
+        table.add(Row {
+            section: "7 pipeline",
+            name: format!("limit: raw INCR commands, {RAW_CLIENTS} clients, Redis"),
+            baseline: "—".into(),
+            measured: format!("{} commands/s", short(redis_limit)),
+            comparison: "the server's own limit".into(),
+            spread: "one run".into(),
+            target: "reported".into(),
+            verdict: "—".into(),
+        });
+        let kinds = [Kind::Memory, Kind::Postgres, Kind::Redis];
+        let mut pairs: Vec<(Kind, Kind, &Servers, &str)> = Vec::new();
+        for storage in kinds {
+            for queue in kinds {
+                pairs.push((storage, queue, &durable, "fsync on"));
+            }
+        }
+        pairs.push((Kind::Postgres, Kind::Postgres, &test, "test settings"));
+        pairs.push((Kind::Postgres, Kind::Redis, &test, "test settings"));
+        for (storage, queue, servers, settings) in pairs {
+            let measured = measure((storage, queue), servers, window).await;
+            let uses_postgres = storage == Kind::Postgres || queue == Kind::Postgres;
+            let mut cost = Vec::new();
+            if let Some(tx) = measured.postgres_transactions_per_task {
+                cost.push(format!("{tx:.1} PostgreSQL tx/task"));
+            }
+            if let Some(commands) = measured.redis_commands_per_task {
+                cost.push(format!("{commands:.1} Redis commands/task"));
+            }
+            let latency = format!(
+                "run_task → agent p50 {} ms, p99 {} ms",
+                short(measured.latency.median()),
+                short(quantile(&measured.latency, 0.99))
+            );
+            let (target, met) = target(
+                storage,
+                queue,
+                &measured,
+                if settings == "fsync on" { postgres_limit_durable } else { postgres_limit_test },
+            );
+            table.add(Row {
+                section: "7 pipeline",
+                name: format!(
+                    "{} + {}{}",
+                    storage.name(),
+                    queue.name(),
+                    if uses_postgres { format!(" ({settings})") } else { String::new() }
+                ),
+                baseline: if cost.is_empty() { "—".into() } else { cost.join(", ") },
+                measured: format!("{} tasks/s", short(measured.tasks_per_second)),
+                comparison: latency,
+                spread: measured.latency.spread("ms latency"),
+                target,
+                verdict: met,
+            });
+        }
+    });
+}
+
+fn quantile(samples: &Samples, q: f64) -> f64 {
+    let mut values = samples.0.clone();
+    values.sort_by(f64::total_cmp);
+    values.get(((values.len().max(1) - 1) as f64 * q).round() as usize).copied().unwrap_or(f64::NAN)
+}
+
+/// The issue's target for a pair, and whether it was met.
+fn target(storage: Kind, queue: Kind, measured: &Measured, postgres_limit: f64) -> (String, String) {
+    let rate = measured.tasks_per_second;
+    let verdict = |ok: bool| if ok { "met".to_owned() } else { "MISSED".to_owned() };
+    match (storage, queue) {
+        (Kind::Memory, Kind::Memory) => ("≥ 150,000 tasks/s".into(), verdict(rate >= 150_000.0)),
+        (Kind::Redis, Kind::Redis) => ("≥ 10,000 tasks/s".into(), verdict(rate >= 10_000.0)),
+        (Kind::Postgres, Kind::Redis) => ("≥ 2,000 tasks/s".into(), verdict(rate >= 2_000.0)),
+        (Kind::Postgres, Kind::Postgres) => {
+            let tx = measured.postgres_transactions_per_task.unwrap_or(f64::INFINITY);
+            (
+                "≤ 3 tx/task, ≥ 2,000 tasks/s and ≥ 20 % of the limit".into(),
+                verdict(tx <= 3.0 && rate >= 2_000.0 && rate >= 0.2 * postgres_limit),
+            )
+        }
+        _ => ("reported".into(), "—".into()),
+    }
+}

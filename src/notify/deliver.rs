@@ -144,7 +144,8 @@ impl Deliverer {
         self.ledger.record(FailedNotification {
             notification_id: notification.id,
             task_id: event.task_id,
-            state: event.status.state,
+            context_id: event.context_id,
+            status: event.status.clone(),
             webhook_host: webhook_host.map(str::to_owned),
             attempts,
             reason,

@@ -123,7 +123,8 @@ impl WebhookNotifier {
         self.ledger.record(FailedNotification {
             notification_id: event.notification_id(),
             task_id: event.task_id,
-            state: event.status.state,
+            context_id: event.context_id,
+            status: event.status.clone(),
             webhook_host: None,
             attempts: 0,
             reason: FailureReason::Dropped,

@@ -34,5 +34,5 @@ mod scheduler;
 mod storage;
 
 pub use options::RedisOptions;
-pub use scheduler::{RedisDeadLetter, RedisKeys, RedisScheduler, RedisSchedulerOptions};
+pub use scheduler::{RedisKeys, RedisScheduler, RedisSchedulerOptions};
 pub use storage::RedisStorage;

@@ -91,6 +91,18 @@ impl Call {
     pub const RELEASE: Self = Self::idempotent("release");
     /// [`Delivery::dead_letter`](crate::Delivery::dead_letter)
     pub const DEAD_LETTER: Self = Self::idempotent("dead_letter");
+    /// [`Scheduler::dead_letters`](crate::Scheduler::dead_letters)
+    pub const DEAD_LETTERS: Self = Self::idempotent("dead_letters");
+    /// [`Scheduler::replay_dead_letter`](crate::Scheduler::replay_dead_letter): a replay of a
+    /// replay reports `false`.
+    pub const REPLAY_DEAD_LETTER: Self = Self::non_idempotent("replay_dead_letter");
+    /// [`Scheduler::discard_dead_letter`](crate::Scheduler::discard_dead_letter): a repeat
+    /// reports `false`.
+    pub const DISCARD_DEAD_LETTER: Self = Self::non_idempotent("discard_dead_letter");
+    /// [`Scheduler::stats`](crate::Scheduler::stats)
+    pub const STATS: Self = Self::idempotent("stats");
+    /// [`Scheduler::prune`](crate::Scheduler::prune): deleting what is old is the same twice.
+    pub const PRUNE: Self = Self::idempotent("prune");
 
     // Calls to external services.
     /// A webhook POST: receivers deduplicate by its `Idempotency-Key` header.

@@ -12,9 +12,9 @@ use tokio::sync::Notify;
 
 use crate::error::{BackendError, Error, Result, Transience};
 use crate::model::{
-    ClaimOutcome, ClaimRequest, ClaimToken, Context, ContextId, ContextSummary, Feedback, Lanes, Message,
-    Metadata, Page, PushNotificationConfig, Renewal, StuckTask, Submission, Task, TaskId, TaskOperation,
-    TaskState, TaskUpdate,
+    ClaimOutcome, ClaimRequest, ClaimToken, Context, ContextId, ContextSummary, DeadLetter, DeadLetterId,
+    Feedback, Lanes, Message, Metadata, Page, PushNotificationConfig, QueueStats, Renewal, StuckTask,
+    Submission, Task, TaskId, TaskOperation, TaskState, TaskUpdate,
 };
 use crate::retry::Call;
 use crate::scheduler::{Hold, OperationStream, Receipt, Scheduler};
@@ -304,6 +304,21 @@ impl<S: Scheduler> Scheduler for Faulty<S> {
     }
     async fn ping(&self) -> Result<()> {
         self.run(Call::PING, self.inner.ping()).await
+    }
+    async fn dead_letters(&self, page: Page) -> Result<Vec<DeadLetter>> {
+        self.run(Call::DEAD_LETTERS, self.inner.dead_letters(page)).await
+    }
+    async fn replay_dead_letter(&self, id: &DeadLetterId) -> Result<bool> {
+        self.run(Call::REPLAY_DEAD_LETTER, self.inner.replay_dead_letter(id)).await
+    }
+    async fn discard_dead_letter(&self, id: &DeadLetterId) -> Result<bool> {
+        self.run(Call::DISCARD_DEAD_LETTER, self.inner.discard_dead_letter(id)).await
+    }
+    async fn stats(&self) -> Result<QueueStats> {
+        self.run(Call::STATS, self.inner.stats()).await
+    }
+    async fn prune(&self, older_than: Duration, limit: usize) -> Result<u64> {
+        self.run(Call::PRUNE, self.inner.prune(older_than, limit)).await
     }
     async fn close(&self) -> Result<()> {
         self.run(Call::CLOSE, self.inner.close()).await

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use super::WorkerStats;
 use super::context::Context;
-use crate::model::{Action, TaskOperation, TaskSendParams};
 use crate::retry::Call;
 
 /// One look: lists the stuck tasks and enqueues a rescue run for each. Failures are logged; the
@@ -21,8 +20,7 @@ pub(crate) async fn once(ctx: Arc<Context>) {
             }
         };
     for task in stuck {
-        let params = TaskSendParams::new(task.task_id, task.context_id, None);
-        let run = TaskOperation::new(task.rescue_operation_id(), Action::Run(params));
+        let run = task.rescue_run();
         match ctx.step(Call::ENQUEUE, || ctx.scheduler.enqueue(&run)).await {
             Ok(()) => {
                 WorkerStats::bump(&ctx.stats.rescued);

@@ -219,7 +219,7 @@ async fn data_of_the_previous_release_is_read_claimed_rescued_and_delivered() {
     );
     let (storage, _other) = (a.unwrap(), b.unwrap());
     let version: String = redis::cmd("GET").arg(format!("{tag}:schema")).query_async(&mut con).await.unwrap();
-    assert_eq!(version, "2", "the layout version is written once the data is migrated");
+    assert_eq!(version, "3", "the layout version is written once the data is migrated");
 
     for task in [&waiting, &running, &finished] {
         assert_eq!(storage.load_task(task.id, None).await.unwrap().as_ref(), Some(task), "read as written");
@@ -229,6 +229,10 @@ async fn data_of_the_previous_release_is_read_claimed_rescued_and_delivered() {
     let stuck = storage.stuck_tasks(Duration::from_secs(30 * 60), 100).await.unwrap();
     let found: Vec<_> = stuck.iter().map(|s| (s.task_id, s.reason)).collect();
     assert_eq!(found, [(waiting.id, StuckReason::Waiting), (running.id, StuckReason::LeaseExpired)]);
+    // The finished task entered the finished set: retention deletes it, and its context with it.
+    assert_eq!(storage.prune_tasks(Duration::from_secs(30 * 60), 100).await.unwrap(), 1);
+    assert!(storage.load_task(finished.id, None).await.unwrap().is_none());
+    assert!(storage.load_context(finished.context_id).await.unwrap().is_none());
 
     let lease = Duration::from_secs(30);
     match storage.claim_task(waiting.id, &ClaimRequest::new(run.id, lease)).await.unwrap() {

@@ -9,12 +9,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use tokio::sync::Notify;
+use uuid::Uuid;
 
 use crate::error::{BackendError, Error, Result, Transience};
 use crate::model::{
     ClaimOutcome, ClaimRequest, ClaimToken, Context, ContextId, ContextSummary, DeadLetter, DeadLetterId,
-    Feedback, Lanes, Message, Metadata, Page, PushNotificationConfig, QueueStats, Renewal, StuckTask,
-    Submission, Task, TaskId, TaskOperation, TaskState, TaskUpdate,
+    FailedNotification, Feedback, Lanes, Message, Metadata, Page, PushNotificationConfig, QueueStats,
+    Renewal, StuckTask, Submission, Task, TaskId, TaskOperation, TaskState, TaskUpdate,
 };
 use crate::retry::Call;
 use crate::scheduler::{Hold, OperationStream, Receipt, Scheduler};
@@ -276,6 +277,19 @@ impl<S: Storage> Storage for Faulty<S> {
     }
     async fn get_context_owner(&self, context_id: ContextId) -> Result<Option<String>> {
         self.run(Call::GET_CONTEXT_OWNER, self.inner.get_context_owner(context_id)).await
+    }
+    async fn record_failed_notification(&self, failure: &FailedNotification) -> Result<()> {
+        self.run(Call::RECORD_FAILED_NOTIFICATION, self.inner.record_failed_notification(failure)).await
+    }
+    async fn failed_notifications(&self, page: Page) -> Result<Vec<FailedNotification>> {
+        self.run(Call::FAILED_NOTIFICATIONS, self.inner.failed_notifications(page)).await
+    }
+    async fn remove_failed_notification(&self, notification_id: Uuid) -> Result<bool> {
+        self.run(Call::REMOVE_FAILED_NOTIFICATION, self.inner.remove_failed_notification(notification_id))
+            .await
+    }
+    async fn prune_tasks(&self, older_than: Duration, limit: usize) -> Result<u64> {
+        self.run(Call::PRUNE_TASKS, self.inner.prune_tasks(older_than, limit)).await
     }
     async fn ping(&self) -> Result<()> {
         self.run(Call::PING, self.inner.ping()).await

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::{Env, IpNetwork, RetrySettings, WorkerSettings};
+use super::{Env, IpNetwork, RetentionSettings, RetrySettings, WorkerSettings};
 use crate::error::{Error, Result};
 use crate::redact;
 
@@ -60,8 +60,9 @@ pub enum SchedulerBackend {
 /// | `REDIS_KEY_PREFIX` | `bindu` | namespace of this agent's keys, so agents can share a Redis |
 /// | `WEBHOOK_ALLOWED_NETWORKS` | *(none)* | non-public ranges webhooks may reach, e.g. `10.0.0.0/8,fd00::/8` |
 ///
-/// plus the `WORKER_*` variables of [`WorkerSettings`] and the `RETRY__*` variables of
-/// [`RetrySettings`]. `Debug` hides passwords.
+/// plus the `WORKER_*` variables of [`WorkerSettings`], the `RETENTION_*` variables of
+/// [`RetentionSettings`] and the `RETRY__*` variables of [`RetrySettings`]. `Debug` hides
+/// passwords.
 #[derive(Clone, PartialEq)]
 pub struct AppSettings {
     /// Where tasks are stored.
@@ -72,6 +73,8 @@ pub struct AppSettings {
     pub retry: RetrySettings,
     /// How workers run.
     pub worker: WorkerSettings,
+    /// What is kept, and how often it is pruned.
+    pub retention: RetentionSettings,
     /// Non-public address ranges webhooks may reach besides public addresses (none by default).
     pub webhook_allowed_networks: Vec<IpNetwork>,
 }
@@ -83,13 +86,14 @@ impl Default for AppSettings {
             scheduler: SchedulerBackend::Memory,
             retry: RetrySettings::default(),
             worker: WorkerSettings::default(),
+            retention: RetentionSettings::default(),
             webhook_allowed_networks: Vec::new(),
         }
     }
 }
 
 impl AppSettings {
-    /// Every variable read here besides the `WORKER_*` and `RETRY__*` ones.
+    /// Every variable read here besides the `WORKER_*`, `RETENTION_*` and `RETRY__*` ones.
     pub const VARIABLES: [&'static str; 6] = [
         "STORAGE_TYPE",
         "DATABASE_URL",
@@ -136,6 +140,7 @@ impl AppSettings {
             scheduler,
             retry: RetrySettings::from(env)?,
             worker: WorkerSettings::from(env)?,
+            retention: RetentionSettings::from(env)?,
             webhook_allowed_networks,
         })
     }
@@ -215,6 +220,7 @@ impl fmt::Debug for AppSettings {
             .field("scheduler", &self.scheduler)
             .field("retry", &self.retry)
             .field("worker", &self.worker)
+            .field("retention", &self.retention)
             .field("webhook_allowed_networks", &self.webhook_allowed_networks)
             .finish()
     }

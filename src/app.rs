@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::health::{self, Health, Target};
+use crate::health::{self, Health};
 use crate::memory::{InMemoryScheduler, InMemoryStorage};
 use crate::redact;
 use crate::retention::Pruner;
@@ -100,7 +100,7 @@ impl App {
     /// [`CHECK_TIMEOUT`](crate::health::CHECK_TIMEOUT) — with its latency, and the queue's depth,
     /// oldest waiting age and dead letters. [`Health::is_healthy`] is the readiness answer.
     pub async fn health(&self) -> Health {
-        let (storage, scheduler) = targets(&self.settings);
+        let (storage, scheduler) = health::targets(&self.settings);
         health::check((&*self.bare.storage, storage), (&*self.bare.scheduler, scheduler)).await
     }
 
@@ -120,22 +120,6 @@ impl App {
             tracing::warn!(error = %err, "could not close the storage");
         }
     }
-}
-
-/// Each backend's kind and where it is, for [`Health`].
-fn targets(settings: &AppSettings) -> (Target, Target) {
-    let here = || "in process".to_owned();
-    let storage = match &settings.storage {
-        StorageBackend::Memory => Target { kind: "memory", target: here() },
-        StorageBackend::Postgres { url, .. } => Target { kind: "postgres", target: redact::url(url) },
-        StorageBackend::Redis { url, .. } => Target { kind: "redis", target: redact::url(url) },
-    };
-    let scheduler = match &settings.scheduler {
-        SchedulerBackend::Memory => Target { kind: "memory", target: here() },
-        SchedulerBackend::Postgres { url, .. } => Target { kind: "postgres", target: redact::url(url) },
-        SchedulerBackend::Redis { url, .. } => Target { kind: "redis", target: redact::url(url) },
-    };
-    (storage, scheduler)
 }
 
 async fn connect_storage(settings: &AppSettings) -> Result<Connected<dyn Storage>> {

@@ -5,7 +5,9 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use crate::model::QueueStats;
+use crate::redact;
 use crate::scheduler::Scheduler;
+use crate::settings::{AppSettings, SchedulerBackend, StorageBackend};
 use crate::storage::Storage;
 
 /// How long each check may take before its backend counts as unreachable.
@@ -59,6 +61,22 @@ pub struct Target {
     pub kind: &'static str,
     /// Its URL without the password, or `in process`.
     pub target: String,
+}
+
+/// The storage's and the scheduler's kind and place, as `settings` configure them.
+pub fn targets(settings: &AppSettings) -> (Target, Target) {
+    let here = || "in process".to_owned();
+    let storage = match &settings.storage {
+        StorageBackend::Memory => Target { kind: "memory", target: here() },
+        StorageBackend::Postgres { url, .. } => Target { kind: "postgres", target: redact::url(url) },
+        StorageBackend::Redis { url, .. } => Target { kind: "redis", target: redact::url(url) },
+    };
+    let scheduler = match &settings.scheduler {
+        SchedulerBackend::Memory => Target { kind: "memory", target: here() },
+        SchedulerBackend::Postgres { url, .. } => Target { kind: "postgres", target: redact::url(url) },
+        SchedulerBackend::Redis { url, .. } => Target { kind: "redis", target: redact::url(url) },
+    };
+    (storage, scheduler)
 }
 
 /// Checks `storage` and `scheduler` concurrently, each call bounded by [`CHECK_TIMEOUT`]. Give

@@ -318,6 +318,13 @@ async fn poison_entries_are_dead_lettered_and_the_consumer_goes_on() {
         assert!(letter.last_error.contains(problem), "{problem}: {letter:?}");
         assert_eq!((letter.deliveries, letter.operation.is_none()), (1, true), "{letter:?}");
     }
+    // What cannot be read cannot be replayed (it would only die again), but can be discarded.
+    let unreadable = &dead[0].id;
+    let refused = within("replay", scheduler.replay_dead_letter(unreadable)).await.unwrap_err();
+    assert!(matches!(refused, bindu::Error::Invalid { what: "dead letter", .. }), "{refused:?}");
+    assert!(within("discard", scheduler.discard_dead_letter(unreadable)).await.unwrap());
+    let dead = within("dead_letters", scheduler.dead_letters(Page::ALL)).await.unwrap();
+    assert_eq!(dead.len(), poison.len() - 1);
     // An operation whose every receiver dies: delivered max_deliveries times, once more flagged,
     // then dead-lettered.
     let doomed = TaskId::new();

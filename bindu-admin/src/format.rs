@@ -4,10 +4,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-/// `850ms`, `42s`, `3m05s`, `2h07m`, `4d03h`.
+/// `0.4ms`, `850ms`, `42s`, `3m05s`, `2h07m`, `4d03h`.
 pub fn age(duration: Duration) -> String {
     let secs = duration.as_secs();
     match secs {
+        0 if duration.is_zero() => "0s".to_owned(),
+        // A round trip on a LAN is well under a millisecond.
+        0 if duration < Duration::from_millis(10) => format!("{:.1}ms", duration.as_secs_f64() * 1000.0),
         0 => format!("{}ms", duration.as_millis()),
         1..60 => format!("{secs}s"),
         60..3600 => format!("{}m{:02}s", secs / 60, secs % 60),

@@ -67,7 +67,7 @@ pub async fn act(out: &Output, ids: &[String], act: Act) -> Result<Exit, Failure
         };
         let (done, note) = match outcome {
             Ok(true) => (true, String::new()),
-            Ok(false) => (false, "no such dead letter (replayed or discarded already?)".to_owned()),
+            Ok(false) => (false, "no such dead letter".to_owned()),
             // An operation that cannot be read cannot be replayed: say so, go on with the rest.
             Err(err @ bindu::Error::Invalid { .. }) => (false, err.to_string()),
             Err(err) => {

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::cli::{RescheduleArgs, StuckArgs};
 use crate::connect::{self, Needs};
 use crate::exit::{Exit, Failure};
-use crate::format::since;
+use crate::format::{age, since};
 use crate::output::Output;
 use crate::table::Table;
 
@@ -20,6 +20,10 @@ fn threshold(args: &StuckArgs, settings: &AppSettings) -> Result<Duration, Failu
         }),
         None => Ok(settings.worker.rescue_after.unwrap_or(Duration::from_secs(60))),
     }
+}
+
+fn nothing_stuck(older_than: Duration) -> String {
+    format!("no stuck task (threshold {})", age(older_than))
 }
 
 fn reason(task: &StuckTask) -> &'static str {
@@ -60,7 +64,7 @@ pub async fn stuck(out: &Output, args: &StuckArgs) -> Result<Exit, Failure> {
                 since(task.since),
             ]);
         }
-        table.render(&format!("no task stuck for {} s or more", older_than.as_secs_f64()))
+        table.render(&nothing_stuck(older_than))
     });
     Ok(Exit::attention_if(!stuck.is_empty()))
 }
@@ -112,12 +116,9 @@ pub async fn reschedule(out: &Output, args: &RescheduleArgs) -> Result<Exit, Fai
                 run.to_string(),
             ]);
         }
-        let mut text = table.render(&format!("no task stuck for {} s or more", older_than.as_secs_f64()));
+        let mut text = table.render(&nothing_stuck(older_than));
         for id in &missing {
-            text.push_str(&format!(
-                "{id}: not stuck (for {} s or more): left alone\n",
-                older_than.as_secs_f64()
-            ));
+            text.push_str(&format!("{id}: not stuck (threshold {}): left alone\n", age(older_than)));
         }
         text
     });

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use bindu::notify::{NotifierOptions, Redelivery, WebhookNotifier};
 use bindu::{FailedNotification, Page};
-use serde_json::json;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::cli::PageArgs;
@@ -22,7 +22,7 @@ pub async fn failed(out: &Output, page: &PageArgs) -> Result<Exit, Failure> {
     let failed = app.storage.failed_notifications(Page::new(page.offset, page.limit)).await;
     app.close().await;
     let failed = failed?;
-    out.print(json!({ "failed_notifications": failed }), || {
+    out.print(json!({ "failed_notifications": failed.iter().map(to_json).collect::<Vec<_>>() }), || {
         let mut table = Table::new(&[
             "NOTIFICATION",
             "TASK",
@@ -96,6 +96,23 @@ pub async fn redeliver(out: &Output, ids: &[String]) -> Result<Exit, Failure> {
         table.render("")
     });
     Ok(Exit::attention_if(!all_sent))
+}
+
+/// The record for scripts, named like the other commands' output (snake case); `status` is the
+/// A2A status it reported, as sent.
+fn to_json(failure: &FailedNotification) -> Value {
+    json!({
+        "notification_id": failure.notification_id.to_string(),
+        "task_id": failure.task_id.to_string(),
+        "context_id": failure.context_id.to_string(),
+        "state": failure.status.state.to_string(),
+        "status": failure.status,
+        "webhook_host": failure.webhook_host,
+        "attempts": failure.attempts,
+        "reason": failure.reason,
+        "error": failure.error,
+        "failed_at": failure.failed_at.to_rfc3339(),
+    })
 }
 
 /// The stored records of `wanted`, read a page at a time.

@@ -187,7 +187,7 @@ async fn a_failed_webhook_is_listed_and_redelivered_under_its_key() {
     let (_, listed) = deployment.admin_json(&["webhooks", "failed"]);
     let entry = &entries(&listed, "failed_notifications")[0];
     assert_eq!((entry["reason"].as_str(), entry["attempts"].as_u64()), (Some("exhausted"), Some(2)));
-    let id = entry["notificationId"].as_str().unwrap().to_owned();
+    let id = entry["notification_id"].as_str().unwrap().to_owned();
 
     assert_eq!(deployment.admin(&["webhooks", "redeliver", &id]).code, 0);
     let received = webhook.received();

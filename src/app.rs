@@ -1,13 +1,16 @@
-//! [`App`]: backends chosen by configuration, wrapped in [`Retrying`], connected with retries.
+//! [`App`]: backends chosen by configuration, wrapped in [`Retrying`], connected with retries;
+//! their health, and the pruning of finished work in the background.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::health::{self, Health};
 use crate::memory::{InMemoryScheduler, InMemoryStorage};
 use crate::model::InputLimits;
 #[cfg(any(feature = "postgres", feature = "redis"))]
 use crate::redact;
+use crate::retention::Pruner;
 use crate::retry::{Call, RetryPolicy, Retrying, execute_with_retry};
 use crate::scheduler::Scheduler;
 use crate::settings::{AppSettings, RetrySettings, SchedulerBackend, StorageBackend};
@@ -15,7 +18,9 @@ use crate::storage::Storage;
 use crate::worker::{Agent, Worker};
 
 /// A connected storage and scheduler, each wrapped in [`Retrying`] with its role's policy, retry
-/// budget and circuit breaker (`RETRY__*`).
+/// budget and circuit breaker (`RETRY__*`); [`health`](Self::health) for readiness probes; and,
+/// unless `RETENTION_INTERVAL` is 0, a background task pruning finished work (`RETENTION_*`,
+/// see [`retention`](crate::retention)), stopped by [`close`](Self::close).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> bindu::Result<()> {
@@ -31,6 +36,22 @@ pub struct App {
     pub scheduler: Arc<dyn Scheduler>,
     /// The settings it was built from.
     pub settings: AppSettings,
+    /// The backends without their decorators, for health checks: one round trip, no retries.
+    bare: Backends,
+    /// Shared by the clones; dropping the last one stops it too.
+    pruner: Option<Arc<Pruner>>,
+}
+
+/// A backend's two handles: itself, and in its decorator.
+struct Connected<T: ?Sized> {
+    bare: Arc<T>,
+    decorated: Arc<T>,
+}
+
+#[derive(Clone)]
+struct Backends {
+    storage: Arc<dyn Storage>,
+    scheduler: Arc<dyn Scheduler>,
 }
 
 impl std::fmt::Debug for App {
@@ -56,13 +77,44 @@ impl App {
         let scheduler = match Box::pin(connect_scheduler(settings)).await {
             Ok(scheduler) => scheduler,
             Err(err) => {
-                if let Err(close) = storage.close().await {
+                if let Err(close) = storage.decorated.close().await {
                     tracing::warn!(error = %close, "could not close the storage after a failed start-up");
                 }
                 return Err(err);
             }
         };
-        Ok(Self { storage, scheduler, settings: settings.clone() })
+        let pruner = Pruner::spawn(
+            Arc::clone(&storage.decorated),
+            Arc::clone(&scheduler.decorated),
+            settings.retention,
+        )
+        .map(Arc::new);
+        Ok(Self {
+            storage: storage.decorated,
+            scheduler: scheduler.decorated,
+            settings: settings.clone(),
+            bare: Backends { storage: storage.bare, scheduler: scheduler.bare },
+            pruner,
+        })
+    }
+
+    /// An app on backends built by hand (decorated or not, as they come): no pruning runs, and
+    /// [`health`](Self::health) checks these very backends.
+    pub fn with_backends(
+        storage: Arc<dyn Storage>,
+        scheduler: Arc<dyn Scheduler>,
+        settings: AppSettings,
+    ) -> Self {
+        let bare = Backends { storage: Arc::clone(&storage), scheduler: Arc::clone(&scheduler) };
+        Self { storage, scheduler, settings, bare, pruner: None }
+    }
+
+    /// One real round trip to each backend — without retries, each bounded by
+    /// [`CHECK_TIMEOUT`](crate::health::CHECK_TIMEOUT) — with its latency, and the queue's depth,
+    /// oldest waiting age and dead letters. [`Health::is_healthy`] is the readiness answer.
+    pub async fn health(&self) -> Health {
+        let (storage, scheduler) = health::targets(&self.settings);
+        health::check((&*self.bare.storage, storage), (&*self.bare.scheduler, scheduler)).await
     }
 
     /// A worker for `agent` on these backends, as the settings say: concurrency, lease, heartbeat,
@@ -72,20 +124,21 @@ impl App {
         Worker::new(Arc::clone(&self.storage), Arc::clone(&self.scheduler), agent).with_options(options)
     }
 
-    /// Closes the storage (the scheduler closes when dropped).
+    /// Stops the background pruning and closes the storage (the scheduler closes when dropped).
     pub async fn close(&self) {
+        if let Some(pruner) = &self.pruner {
+            pruner.stop().await;
+        }
         if let Err(err) = self.storage.close().await {
             tracing::warn!(error = %err, "could not close the storage");
         }
     }
 }
 
-async fn connect_storage(settings: &AppSettings) -> Result<Arc<dyn Storage>> {
+async fn connect_storage(settings: &AppSettings) -> Result<Connected<dyn Storage>> {
     let (retry, limits) = (&settings.retry, settings.input);
     match &settings.storage {
-        StorageBackend::Memory => {
-            Ok(Arc::new(storage_decorator(InMemoryStorage::with_limits(limits), retry)))
-        }
+        StorageBackend::Memory => Ok(storage_decorator(InMemoryStorage::with_limits(limits), retry)),
         StorageBackend::Postgres { url, schema } => {
             postgres_storage(url, schema.as_deref(), limits, retry).await
         }
@@ -93,12 +146,13 @@ async fn connect_storage(settings: &AppSettings) -> Result<Arc<dyn Storage>> {
     }
 }
 
-async fn connect_scheduler(settings: &AppSettings) -> Result<Arc<dyn Scheduler>> {
-    let retry = &settings.retry;
+async fn connect_scheduler(settings: &AppSettings) -> Result<Connected<dyn Scheduler>> {
     match &settings.scheduler {
-        SchedulerBackend::Memory => Ok(Arc::new(scheduler_decorator(InMemoryScheduler::new(), retry))),
-        SchedulerBackend::Redis { url, prefix } => redis_scheduler(url, prefix, retry).await,
-        SchedulerBackend::Postgres { url, schema } => postgres_scheduler(url, schema.as_deref(), retry).await,
+        SchedulerBackend::Memory => Ok(scheduler_decorator(InMemoryScheduler::new(), &settings.retry)),
+        SchedulerBackend::Redis { url, prefix } => redis_scheduler(url, prefix, settings).await,
+        SchedulerBackend::Postgres { url, schema } => {
+            postgres_scheduler(url, schema.as_deref(), &settings.retry).await
+        }
     }
 }
 
@@ -108,7 +162,7 @@ async fn postgres_storage(
     schema: Option<&str>,
     limits: InputLimits,
     retry: &RetrySettings,
-) -> Result<Arc<dyn Storage>> {
+) -> Result<Connected<dyn Storage>> {
     use crate::postgres::{PostgresOptions, PostgresStorage};
     let shown = redact::postgres(url);
     let mut options = PostgresOptions::from_url(url).map_err(|err| named("DATABASE_URL", &shown, err))?;
@@ -124,7 +178,7 @@ async fn postgres_storage(
         || PostgresStorage::connect_with(options.clone()),
     )
     .await?;
-    Ok(Arc::new(storage_decorator(storage, retry)))
+    Ok(storage_decorator(storage, retry))
 }
 
 #[cfg(feature = "postgres")]
@@ -132,7 +186,7 @@ async fn postgres_scheduler(
     url: &str,
     schema: Option<&str>,
     retry: &RetrySettings,
-) -> Result<Arc<dyn Scheduler>> {
+) -> Result<Connected<dyn Scheduler>> {
     use crate::postgres::{PostgresScheduler, PostgresSchedulerOptions};
     let shown = redact::postgres(url);
     let mut options =
@@ -148,7 +202,7 @@ async fn postgres_scheduler(
         || PostgresScheduler::connect_with(options.clone()),
     )
     .await?;
-    Ok(Arc::new(scheduler_decorator(scheduler, retry)))
+    Ok(scheduler_decorator(scheduler, retry))
 }
 
 /// A bad schema is the schema's fault, not the URL's.
@@ -159,7 +213,7 @@ fn check_schema(schema: Option<&str>) -> Result<()> {
 }
 
 #[cfg(not(feature = "postgres"))]
-async fn postgres_scheduler(_: &str, _: Option<&str>, _: &RetrySettings) -> Result<Arc<dyn Scheduler>> {
+async fn postgres_scheduler(_: &str, _: Option<&str>, _: &RetrySettings) -> Result<Connected<dyn Scheduler>> {
     Err(Error::config("SCHEDULER_TYPE", "postgres needs bindu built with the `postgres` feature"))
 }
 
@@ -169,17 +223,24 @@ async fn postgres_storage(
     _: Option<&str>,
     _: InputLimits,
     _: &RetrySettings,
-) -> Result<Arc<dyn Storage>> {
+) -> Result<Connected<dyn Storage>> {
     Err(Error::config("STORAGE_TYPE", "postgres needs bindu built with the `postgres` feature"))
 }
 
 #[cfg(feature = "redis")]
-async fn redis_scheduler(url: &str, prefix: &str, retry: &RetrySettings) -> Result<Arc<dyn Scheduler>> {
+async fn redis_scheduler(
+    url: &str,
+    prefix: &str,
+    settings: &AppSettings,
+) -> Result<Connected<dyn Scheduler>> {
     use crate::redis::{RedisScheduler, RedisSchedulerOptions};
+    let retry = &settings.retry;
     let shown = redact::redis(url);
     let mut options = RedisSchedulerOptions::from_url(url).map_err(|err| named("REDIS_URL", &shown, err))?;
     options.redis.prefix = prefix.to_owned();
     check_prefix(prefix)?;
+    // Redis forgets acknowledged operations by letting their dedup keys expire.
+    options.dedup_ttl = settings.retention.operations;
     let scheduler = start_up(
         "scheduler",
         "REDIS_URL",
@@ -189,7 +250,7 @@ async fn redis_scheduler(url: &str, prefix: &str, retry: &RetrySettings) -> Resu
         || RedisScheduler::connect_with(options.clone()),
     )
     .await?;
-    Ok(Arc::new(scheduler_decorator(scheduler, retry)))
+    Ok(scheduler_decorator(scheduler, retry))
 }
 
 #[cfg(feature = "redis")]
@@ -198,7 +259,7 @@ async fn redis_storage(
     prefix: &str,
     limits: InputLimits,
     retry: &RetrySettings,
-) -> Result<Arc<dyn Storage>> {
+) -> Result<Connected<dyn Storage>> {
     use crate::redis::{RedisOptions, RedisStorage};
     let shown = redact::redis(url);
     let mut options = RedisOptions::from_url(url).map_err(|err| named("REDIS_URL", &shown, err))?;
@@ -210,7 +271,7 @@ async fn redis_storage(
             RedisStorage::connect_with(options.clone())
         })
         .await?;
-    Ok(Arc::new(storage_decorator(storage, retry)))
+    Ok(storage_decorator(storage, retry))
 }
 
 /// A bad prefix is the prefix's fault, not the URL's.
@@ -220,23 +281,37 @@ fn check_prefix(prefix: &str) -> Result<()> {
 }
 
 #[cfg(not(feature = "redis"))]
-async fn redis_storage(_: &str, _: &str, _: InputLimits, _: &RetrySettings) -> Result<Arc<dyn Storage>> {
+async fn redis_storage(
+    _: &str,
+    _: &str,
+    _: InputLimits,
+    _: &RetrySettings,
+) -> Result<Connected<dyn Storage>> {
     Err(Error::config("STORAGE_TYPE", "redis needs bindu built with the `redis` feature"))
 }
 
 #[cfg(not(feature = "redis"))]
-async fn redis_scheduler(_: &str, _: &str, _: &RetrySettings) -> Result<Arc<dyn Scheduler>> {
+async fn redis_scheduler(_: &str, _: &str, _: &AppSettings) -> Result<Connected<dyn Scheduler>> {
     Err(Error::config("SCHEDULER_TYPE", "redis needs bindu built with the `redis` feature"))
 }
 
-/// A storage backend in its decorator: the storage policy, budget and breaker of `retry`.
-fn storage_decorator<S: Storage>(storage: S, retry: &RetrySettings) -> Retrying<S> {
-    retry.storage_guards.apply(Retrying::with_policy(storage, retry.storage))
+/// A storage backend, and the same in its decorator: the storage policy, budget and breaker of
+/// `retry`.
+fn storage_decorator<S: Storage + 'static>(storage: S, retry: &RetrySettings) -> Connected<dyn Storage> {
+    let bare = Arc::new(storage);
+    let decorated = retry.storage_guards.apply(Retrying::with_policy(Arc::clone(&bare), retry.storage));
+    Connected { bare, decorated: Arc::new(decorated) }
 }
 
-/// A scheduler backend in its decorator: the scheduler policy, budget and breaker of `retry`.
-fn scheduler_decorator<S: Scheduler>(scheduler: S, retry: &RetrySettings) -> Retrying<S> {
-    retry.scheduler_guards.apply(Retrying::with_policy(scheduler, retry.scheduler))
+/// A scheduler backend, and the same in its decorator: the scheduler policy, budget and breaker
+/// of `retry`.
+fn scheduler_decorator<S: Scheduler + 'static>(
+    scheduler: S,
+    retry: &RetrySettings,
+) -> Connected<dyn Scheduler> {
+    let bare = Arc::new(scheduler);
+    let decorated = retry.scheduler_guards.apply(Retrying::with_policy(Arc::clone(&bare), retry.scheduler));
+    Connected { bare, decorated: Arc::new(decorated) }
 }
 
 /// Connects under `policy`, logging each attempt with `shown` (the redacted URL); the final

@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod error;
+pub mod health;
 pub mod memory;
 pub mod model;
 #[cfg(feature = "webhooks")]
@@ -14,6 +15,7 @@ pub mod postgres;
 pub mod redact;
 #[cfg(feature = "redis")]
 pub mod redis;
+pub mod retention;
 pub mod retry;
 pub mod scheduler;
 pub mod settings;
@@ -27,6 +29,7 @@ pub mod testing;
 
 pub use app::App;
 pub use error::{BackendError, Entity, Error, GaveUp, Result, Transience};
+pub use health::Health;
 pub use memory::{InMemoryScheduler, InMemoryStorage};
 pub use model::*;
 pub use retry::{

@@ -10,7 +10,10 @@ use async_trait::async_trait;
 use futures_core::Stream;
 
 use crate::error::Result;
-use crate::model::{Lanes, OperationId, TaskIdParams, TaskOperation, TaskSendParams};
+use crate::model::{
+    DeadLetter, DeadLetterId, Lanes, OperationId, Page, QueueStats, TaskIdParams, TaskOperation,
+    TaskSendParams,
+};
 
 /// The operations a worker receives. The stream does not end while the scheduler is open: a
 /// backend that loses its connection reconnects and goes on. Items are errors only for problems
@@ -35,6 +38,10 @@ pub type OperationStream = Pin<Box<dyn Stream<Item = Result<Delivery>> + Send>>;
 /// **Lanes**: cancel, pause and resume travel apart from runs ([`Lanes`]), so a receiver of
 /// control operations gets them while every run is still waiting.
 ///
+/// **Operations**: the dead letters can be listed, replayed and discarded, the queue's state read
+/// ([`QueueStats`]) and acknowledged operations pruned — the same on every backend, so that one
+/// tool (`bindu-admin`) serves them all.
+///
 /// Every backend passes the same [conformance suite](crate::conformance).
 #[async_trait]
 pub trait Scheduler: Send + Sync {
@@ -50,6 +57,36 @@ pub trait Scheduler: Send + Sync {
     /// One cheap round trip to the backend (`SELECT 1`, `PING`): for health checks and the
     /// circuit breaker's probes. Idempotent.
     async fn ping(&self) -> Result<()>;
+
+    /// Dead letters, oldest first (in the order they died), windowed by `page`. Idempotent (a
+    /// read).
+    async fn dead_letters(&self, page: Page) -> Result<Vec<DeadLetter>>;
+
+    /// Takes dead letter `id` out of the dead letters and enqueues its operation again under its
+    /// own operation id, counting deliveries from zero: `true` if this call did; `false` when
+    /// there is no such dead letter (unknown, or replayed or discarded already). A replay never
+    /// delivers twice: concurrent replays of one dead letter have one winner, and while the
+    /// replayed operation is queued an enqueue of its id is a duplicate.
+    /// [`Error::Invalid`](crate::Error::Invalid) when its operation cannot be read (discard it).
+    /// **Not idempotent**: a repeated call returns `false`.
+    async fn replay_dead_letter(&self, id: &DeadLetterId) -> Result<bool>;
+
+    /// Drops dead letter `id` for good: `true` if this call did, `false` when there is no such
+    /// dead letter. Its operation counts as settled: an enqueue of its id while the backend
+    /// still remembers it is a duplicate. **Not idempotent**: a repeated call returns `false`.
+    async fn discard_dead_letter(&self, id: &DeadLetterId) -> Result<bool>;
+
+    /// The queue now: operations waiting per lane, in flight, the age of the oldest deliverable
+    /// one, dead letters. Idempotent (a read).
+    async fn stats(&self) -> Result<QueueStats>;
+
+    /// Forgets at most `limit` operations acknowledged more than `older_than` ago and returns
+    /// how many; queued, in-flight and dead operations are never touched. An enqueue of a
+    /// forgotten id is delivered again, so keep `older_than` longer than enqueues are retried.
+    /// Backends that forget by themselves return 0: Redis deletes acknowledged entries at once
+    /// and lets each id's dedup key expire; memory remembers a bounded number of ids.
+    /// Idempotent.
+    async fn prune(&self, older_than: Duration, limit: usize) -> Result<u64>;
 
     /// Releases the backend's resources: open streams end after one
     /// [`Error::Closed`](crate::Error::Closed), later calls fail with it. Queued operations are
@@ -216,6 +253,21 @@ macro_rules! forward_scheduler {
             }
             async fn ping(&self) -> Result<()> {
                 (**self).ping().await
+            }
+            async fn dead_letters(&self, page: Page) -> Result<Vec<DeadLetter>> {
+                (**self).dead_letters(page).await
+            }
+            async fn replay_dead_letter(&self, id: &DeadLetterId) -> Result<bool> {
+                (**self).replay_dead_letter(id).await
+            }
+            async fn discard_dead_letter(&self, id: &DeadLetterId) -> Result<bool> {
+                (**self).discard_dead_letter(id).await
+            }
+            async fn stats(&self) -> Result<QueueStats> {
+                (**self).stats().await
+            }
+            async fn prune(&self, older_than: Duration, limit: usize) -> Result<u64> {
+                (**self).prune(older_than, limit).await
             }
             async fn close(&self) -> Result<()> {
                 (**self).close().await

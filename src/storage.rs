@@ -1,15 +1,17 @@
-//! The [`Storage`] trait: tasks, contexts, webhook configs and feedback.
+//! The [`Storage`] trait: tasks, contexts, webhook configs, feedback and failed notifications.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use uuid::Uuid;
 
 use crate::error::Result;
 use crate::model::{
-    ClaimOutcome, ClaimRequest, ClaimToken, Context, ContextId, ContextSummary, Feedback, Message, Metadata,
-    Page, PushNotificationConfig, Renewal, StuckTask, Submission, Task, TaskId, TaskState, TaskUpdate,
+    ClaimOutcome, ClaimRequest, ClaimToken, Context, ContextId, ContextSummary, FailedNotification, Feedback,
+    Message, Metadata, Page, PushNotificationConfig, Renewal, StuckTask, Submission, Task, TaskId, TaskState,
+    TaskUpdate,
 };
 
 /// Where tasks, contexts, webhook configs and feedback live.
@@ -178,6 +180,28 @@ pub trait Storage: Send + Sync {
     /// an unknown context. Idempotent (a read).
     async fn get_context_owner(&self, context_id: ContextId) -> Result<Option<String>>;
 
+    /// Keeps a push notification that was not delivered, for operators to see and redeliver:
+    /// one record per `notification_id`, so recording it again (a redelivery failed too)
+    /// replaces the record and keeps its place in the list. It goes with its task (deleted with
+    /// it). [`Error::NotFound`](crate::Error::NotFound) for an unknown task. Idempotent.
+    async fn record_failed_notification(&self, failure: &FailedNotification) -> Result<()>;
+
+    /// The failed notifications in the order they were first recorded, windowed by `page`.
+    /// Idempotent (a read).
+    async fn failed_notifications(&self, page: Page) -> Result<Vec<FailedNotification>>;
+
+    /// Removes the record of notification `notification_id` (delivered at last, or given up):
+    /// `true` if this call removed it, `false` if there was none. **Not idempotent**: a repeated
+    /// call returns `false`.
+    async fn remove_failed_notification(&self, notification_id: Uuid) -> Result<bool>;
+
+    /// Deletes at most `limit` terminal tasks that entered their state more than `older_than`
+    /// ago (by the storage's clock; the longest finished first), with their webhook configs,
+    /// feedback and failed notifications, and the contexts they leave without tasks; returns how
+    /// many tasks. The rule is [`Task::is_prunable`]. A client resending a message of a deleted
+    /// task creates it again, so keep `older_than` longer than clients resend. Idempotent.
+    async fn prune_tasks(&self, older_than: Duration, limit: usize) -> Result<u64>;
+
     /// One cheap round trip to the backend (`SELECT 1`, `PING`): for health checks and the
     /// circuit breaker's probes. Idempotent (a read).
     async fn ping(&self) -> Result<()>;
@@ -266,6 +290,18 @@ macro_rules! forward_storage {
             }
             async fn get_context_owner(&self, context_id: ContextId) -> Result<Option<String>> {
                 (**self).get_context_owner(context_id).await
+            }
+            async fn record_failed_notification(&self, failure: &FailedNotification) -> Result<()> {
+                (**self).record_failed_notification(failure).await
+            }
+            async fn failed_notifications(&self, page: Page) -> Result<Vec<FailedNotification>> {
+                (**self).failed_notifications(page).await
+            }
+            async fn remove_failed_notification(&self, notification_id: Uuid) -> Result<bool> {
+                (**self).remove_failed_notification(notification_id).await
+            }
+            async fn prune_tasks(&self, older_than: Duration, limit: usize) -> Result<u64> {
+                (**self).prune_tasks(older_than, limit).await
             }
             async fn ping(&self) -> Result<()> {
                 (**self).ping().await

@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use bindu::settings::Env;
-use bindu::{App, AppSettings, TaskState};
+use bindu::{App, AppSettings, Storage, TaskState};
 use common::{TestAgent, submit, wait_for_state};
 
 #[tokio::test]
@@ -87,4 +87,42 @@ async fn a_bad_schema_or_prefix_is_named_as_such() {
         let err = App::connect(&settings).await.unwrap_err().to_string();
         assert!(err.starts_with(expected), "{err}");
     }
+}
+
+#[tokio::test]
+async fn health_answers_for_each_backend_with_the_queue() {
+    let app = App::connect(&AppSettings::default()).await.unwrap();
+    submit(&*app.storage, &*app.scheduler, "waiting").await;
+    let health = app.health().await;
+    assert!(health.is_healthy(), "{health:?}");
+    for backend in [&health.storage, &health.scheduler] {
+        assert_eq!((backend.kind, backend.target.as_str()), ("memory", "in process"));
+        assert!(backend.latency < Duration::from_secs(1));
+    }
+    let queue = health.queue.expect("the queue's state");
+    assert_eq!((queue.waiting_runs, queue.in_flight, queue.dead_letters), (1, 0, 0));
+    assert!(queue.oldest_waiting_age.is_some());
+
+    app.close().await;
+    let health = app.health().await;
+    assert!(!health.is_healthy() && !health.storage.is_up(), "closed: {health:?}");
+    assert!(health.storage.error.as_deref().unwrap().contains("closed"), "{health:?}");
+}
+
+#[tokio::test]
+async fn finished_tasks_past_their_retention_are_pruned_in_the_background_until_close() {
+    let mut settings = AppSettings::default();
+    settings.retention.tasks = Some(Duration::from_millis(100));
+    settings.retention.interval = Some(Duration::from_millis(100));
+    let app = App::connect(&settings).await.unwrap();
+    let worker = app.worker(TestAgent::echo()).spawn();
+    let task = submit(&*app.storage, &*app.scheduler, "done soon").await;
+    wait_for_state(&*app.storage, task.id, TaskState::Completed, Duration::from_secs(10)).await;
+    common::wait_until("the finished task is pruned", Duration::from_secs(10), || async {
+        app.storage.load_task(task.id, None).await.unwrap().is_none()
+    })
+    .await;
+    assert!(app.storage.load_context(task.context_id).await.unwrap().is_none(), "its context went too");
+    worker.shutdown(Duration::from_secs(5)).await;
+    app.close().await;
 }

@@ -138,11 +138,8 @@ struct Harness {
 impl Harness {
     async fn start() -> Self {
         let storage = Arc::new(Faulty::new(InMemoryStorage::new()));
-        let app = App {
-            storage: storage.clone(),
-            scheduler: Arc::new(InMemoryScheduler::new()),
-            settings: AppSettings::default(),
-        };
+        let app =
+            App::with_backends(storage.clone(), Arc::new(InMemoryScheduler::new()), AppSettings::default());
         let running = server::start(app, "127.0.0.1:0".parse().unwrap()).await.unwrap();
         let url = format!("http://{}/", running.addr);
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();

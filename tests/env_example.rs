@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use bindu::settings::Env;
-use bindu::settings::WorkerSettings;
+use bindu::settings::{RetentionSettings, WorkerSettings};
 use bindu::{AppSettings, RetrySettings};
 
 fn example() -> HashMap<String, String> {
@@ -42,12 +42,15 @@ fn every_line_explains_itself() {
 #[test]
 fn documents_every_app_variable_and_parses() {
     let vars = example();
-    for name in AppSettings::VARIABLES.iter().chain(&WorkerSettings::VARIABLES) {
+    for name in
+        AppSettings::VARIABLES.iter().chain(&WorkerSettings::VARIABLES).chain(&RetentionSettings::VARIABLES)
+    {
         assert!(vars.contains_key(*name), ".env.example lacks {name}");
     }
     let parsed = AppSettings::from(&Env::from_lookup(|name| vars.get(name).cloned())).unwrap();
     assert_eq!(parsed.worker, WorkerSettings::default());
     assert_eq!(parsed.input, bindu::InputLimits::default());
+    assert_eq!(parsed.retention, RetentionSettings::default());
     assert_eq!(parsed.storage, bindu::settings::StorageBackend::Memory);
     assert_eq!(parsed.scheduler, bindu::settings::SchedulerBackend::Memory);
 }

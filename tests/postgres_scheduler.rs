@@ -11,8 +11,8 @@ use bindu::conformance::scheduler::{self, Expectations, next_for};
 use bindu::postgres::{PostgresScheduler, PostgresSchedulerOptions, PostgresStorage};
 use bindu::testing::PostgresServer;
 use bindu::{
-    Action, ClaimOutcome, ClaimRequest, ContextId, Hold, Lanes, Message, OperationId, RetryPolicy, Retrying,
-    Scheduler, SchedulerExt, Storage, TaskId, TaskOperation, TaskSendParams, TaskState, TaskUpdate,
+    Action, ClaimOutcome, ClaimRequest, ContextId, Hold, Lanes, Message, OperationId, Page, RetryPolicy,
+    Retrying, Scheduler, SchedulerExt, Storage, TaskId, TaskOperation, TaskSendParams, TaskState, TaskUpdate,
 };
 use futures_util::StreamExt;
 
@@ -153,8 +153,8 @@ async fn receipt_calls_time_out_on_a_stalled_server() {
     times_out("release", delivery.release(Duration::from_millis(10))).await;
     times_out("dead_letter", delivery.dead_letter("stalled")).await;
     times_out("ack", delivery.ack()).await;
-    times_out("dead_letters", scheduler.dead_letters()).await;
-    times_out("prune", scheduler.prune()).await;
+    times_out("dead_letters", scheduler.dead_letters(Page::ALL)).await;
+    times_out("prune", scheduler.prune(Duration::from_secs(60), 100)).await;
     times_out("enqueue", scheduler.run_task(&run_params(TaskId::new()))).await;
     server.resume();
 
@@ -186,9 +186,43 @@ async fn a_poison_message_is_dead_lettered_and_the_receiver_goes_on() {
     let mut stream = scheduler.receive_task_operations().await.unwrap();
     let delivery = next_for(&mut stream, &[good].into(), Duration::from_secs(10)).await;
     delivery.ack().await.unwrap();
-    let dead = scheduler.dead_letters().await.unwrap();
+    let dead = scheduler.dead_letters(Page::ALL).await.unwrap();
     assert_eq!(dead.len(), 1);
-    assert!(dead[0].operation.is_none() && dead[0].reason.contains("undecodable"), "{dead:?}");
+    assert!(dead[0].operation.is_none() && dead[0].last_error.contains("undecodable"), "{dead:?}");
+    // It cannot be replayed (it would only die again), but it can be discarded.
+    let refused = scheduler.replay_dead_letter(&dead[0].id).await.unwrap_err();
+    assert!(matches!(refused, bindu::Error::Invalid { what: "dead letter", .. }), "{refused:?}");
+    assert!(scheduler.discard_dead_letter(&dead[0].id).await.unwrap());
+    assert!(scheduler.dead_letters(Page::ALL).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_forgets_acknowledged_operations_past_the_threshold_in_batches() {
+    let server = PostgresServer::shared();
+    let scheduler = PostgresScheduler::connect_with(options(&server)).await.unwrap();
+    let mut stream = scheduler.receive(Lanes::Runs).await.unwrap();
+    let tasks: Vec<TaskId> = (0..3).map(|_| TaskId::new()).collect();
+    let mut operations = Vec::new();
+    for task in &tasks {
+        let operation = TaskOperation::run(run_params(*task));
+        scheduler.enqueue(&operation).await.unwrap();
+        operations.push(operation);
+    }
+    for _ in &tasks {
+        next_for(&mut stream, &tasks.iter().copied().collect(), Duration::from_secs(10))
+            .await
+            .ack()
+            .await
+            .unwrap();
+    }
+    assert_eq!(scheduler.prune(Duration::from_secs(3600), 100).await.unwrap(), 0, "acknowledged just now");
+    assert_eq!(scheduler.prune(Duration::ZERO, 2).await.unwrap(), 2, "a batch at most");
+    assert_eq!(scheduler.prune(Duration::ZERO, 2).await.unwrap(), 1);
+    // Forgotten: enqueueing one of them again delivers it again.
+    scheduler.enqueue(&operations[0]).await.unwrap();
+    let again = next_for(&mut stream, &[tasks[0]].into(), Duration::from_secs(10)).await;
+    assert_eq!(again.operation(), &operations[0]);
+    again.ack().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,7 +17,7 @@ use bindu::redis::{RedisKeys, RedisScheduler, RedisSchedulerOptions, RedisStorag
 use bindu::settings::Env;
 use bindu::testing::{RedisServer, RedisServerOptions};
 use bindu::{
-    App, AppSettings, Error, Hold, Lanes, RetryPolicy, Retrying, Scheduler, SchedulerExt, TaskId,
+    App, AppSettings, Error, Hold, Lanes, Page, RetryPolicy, Retrying, Scheduler, SchedulerExt, TaskId,
     TaskIdParams, Transience,
 };
 use deadpool_redis::redis::{self, Value};
@@ -141,7 +141,7 @@ async fn a_delivery_taken_over_cannot_be_kept_alive_or_settled() {
     within("release", stale.release(Duration::ZERO)).await.unwrap();
     assert_eq!(within("keep_alive", fresh.keep_alive()).await.unwrap(), Hold::Held);
     assert_eq!(within("backlog", scheduler.backlog()).await.unwrap(), 1);
-    assert!(within("dead_letters", scheduler.dead_letters(10)).await.unwrap().is_empty());
+    assert!(within("dead_letters", scheduler.dead_letters(Page::ALL)).await.unwrap().is_empty());
     within("ack", fresh.ack()).await.unwrap();
     within("ack", fresh.ack()).await.unwrap();
     assert_eq!(within("keep_alive", fresh.keep_alive()).await.unwrap(), Hold::Lost, "settled");
@@ -169,12 +169,12 @@ async fn settled_operations_leave_the_stream_and_dead_letters_say_why() {
         }
     }
     assert_eq!(within("backlog", scheduler.backlog()).await.unwrap(), 0);
-    let dead = within("dead_letters", scheduler.dead_letters(10)).await.unwrap();
+    let dead = within("dead_letters", scheduler.dead_letters(Page::ALL)).await.unwrap();
     assert_eq!(dead.len(), 1, "dead-lettering twice stores one: {dead:?}");
-    assert_eq!((dead[0].reason.as_str(), dead[0].deliveries), ("the task is gone", 1));
+    assert_eq!((dead[0].last_error.as_str(), dead[0].deliveries), ("the task is gone", 1));
     let operation = dead[0].operation.as_ref().expect("the operation is kept");
     assert_eq!(operation.id, operation_ids[1]);
-    assert_eq!(dead[0].operation_id.as_deref(), Some(operation_ids[1].to_string().as_str()));
+    assert_eq!(dead[0].task_id, Some(ids[1]));
 }
 
 async fn consumers(url: &str, options: &RedisSchedulerOptions, keys: &RedisKeys) -> Vec<(String, i64)> {

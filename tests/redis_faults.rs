@@ -13,8 +13,8 @@ use bindu::conformance::within;
 use bindu::redis::{RedisScheduler, RedisSchedulerOptions, RedisStorage};
 use bindu::testing::{Fault, Faulty, RedisServer, RedisServerOptions};
 use bindu::{
-    Call, ContextId, Message, OperationId, OperationStream, RetryPolicy, Retrying, Scheduler, SchedulerExt,
-    Storage, TaskId, TaskIdParams, TaskOperation, TaskSendParams, Transience,
+    Call, ContextId, Message, OperationId, OperationStream, Page, RetryPolicy, Retrying, Scheduler,
+    SchedulerExt, Storage, TaskId, TaskIdParams, TaskOperation, TaskSendParams, Transience,
 };
 use deadpool_redis::redis;
 use futures_util::StreamExt;
@@ -310,14 +310,21 @@ async fn poison_entries_are_dead_lettered_and_the_consumer_goes_on() {
     let delivery = next_for(&mut stream, &tasks(&[good]), Duration::from_secs(5)).await;
     assert_eq!(delivery.delivery_count(), 1);
     within("ack", delivery.ack()).await.unwrap();
-    let dead = within("dead_letters", scheduler.dead_letters(100)).await.unwrap();
+    let dead = within("dead_letters", scheduler.dead_letters(Page::ALL)).await.unwrap();
     assert_eq!(dead.len(), poison.len(), "{dead:#?}");
-    eprintln!("dead-letter reasons: {:#?}", dead.iter().map(|letter| &letter.reason).collect::<Vec<_>>());
+    eprintln!("dead-letter reasons: {:#?}", dead.iter().map(|letter| &letter.last_error).collect::<Vec<_>>());
     for (letter, (_, _, problem)) in dead.iter().zip(&poison) {
-        assert!(letter.reason.starts_with("malformed operation entry: "), "{letter:?}");
-        assert!(letter.reason.contains(problem), "{problem}: {letter:?}");
+        assert!(letter.last_error.starts_with("malformed operation entry: "), "{letter:?}");
+        assert!(letter.last_error.contains(problem), "{problem}: {letter:?}");
         assert_eq!((letter.deliveries, letter.operation.is_none()), (1, true), "{letter:?}");
     }
+    // What cannot be read cannot be replayed (it would only die again), but can be discarded.
+    let unreadable = &dead[0].id;
+    let refused = within("replay", scheduler.replay_dead_letter(unreadable)).await.unwrap_err();
+    assert!(matches!(refused, bindu::Error::Invalid { what: "dead letter", .. }), "{refused:?}");
+    assert!(within("discard", scheduler.discard_dead_letter(unreadable)).await.unwrap());
+    let dead = within("dead_letters", scheduler.dead_letters(Page::ALL)).await.unwrap();
+    assert_eq!(dead.len(), poison.len() - 1);
     // An operation whose every receiver dies: delivered max_deliveries times, once more flagged,
     // then dead-lettered.
     let doomed = TaskId::new();
@@ -333,12 +340,12 @@ async fn poison_entries_are_dead_lettered_and_the_consumer_goes_on() {
     within("cancel", scheduler.cancel_task(&TaskIdParams::new(after))).await.unwrap();
     within("ack", next_for(&mut stream, &tasks(&[after]), Duration::from_secs(5)).await.ack()).await.unwrap();
     assert_quiet(&mut stream, &tasks(&[doomed]), options.min_idle * 3).await;
-    let dead = within("dead_letters", scheduler.dead_letters(100)).await.unwrap();
+    let dead = within("dead_letters", scheduler.dead_letters(Page::ALL)).await.unwrap();
     let last = dead.last().expect("the doomed operation");
     assert_eq!(last.operation.as_ref().map(|op| op.action.task_id()), Some(doomed));
     let limit = options.max_deliveries + 1;
     assert_eq!(
-        (last.reason.clone(), last.deliveries),
+        (last.last_error.clone(), last.deliveries),
         (format!("not settled after {limit} deliveries"), limit)
     );
     assert_eq!(within("backlog", scheduler.backlog()).await.unwrap(), 0, "nothing is left in the stream");

@@ -219,7 +219,7 @@ async fn data_of_the_previous_release_is_read_claimed_rescued_and_delivered() {
     );
     let (storage, _other) = (a.unwrap(), b.unwrap());
     let version: String = redis::cmd("GET").arg(format!("{tag}:schema")).query_async(&mut con).await.unwrap();
-    assert_eq!(version, "2", "the layout version is written once the data is migrated");
+    assert_eq!(version, "3", "the layout version is written once the data is migrated");
 
     for task in [&waiting, &running, &finished] {
         assert_eq!(storage.load_task(task.id, None).await.unwrap().as_ref(), Some(task), "read as written");
@@ -229,6 +229,10 @@ async fn data_of_the_previous_release_is_read_claimed_rescued_and_delivered() {
     let stuck = storage.stuck_tasks(Duration::from_secs(30 * 60), 100).await.unwrap();
     let found: Vec<_> = stuck.iter().map(|s| (s.task_id, s.reason)).collect();
     assert_eq!(found, [(waiting.id, StuckReason::Waiting), (running.id, StuckReason::LeaseExpired)]);
+    // The finished task entered the finished set: retention deletes it, and its context with it.
+    assert_eq!(storage.prune_tasks(Duration::from_secs(30 * 60), 100).await.unwrap(), 1);
+    assert!(storage.load_task(finished.id, None).await.unwrap().is_none());
+    assert!(storage.load_context(finished.context_id).await.unwrap().is_none());
 
     let lease = Duration::from_secs(30);
     match storage.claim_task(waiting.id, &ClaimRequest::new(run.id, lease)).await.unwrap() {
@@ -259,4 +263,37 @@ async fn data_of_the_previous_release_is_read_claimed_rescued_and_delivered() {
     }
     assert_eq!(delivered, [run, cancel]);
     assert_eq!(within("backlog", scheduler.backlog()).await.unwrap(), 0);
+}
+
+/// Data of layout 2 (claims and the due set, no finished set): its terminal tasks enter the
+/// finished set on connect, so that retention finds them; its due set is left as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_tasks_of_layout_2_are_indexed_for_retention() {
+    let server = RedisServer::start();
+    let options = server.quick_options();
+    let tag = format!("{{{}}}:store", options.prefix);
+    let hours = TimeDelta::hours(2);
+    let (finished, waiting) = (old_task(TaskState::Failed, hours), old_task(TaskState::Submitted, hours));
+    let mut con = raw(server.url()).await;
+    let mut pipe = redis::pipe();
+    write_old_task(&mut pipe, &tag, &finished, 1);
+    write_old_task(&mut pipe, &tag, &waiting, 2);
+    // Layout 2 scored its due set itself: a score the migration must not touch.
+    pipe.zadd(format!("{tag}:due"), waiting.id.to_string(), 42).ignore();
+    pipe.set(format!("{tag}:schema"), 2).ignore();
+    let () = pipe.query_async(&mut con).await.unwrap();
+
+    let storage = RedisStorage::connect_with(options).await.unwrap();
+    let version: String = redis::cmd("GET").arg(format!("{tag}:schema")).query_async(&mut con).await.unwrap();
+    assert_eq!(version, "3");
+    let due: f64 = redis::cmd("ZSCORE")
+        .arg(format!("{tag}:due"))
+        .arg(waiting.id.to_string())
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(due, 42.0, "the due set of layout 2 is kept");
+    assert_eq!(storage.prune_tasks(Duration::from_secs(3600), 100).await.unwrap(), 1);
+    assert!(storage.load_task(finished.id, None).await.unwrap().is_none());
+    assert_eq!(storage.load_task(waiting.id, None).await.unwrap().as_ref(), Some(&waiting));
 }

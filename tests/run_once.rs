@@ -11,8 +11,8 @@ use std::time::Duration;
 use bindu::testing::Faulty;
 use bindu::worker::{AgentInput, AgentOutput, FAILURE_KEY, RescueOptions, Worker, WorkerOptions};
 use bindu::{
-    Action, InMemoryScheduler, InMemoryStorage, OperationId, RetryPolicy, Retrying, Scheduler, SchedulerExt,
-    Storage, TaskIdParams, TaskOperation, TaskSendParams, TaskState,
+    Action, InMemoryScheduler, InMemoryStorage, OperationId, Page, RetryPolicy, Retrying, Scheduler,
+    SchedulerExt, Storage, TaskIdParams, TaskOperation, TaskSendParams, TaskState,
 };
 use common::{TestAgent, fast_options, submit, wait_for_state, wait_until};
 use futures_util::StreamExt;
@@ -150,11 +150,8 @@ async fn an_outage_releases_work_without_dead_lettering_it() {
         matches!(task.status.state, TaskState::Canceled | TaskState::Completed)
     })
     .await;
-    assert!(
-        faulty_scheduler.inner().dead_letters().is_empty(),
-        "{:?}",
-        faulty_scheduler.inner().dead_letters()
-    );
+    let dead = faulty_scheduler.inner().dead_letters(Page::ALL).await.unwrap();
+    assert!(dead.is_empty(), "{dead:?}");
     assert_eq!(agent.calls(run.id), 1);
     let stats = worker.stats();
     assert!(stats.released > u64::from(bindu::memory::InMemorySchedulerOptions::default().max_deliveries));
@@ -193,8 +190,9 @@ async fn poison_is_dead_lettered_and_reported_and_a_poison_cancel_is_still_appli
         text.starts_with("Task execution failed: its run was delivered 5 times without finishing"),
         "{text}"
     );
-    wait_until("the run is dead-lettered", LIMIT, || async { memory.dead_letters().len() == 1 }).await;
-    assert_eq!(memory.dead_letters()[0].operation.action.task_id(), poison.id);
+    let dead_letters = || async { memory.dead_letters(Page::ALL).await.unwrap() };
+    wait_until("the run is dead-lettered", LIMIT, || async { dead_letters().await.len() == 1 }).await;
+    assert_eq!(dead_letters().await[0].task_id, Some(poison.id));
     assert_eq!(agent.calls(poison.id), 0, "a poison run is not attempted again");
     worker.shutdown(LIMIT).await;
 
@@ -213,7 +211,7 @@ async fn poison_is_dead_lettered_and_reported_and_a_poison_cancel_is_still_appli
         Worker::new(storage.clone(), scheduler.clone(), agent.clone()).with_options(options(1)).spawn();
     wait_for_state(&*storage, task.id, TaskState::Canceled, LIMIT).await;
     wait_until("the cancel is acknowledged", LIMIT, || async { worker.stats().acknowledged == 1 }).await;
-    assert_eq!(memory.dead_letters().len(), 1, "the applied cancel is not a dead letter");
+    assert_eq!(dead_letters().await.len(), 1, "the applied cancel is not a dead letter");
     worker.shutdown(LIMIT).await;
 }
 

@@ -9,9 +9,9 @@ use std::time::Duration;
 use bindu::testing::{Fault, Faulty};
 use bindu::worker::{AgentInput, AgentOutput, FAILURE_KEY, PAUSED_FROM_KEY, RUN_KEY, TaskListener, Worker};
 use bindu::{
-    Action, Call, ContextId, InMemoryScheduler, InMemoryStorage, Message, OperationId, RetryPolicy, Retrying,
-    Scheduler, SchedulerExt, Storage, Task, TaskId, TaskIdParams, TaskOperation, TaskSendParams, TaskState,
-    Transience,
+    Action, Call, ContextId, InMemoryScheduler, InMemoryStorage, Message, OperationId, Page, RetryPolicy,
+    Retrying, Scheduler, SchedulerExt, Storage, Task, TaskId, TaskIdParams, TaskOperation, TaskSendParams,
+    TaskState, Transience,
 };
 use common::{DropFlag, TestAgent, fast_options, submit, wait_for_state, wait_until};
 
@@ -159,9 +159,10 @@ async fn a_permanent_failure_claiming_the_task_dead_letters_the_run() {
     let worker = Worker::new(storage.clone(), Arc::new(scheduler.clone()), agent.clone())
         .with_options(fast_options(1))
         .spawn();
-    wait_until("the run is dead-lettered", LIMIT, || async { scheduler.dead_letters().len() == 1 }).await;
-    let dead = &scheduler.dead_letters()[0];
-    assert!(dead.reason.starts_with("could not claim the task"), "{}", dead.reason);
+    wait_until("the run is dead-lettered", LIMIT, || async { dead_letters(&scheduler).await.len() == 1 })
+        .await;
+    let dead = &dead_letters(&scheduler).await[0];
+    assert!(dead.last_error.starts_with("could not claim the task"), "{}", dead.last_error);
     assert_eq!(agent.calls(task.id), 0);
     assert_eq!(worker.stats().dead_lettered, 1);
     worker.shutdown(LIMIT).await;
@@ -183,7 +184,7 @@ async fn storage_down_past_the_policy_releases_the_run_for_later() {
     assert_eq!(done.history.len(), 2);
     assert_eq!(worker.stats().released, 1);
     assert_eq!(agent.calls(task.id), 1);
-    assert!(scheduler.dead_letters().is_empty());
+    assert!(dead_letters(&scheduler).await.is_empty());
     worker.shutdown(LIMIT).await;
 }
 
@@ -458,4 +459,8 @@ async fn references_bring_in_the_owners_other_tasks_only() {
     wait_for_state(&*storage, task.id, TaskState::Completed, LIMIT).await;
     worker.shutdown(LIMIT).await;
     assert_eq!(seen.lock().unwrap()[0], ["mine", "follow-up"]);
+}
+
+async fn dead_letters(scheduler: &InMemoryScheduler) -> Vec<bindu::DeadLetter> {
+    scheduler.dead_letters(Page::ALL).await.unwrap()
 }

@@ -4,5 +4,5 @@
 mod scheduler;
 mod storage;
 
-pub use scheduler::{DeadLetter, InMemoryScheduler, InMemorySchedulerOptions};
+pub use scheduler::{InMemoryScheduler, InMemorySchedulerOptions};
 pub use storage::InMemoryStorage;

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{ClaimToken, ContextId, OperationId, Task, TaskId, TaskState};
+use super::{
+    Action, ClaimToken, ContextId, OperationId, Task, TaskId, TaskOperation, TaskSendParams, TaskState,
+};
 
 /// Metadata key holding the id of the run operation that claimed a task, for people reading the
 /// task (the fencing token is the [`ClaimToken`], kept beside the task).
@@ -205,6 +207,14 @@ impl StuckTask {
     /// gets a new one.
     pub fn rescue_operation_id(&self) -> OperationId {
         OperationId::for_rescue(self.task_id, self.since)
+    }
+
+    /// The run a rescue of this task enqueues, under [`rescue_operation_id`](Self::rescue_operation_id):
+    /// the worker's rescuer and an operator's reschedule enqueue the same operation, so together
+    /// they schedule one run. It carries no message: the worker runs the task on its history.
+    pub fn rescue_run(&self) -> TaskOperation {
+        let params = TaskSendParams::new(self.task_id, self.context_id, None);
+        TaskOperation::new(self.rescue_operation_id(), Action::Run(params))
     }
 }
 

@@ -118,6 +118,12 @@ impl Task {
         }
     }
 
+    /// Whether [`Storage::prune_tasks`](crate::Storage::prune_tasks) may delete it as of `cutoff`
+    /// (now less the retention): terminal since `cutoff` or earlier.
+    pub fn is_prunable(&self, cutoff: DateTime<Utc>) -> bool {
+        self.status.state.is_terminal() && self.status.timestamp <= cutoff
+    }
+
     /// Keeps only the last `history_length` messages; `None` or `Some(0)` keeps them all.
     pub fn truncate_history(&mut self, history_length: Option<usize>) {
         if let Some(keep) = history_length.filter(|&n| n > 0) {

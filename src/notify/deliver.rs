@@ -25,6 +25,17 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// How much of a response body an error message quotes.
 const SNIPPET_BYTES: usize = 256;
 
+/// How one delivery ended.
+#[derive(Debug)]
+pub(crate) enum Delivered {
+    /// A webhook answered 2xx.
+    Sent,
+    /// The task has no webhook config (any more): there is nowhere to send it.
+    NoWebhook,
+    /// It failed for good, and was recorded so.
+    Failed(Box<FailedNotification>),
+}
+
 /// A state to report, holding its place in the backlog until its delivery ends.
 #[derive(Debug)]
 pub(crate) struct Notification {
@@ -47,26 +58,26 @@ pub(crate) struct Deliverer {
 
 impl Deliverer {
     /// Delivers `notification` to the task's webhook, if it has one, and records the outcome.
-    pub(crate) async fn deliver(&self, notification: &Notification) {
+    pub(crate) async fn deliver(&self, notification: &Notification) -> Delivered {
         let task_id = notification.event.task_id;
         // Read at send time, so configs saved for long-running tasks work across restarts and
         // a deleted config stops deliveries at once.
         let config = match self.storage.load_webhook_config(task_id).await {
             Ok(Some(config)) => config,
-            Ok(None) => return,
-            Err(err) => return self.failed(notification, None, 0, FailureReason::Storage, &err),
+            Ok(None) => return Delivered::NoWebhook,
+            Err(err) => return self.failed(notification, None, 0, FailureReason::Storage, &err).await,
         };
         let url = match WebhookUrl::parse(&config.url) {
             Ok(url) => url,
-            Err(err) => return self.failed(notification, None, 0, FailureReason::InvalidConfig, &err),
+            Err(err) => return self.failed(notification, None, 0, FailureReason::InvalidConfig, &err).await,
         };
         let host = Some(url.host());
         if let Err(err) = self.guard.check_literal(url.url().host_str().unwrap_or_default()) {
-            return self.failed(notification, host, 0, FailureReason::Forbidden, &err);
+            return self.failed(notification, host, 0, FailureReason::Forbidden, &err).await;
         }
         let (headers, body) = match request_parts(notification, &config) {
             Ok(parts) => parts,
-            Err(err) => return self.failed(notification, host, 0, FailureReason::InvalidConfig, &err),
+            Err(err) => return self.failed(notification, host, 0, FailureReason::InvalidConfig, &err).await,
         };
         let token = config.token.as_deref().filter(|token| !token.is_empty());
         let mut attempts = 0;
@@ -85,6 +96,7 @@ impl Deliverer {
                     attempts,
                     "push notification delivered",
                 );
+                Delivered::Sent
             }
             Err(err) => {
                 let reason = match err {
@@ -92,7 +104,7 @@ impl Deliverer {
                     Error::Invalid { what: "webhook address", .. } => FailureReason::Forbidden,
                     _ => FailureReason::Rejected,
                 };
-                self.failed(notification, host, attempts, reason, &err);
+                self.failed(notification, host, attempts, reason, &err).await
             }
         }
     }
@@ -123,14 +135,16 @@ impl Deliverer {
         Err(classify::status_error(status, retry_after, &snippet(&body, token)))
     }
 
-    fn failed(
+    /// Logs and records a failure: in this process's ledger, and in storage, where operators
+    /// (and other processes) see it and can redeliver it.
+    async fn failed(
         &self,
         notification: &Notification,
         webhook_host: Option<&str>,
         attempts: u32,
         reason: FailureReason,
         err: &Error,
-    ) {
+    ) -> Delivered {
         let event = &notification.event;
         tracing::warn!(
             task = %event.task_id,
@@ -141,16 +155,22 @@ impl Deliverer {
             error = %err,
             "push notification failed",
         );
-        self.ledger.record(FailedNotification {
+        let failure = FailedNotification {
             notification_id: notification.id,
             task_id: event.task_id,
-            state: event.status.state,
+            context_id: event.context_id,
+            status: event.status.clone(),
             webhook_host: webhook_host.map(str::to_owned),
             attempts,
             reason,
             error: err.to_string(),
             failed_at: Utc::now(),
-        });
+        };
+        self.ledger.record(failure.clone());
+        if let Err(stored) = self.storage.record_failed_notification(&failure).await {
+            tracing::warn!(task = %event.task_id, error = %stored, "could not store a failed push notification");
+        }
+        Delivered::Failed(Box::new(failure))
     }
 }
 

@@ -14,7 +14,9 @@
 //!   sending is retried too, since the key makes a replay harmless; other answers are final. All
 //!   through [`execute_with_retry`](crate::execute_with_retry), the crate's one retry loop.
 //! - **Records.** A notification that fails for good is logged with the webhook's host (never
-//!   its URL or token) and kept for [`WebhookNotifier::failed_notifications`].
+//!   its URL or token) and stored ([`Storage::failed_notifications`](crate::Storage::failed_notifications)),
+//!   where an operator sees it and redelivers it under the same idempotency key
+//!   ([`WebhookNotifier::redeliver`], `bindu-admin webhooks redeliver`).
 //! - **Public addresses only.** A webhook whose host is, or resolves to, a loopback, private,
 //!   link-local (the cloud metadata address among them) or other non-public address is refused
 //!   (recorded as `forbidden address`, never retried) unless its range is allowed
@@ -50,6 +52,7 @@ mod notifier;
 mod options;
 mod payload;
 mod record;
+mod redeliver;
 mod slots;
 mod url;
 
@@ -58,4 +61,5 @@ pub use notifier::WebhookNotifier;
 pub use options::NotifierOptions;
 pub use payload::TaskStatusUpdateEvent;
 pub use record::{FailedNotification, FailureReason, NotifierStats};
+pub use redeliver::Redelivery;
 pub use url::WebhookUrl;

@@ -32,11 +32,14 @@ use crate::worker::TaskListener;
 /// delivers the notifications: those of one task one after the other, in the order they were
 /// stored; those of different tasks concurrently. Each delivery reads the task's webhook config
 /// from storage and POSTs a [`TaskStatusUpdateEvent`] under the api retry policy; one that fails
-/// for good is logged (with the webhook's host only) and kept for
-/// [`failed_notifications`](Self::failed_notifications).
+/// for good is logged (with the webhook's host only), stored
+/// ([`Storage::record_failed_notification`]) for operators to [redeliver](Self::redeliver), and
+/// kept for [`failed_notifications`](Self::failed_notifications). States dropped because the
+/// backlog was full are kept in this process only: storing them would add load to an overload.
 pub struct WebhookNotifier {
     queue: mpsc::UnboundedSender<Notification>,
-    ledger: Arc<Ledger>,
+    pub(super) ledger: Arc<Ledger>,
+    pub(super) deliverer: Arc<Deliverer>,
     stop: CancellationToken,
     dispatcher: Mutex<Option<JoinHandle<()>>>,
     options: NotifierOptions,
@@ -79,12 +82,20 @@ impl WebhookNotifier {
         // which bounds everything outstanding (queued, waiting behind its task, in flight).
         let (queue, queued) = mpsc::unbounded_channel();
         let stop = CancellationToken::new();
-        let dispatcher = runtime.spawn(dispatch(deliverer, queued, stop.clone()));
-        Ok(Arc::new(Self { queue, ledger, stop, dispatcher: Mutex::new(Some(dispatcher)), options }))
+        let dispatcher = runtime.spawn(dispatch(Arc::clone(&deliverer), queued, stop.clone()));
+        Ok(Arc::new(Self {
+            queue,
+            ledger,
+            deliverer,
+            stop,
+            dispatcher: Mutex::new(Some(dispatcher)),
+            options,
+        }))
     }
 
-    /// The notifications that were not delivered, oldest first (the newest
-    /// [`failures_kept`](NotifierOptions::failures_kept)).
+    /// The notifications this notifier did not deliver, oldest first (the newest
+    /// [`failures_kept`](NotifierOptions::failures_kept)). Those of every process, but for
+    /// dropped ones, are in storage: [`Storage::failed_notifications`].
     pub fn failed_notifications(&self) -> Vec<FailedNotification> {
         self.ledger.failures()
     }
@@ -123,7 +134,8 @@ impl WebhookNotifier {
         self.ledger.record(FailedNotification {
             notification_id: event.notification_id(),
             task_id: event.task_id,
-            state: event.status.state,
+            context_id: event.context_id,
+            status: event.status.clone(),
             webhook_host: None,
             attempts: 0,
             reason: FailureReason::Dropped,

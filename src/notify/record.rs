@@ -1,67 +1,14 @@
-//! What a notifier remembers: counters, the backlog bound, and the notifications that failed.
+//! What a notifier remembers: counters, the backlog bound, and the latest notifications that
+//! failed in this process (each is also stored, see [`Storage::record_failed_notification`](crate::Storage::record_failed_notification)).
 
 use std::collections::VecDeque;
-use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
-use uuid::Uuid;
 
-use crate::model::{TaskId, TaskState};
-
-/// Why a notification was not delivered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FailureReason {
-    /// Every attempt the retry policy allows failed with a retryable error.
-    Exhausted,
-    /// The webhook refused it for good (e.g. 400, 401, 404); it was not retried.
-    Rejected,
-    /// The stored config cannot be used: not an http(s) URL, or a token that is no header value.
-    InvalidConfig,
-    /// The task's webhook config could not be read from storage.
-    Storage,
-    /// The notifier's backlog was full (or it was shut down); the state was never queued.
-    Dropped,
-    /// The webhook's address is not public and not allowed (`WEBHOOK_ALLOWED_NETWORKS`).
-    Forbidden,
-}
-
-impl fmt::Display for FailureReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Exhausted => "exhausted",
-            Self::Rejected => "rejected",
-            Self::InvalidConfig => "invalid config",
-            Self::Storage => "storage",
-            Self::Dropped => "dropped",
-            Self::Forbidden => "forbidden address",
-        })
-    }
-}
-
-/// A notification that was not delivered. Holds the webhook's host only, never its URL or token.
-#[derive(Clone, Debug, PartialEq)]
-pub struct FailedNotification {
-    /// The notification's id (its `Idempotency-Key`).
-    pub notification_id: Uuid,
-    /// The task it was about.
-    pub task_id: TaskId,
-    /// The state it reported.
-    pub state: TaskState,
-    /// `host[:port]` of the webhook, when one was looked up.
-    pub webhook_host: Option<String>,
-    /// HTTP requests made.
-    pub attempts: u32,
-    /// Why it failed.
-    pub reason: FailureReason,
-    /// The last error, free of secrets.
-    pub error: String,
-    /// When the notifier gave up.
-    pub failed_at: DateTime<Utc>,
-}
+pub use crate::model::{FailedNotification, FailureReason};
 
 /// A notifier's counters at one moment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -176,13 +123,18 @@ impl Drop for Reservation {
 
 #[cfg(test)]
 mod tests {
+    use chrono::Utc;
+    use uuid::Uuid;
+
     use super::*;
+    use crate::model::{ContextId, TaskId, TaskState, TaskStatus};
 
     fn failure(reason: FailureReason) -> FailedNotification {
         FailedNotification {
             notification_id: Uuid::new_v4(),
             task_id: TaskId::new(),
-            state: TaskState::Working,
+            context_id: ContextId::new(),
+            status: TaskStatus::now(TaskState::Working),
             webhook_host: None,
             attempts: 0,
             reason,

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 pub use migrations::LATEST_VERSION;
 pub use options::{PostgresOptions, TlsMode};
-pub use scheduler::{DeadOperation, PostgresScheduler, PostgresSchedulerOptions};
+pub use scheduler::{PostgresScheduler, PostgresSchedulerOptions};
 pub use storage::PostgresStorage;
 
 /// A duration as the float seconds `make_interval(secs => …)` takes, capped at a century so that

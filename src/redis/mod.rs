@@ -35,5 +35,5 @@ mod storage;
 pub(crate) mod url;
 
 pub use options::RedisOptions;
-pub use scheduler::{RedisDeadLetter, RedisKeys, RedisScheduler, RedisSchedulerOptions};
+pub use scheduler::{RedisKeys, RedisScheduler, RedisSchedulerOptions};
 pub use storage::RedisStorage;

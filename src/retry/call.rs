@@ -79,6 +79,16 @@ impl Call {
     pub const RELEASE_CLAIM: Self = Self::idempotent("release_claim");
     /// [`Storage::stuck_tasks`](crate::Storage::stuck_tasks)
     pub const STUCK_TASKS: Self = Self::idempotent("stuck_tasks");
+    /// [`Storage::record_failed_notification`](crate::Storage::record_failed_notification): an
+    /// upsert by notification id.
+    pub const RECORD_FAILED_NOTIFICATION: Self = Self::idempotent("record_failed_notification");
+    /// [`Storage::failed_notifications`](crate::Storage::failed_notifications)
+    pub const FAILED_NOTIFICATIONS: Self = Self::idempotent("failed_notifications");
+    /// [`Storage::remove_failed_notification`](crate::Storage::remove_failed_notification): a
+    /// repeat reports `false`.
+    pub const REMOVE_FAILED_NOTIFICATION: Self = Self::non_idempotent("remove_failed_notification");
+    /// [`Storage::prune_tasks`](crate::Storage::prune_tasks): deleting what is old is the same twice.
+    pub const PRUNE_TASKS: Self = Self::idempotent("prune_tasks");
 
     // Scheduler. Enqueues are deduplicated by operation id.
     /// [`Scheduler::enqueue`](crate::Scheduler::enqueue)
@@ -91,6 +101,18 @@ impl Call {
     pub const RELEASE: Self = Self::idempotent("release");
     /// [`Delivery::dead_letter`](crate::Delivery::dead_letter)
     pub const DEAD_LETTER: Self = Self::idempotent("dead_letter");
+    /// [`Scheduler::dead_letters`](crate::Scheduler::dead_letters)
+    pub const DEAD_LETTERS: Self = Self::idempotent("dead_letters");
+    /// [`Scheduler::replay_dead_letter`](crate::Scheduler::replay_dead_letter): a replay of a
+    /// replay reports `false`.
+    pub const REPLAY_DEAD_LETTER: Self = Self::non_idempotent("replay_dead_letter");
+    /// [`Scheduler::discard_dead_letter`](crate::Scheduler::discard_dead_letter): a repeat
+    /// reports `false`.
+    pub const DISCARD_DEAD_LETTER: Self = Self::non_idempotent("discard_dead_letter");
+    /// [`Scheduler::stats`](crate::Scheduler::stats)
+    pub const STATS: Self = Self::idempotent("stats");
+    /// [`Scheduler::prune`](crate::Scheduler::prune): deleting what is old is the same twice.
+    pub const PRUNE: Self = Self::idempotent("prune");
 
     // Calls to external services.
     /// A webhook POST: receivers deduplicate by its `Idempotency-Key` header.

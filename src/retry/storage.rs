@@ -3,11 +3,14 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use uuid::Uuid;
+
 use super::Retrying;
 use super::forward::forward;
 use crate::model::{
-    ClaimOutcome, ClaimRequest, ClaimToken, Context, ContextId, ContextSummary, Feedback, Message, Metadata,
-    Page, PushNotificationConfig, Renewal, StuckTask, Submission, Task, TaskId, TaskState, TaskUpdate,
+    ClaimOutcome, ClaimRequest, ClaimToken, Context, ContextId, ContextSummary, FailedNotification, Feedback,
+    Message, Metadata, Page, PushNotificationConfig, Renewal, StuckTask, Submission, Task, TaskId, TaskState,
+    TaskUpdate,
 };
 use crate::storage::Storage;
 
@@ -40,6 +43,10 @@ impl<S: Storage> Storage for Retrying<S> {
         GET_TASK_FEEDBACK => fn get_task_feedback(task_id: TaskId) -> Vec<Feedback>;
         GET_TASK_OWNER => fn get_task_owner(task_id: TaskId) -> Option<String>;
         GET_CONTEXT_OWNER => fn get_context_owner(context_id: ContextId) -> Option<String>;
+        RECORD_FAILED_NOTIFICATION => fn record_failed_notification<'f>(failure: &'f FailedNotification) -> ();
+        FAILED_NOTIFICATIONS => fn failed_notifications(page: Page) -> Vec<FailedNotification>;
+        REMOVE_FAILED_NOTIFICATION => fn remove_failed_notification(notification_id: Uuid) -> bool;
+        PRUNE_TASKS => fn prune_tasks(older_than: Duration, limit: usize) -> u64;
         PING => fn ping() -> ();
         CLOSE => fn close() -> ();
     }

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::names::{check_prefix, check_schema};
-use super::{Env, IpNetwork, RetrySettings, WorkerSettings, input};
+use super::{Env, IpNetwork, RetentionSettings, RetrySettings, WorkerSettings, input};
 use crate::error::{Error, Result};
 use crate::model::InputLimits;
 use crate::redact;
@@ -66,8 +66,9 @@ pub enum SchedulerBackend {
 /// | `INPUT_MAX_METADATA_BYTES` | 65536 (64 KiB) | one metadata object as JSON (256 – 16 MiB) |
 /// | `INPUT_MAX_DEPTH` | 32 | nesting of any JSON value (8 – 100) |
 ///
-/// plus the `WORKER_*` variables of [`WorkerSettings`] and the `RETRY__*` variables of
-/// [`RetrySettings`]. `Debug` hides passwords ([`redact`](crate::redact)).
+/// plus the `WORKER_*` variables of [`WorkerSettings`], the `RETENTION_*` variables of
+/// [`RetentionSettings`] and the `RETRY__*` variables of [`RetrySettings`]. `Debug` hides
+/// passwords ([`redact`](crate::redact)).
 #[derive(Clone, PartialEq)]
 pub struct AppSettings {
     /// Where tasks are stored.
@@ -78,6 +79,8 @@ pub struct AppSettings {
     pub retry: RetrySettings,
     /// How workers run.
     pub worker: WorkerSettings,
+    /// What is kept, and how often it is pruned.
+    pub retention: RetentionSettings,
     /// Non-public address ranges webhooks may reach besides public addresses (none by default).
     pub webhook_allowed_networks: Vec<IpNetwork>,
     /// What storage accepts (`INPUT_*`), applied to whichever backend stores tasks.
@@ -91,6 +94,7 @@ impl Default for AppSettings {
             scheduler: SchedulerBackend::Memory,
             retry: RetrySettings::default(),
             worker: WorkerSettings::default(),
+            retention: RetentionSettings::default(),
             webhook_allowed_networks: Vec::new(),
             input: InputLimits::default(),
         }
@@ -98,7 +102,7 @@ impl Default for AppSettings {
 }
 
 impl AppSettings {
-    /// Every variable read here besides the `WORKER_*` and `RETRY__*` ones.
+    /// Every variable read here besides the `WORKER_*`, `RETENTION_*` and `RETRY__*` ones.
     pub const VARIABLES: [&'static str; 11] = [
         "STORAGE_TYPE",
         "DATABASE_URL",
@@ -148,6 +152,7 @@ impl AppSettings {
             scheduler,
             retry: RetrySettings::from(env)?,
             worker: WorkerSettings::from(env)?,
+            retention: RetentionSettings::from(env)?,
             webhook_allowed_networks,
             input: input::limits(env)?,
         })
@@ -252,6 +257,7 @@ impl fmt::Debug for AppSettings {
             .field("scheduler", &self.scheduler)
             .field("retry", &self.retry)
             .field("worker", &self.worker)
+            .field("retention", &self.retention)
             .field("webhook_allowed_networks", &self.webhook_allowed_networks)
             .field("input", &self.input)
             .finish()

@@ -9,12 +9,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use tokio::sync::Notify;
+use uuid::Uuid;
 
 use crate::error::{BackendError, Error, Result, Transience};
 use crate::model::{
-    ClaimOutcome, ClaimRequest, ClaimToken, Context, ContextId, ContextSummary, Feedback, Lanes, Message,
-    Metadata, Page, PushNotificationConfig, Renewal, StuckTask, Submission, Task, TaskId, TaskOperation,
-    TaskState, TaskUpdate,
+    ClaimOutcome, ClaimRequest, ClaimToken, Context, ContextId, ContextSummary, DeadLetter, DeadLetterId,
+    FailedNotification, Feedback, Lanes, Message, Metadata, Page, PushNotificationConfig, QueueStats,
+    Renewal, StuckTask, Submission, Task, TaskId, TaskOperation, TaskState, TaskUpdate,
 };
 use crate::retry::Call;
 use crate::scheduler::{Hold, OperationStream, Receipt, Scheduler};
@@ -277,6 +278,19 @@ impl<S: Storage> Storage for Faulty<S> {
     async fn get_context_owner(&self, context_id: ContextId) -> Result<Option<String>> {
         self.run(Call::GET_CONTEXT_OWNER, self.inner.get_context_owner(context_id)).await
     }
+    async fn record_failed_notification(&self, failure: &FailedNotification) -> Result<()> {
+        self.run(Call::RECORD_FAILED_NOTIFICATION, self.inner.record_failed_notification(failure)).await
+    }
+    async fn failed_notifications(&self, page: Page) -> Result<Vec<FailedNotification>> {
+        self.run(Call::FAILED_NOTIFICATIONS, self.inner.failed_notifications(page)).await
+    }
+    async fn remove_failed_notification(&self, notification_id: Uuid) -> Result<bool> {
+        self.run(Call::REMOVE_FAILED_NOTIFICATION, self.inner.remove_failed_notification(notification_id))
+            .await
+    }
+    async fn prune_tasks(&self, older_than: Duration, limit: usize) -> Result<u64> {
+        self.run(Call::PRUNE_TASKS, self.inner.prune_tasks(older_than, limit)).await
+    }
     async fn ping(&self) -> Result<()> {
         self.run(Call::PING, self.inner.ping()).await
     }
@@ -304,6 +318,21 @@ impl<S: Scheduler> Scheduler for Faulty<S> {
     }
     async fn ping(&self) -> Result<()> {
         self.run(Call::PING, self.inner.ping()).await
+    }
+    async fn dead_letters(&self, page: Page) -> Result<Vec<DeadLetter>> {
+        self.run(Call::DEAD_LETTERS, self.inner.dead_letters(page)).await
+    }
+    async fn replay_dead_letter(&self, id: &DeadLetterId) -> Result<bool> {
+        self.run(Call::REPLAY_DEAD_LETTER, self.inner.replay_dead_letter(id)).await
+    }
+    async fn discard_dead_letter(&self, id: &DeadLetterId) -> Result<bool> {
+        self.run(Call::DISCARD_DEAD_LETTER, self.inner.discard_dead_letter(id)).await
+    }
+    async fn stats(&self) -> Result<QueueStats> {
+        self.run(Call::STATS, self.inner.stats()).await
+    }
+    async fn prune(&self, older_than: Duration, limit: usize) -> Result<u64> {
+        self.run(Call::PRUNE, self.inner.prune(older_than, limit)).await
     }
     async fn close(&self) -> Result<()> {
         self.run(Call::CLOSE, self.inner.close()).await

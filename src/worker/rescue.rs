@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use super::WorkerStats;
 use super::context::Context;
-use crate::model::{Action, TaskOperation, TaskSendParams};
 use crate::retry::Call;
 
 /// One look: lists the stuck tasks and enqueues a rescue run for each. Failures are logged; the
@@ -21,16 +20,14 @@ pub(crate) async fn once(ctx: Arc<Context>) {
             }
         };
     for task in stuck {
-        let id = task.rescue_operation_id();
+        let run = task.rescue_run();
         // Still stuck since the same moment: already rescued (the run may be queued behind others).
-        if ctx.rescued_before(id) {
+        if ctx.rescued_before(run.id) {
             continue;
         }
-        let params = TaskSendParams::new(task.task_id, task.context_id, None);
-        let run = TaskOperation::new(id, Action::Run(params));
         match ctx.step(Call::ENQUEUE, || ctx.scheduler.enqueue(&run)).await {
             Ok(()) => {
-                ctx.remember_rescue(id);
+                ctx.remember_rescue(run.id);
                 WorkerStats::bump(&ctx.stats.rescued);
                 tracing::info!(task = %task.task_id, state = %task.state, reason = ?task.reason, since = %task.since, operation = %run.id, "rescued a task left without a run");
             }

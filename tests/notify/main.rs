@@ -5,6 +5,7 @@
 mod common;
 mod delivery;
 mod isolation;
+mod redelivery;
 mod retries;
 mod safety;
 mod server;

@@ -74,7 +74,7 @@ async fn a_400_is_not_retried_and_is_recorded_without_the_token() {
     let failures = notifier.failed_notifications();
     assert_eq!(failures.len(), 1);
     let failure = &failures[0];
-    assert_eq!((failure.task_id, failure.state), (task.id, TaskState::Working));
+    assert_eq!((failure.task_id, failure.status.state), (task.id, TaskState::Working));
     assert_eq!((failure.reason, failure.attempts), (FailureReason::Rejected, 1));
     assert_eq!(failure.webhook_host.as_deref(), Some(server.host().as_str()));
     assert_eq!(failure.notification_id, TaskStatusUpdateEvent::for_task(&working).notification_id());
@@ -106,7 +106,7 @@ async fn a_webhook_that_never_answers_times_out_is_recorded_and_the_task_complet
 
     assert!(notifier.flush(LIMIT).await);
     let failures = notifier.failed_notifications();
-    let states: Vec<_> = failures.iter().map(|f| f.state).collect();
+    let states: Vec<_> = failures.iter().map(|f| f.status.state).collect();
     assert_eq!(states, [TaskState::Working, TaskState::Completed], "in order, each exhausted");
     for failure in &failures {
         assert_eq!((failure.reason, failure.attempts), (FailureReason::Exhausted, 2));

@@ -6,6 +6,7 @@ mod contexts;
 mod inputs;
 mod lists;
 mod records;
+mod retention;
 mod tasks;
 
 pub use claims::*;
@@ -13,6 +14,7 @@ pub use contexts::*;
 pub use inputs::*;
 pub use lists::*;
 pub use records::*;
+pub use retention::*;
 pub use tasks::*;
 
 use crate::model::{ContextId, Message, Submission, Task, TaskId, TaskState, TaskUpdate};
@@ -63,6 +65,8 @@ pub async fn run_all(storage: &dyn Storage) {
     webhook_configs(storage).await;
     feedback_is_stored_once_per_id(storage).await;
     owners_are_reported(storage).await;
+    failed_notifications_are_kept_listed_and_removed(storage).await;
+    prune_tasks_deletes_what_finished_long_ago_with_its_records(storage).await;
     clear_all_empties_everything(storage).await;
 }
 

@@ -68,6 +68,7 @@ pub async fn clear_all_empties_everything(storage: &dyn Storage) {
     let task = new_task(storage, Some(&unique_owner())).await.task;
     step!(storage.save_webhook_config(task.id, &PushNotificationConfig::new("https://h/x"))).unwrap();
     step!(storage.store_task_feedback(&Feedback::new(task.id, "x", None))).unwrap();
+    step!(storage.record_failed_notification(&super::retention::failure(&task))).unwrap();
     step!(storage.clear_all()).unwrap();
     step!(storage.clear_all()).unwrap();
     assert_eq!(step!(storage.count_tasks(None)).unwrap(), 0);
@@ -75,6 +76,7 @@ pub async fn clear_all_empties_everything(storage: &dyn Storage) {
     assert!(step!(storage.list_contexts(Page::ALL, None)).unwrap().is_empty());
     assert!(step!(storage.load_all_webhook_configs()).unwrap().is_empty());
     assert!(step!(storage.get_task_feedback(task.id)).unwrap().is_empty());
+    assert!(step!(storage.failed_notifications(Page::ALL)).unwrap().is_empty());
 }
 
 /// After `close`, calls fail with `Closed` (and closing again succeeds). Needs a backend of its

@@ -8,6 +8,7 @@
 //! deliver nothing twice, and it can run inside the caller's transaction
 //! ([`PostgresScheduler::enqueue_in`]) so a task and its run commit together.
 
+mod admin;
 mod listener;
 mod options;
 mod queries;
@@ -15,19 +16,19 @@ mod receipt;
 mod receiver;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Object, Pool};
 use tokio_util::sync::CancellationToken;
 
 pub use options::PostgresSchedulerOptions;
-pub use queries::DeadOperation;
 
 use self::queries::Queue;
 use self::receiver::Receiver;
 use super::{migrations, pool};
 use crate::error::{Error, Result};
-use crate::model::{Lanes, TaskOperation};
+use crate::model::{DeadLetter, DeadLetterId, Lanes, Page, QueueStats, TaskOperation};
 use crate::scheduler::{OperationStream, Scheduler};
 
 /// A scheduler on PostgreSQL. Clones share the queue, the pool and the closing. `Debug` hides
@@ -95,18 +96,6 @@ impl PostgresScheduler {
     pub fn pool(&self) -> &Pool {
         &self.shared.pool
     }
-
-    /// Operations that will not be delivered again, oldest first.
-    pub async fn dead_letters(&self) -> Result<Vec<DeadOperation>> {
-        let queue = &self.shared.queue;
-        self.shared.run(async |client| queue.dead_letters(&*client).await).await
-    }
-
-    /// Deletes acknowledged operations older than the retention; returns how many.
-    pub async fn prune(&self) -> Result<u64> {
-        let (queue, retention) = (&self.shared.queue, self.shared.options.retention);
-        self.shared.run(async |client| queue.prune(&*client, retention).await).await
-    }
 }
 
 #[async_trait]
@@ -127,6 +116,36 @@ impl Scheduler for PostgresScheduler {
     async fn ping(&self) -> Result<()> {
         self.shared.check_open()?;
         self.shared.run(async |client| crate::postgres::pool::ping(client).await).await
+    }
+
+    async fn dead_letters(&self, page: Page) -> Result<Vec<DeadLetter>> {
+        self.shared.check_open()?;
+        let queue = &self.shared.queue;
+        self.shared.run(async |client| queue.dead_letters(&*client, page).await).await
+    }
+
+    async fn replay_dead_letter(&self, id: &DeadLetterId) -> Result<bool> {
+        self.shared.check_open()?;
+        let queue = &self.shared.queue;
+        self.shared.run(async |client| queue.replay(&*client, id).await).await
+    }
+
+    async fn discard_dead_letter(&self, id: &DeadLetterId) -> Result<bool> {
+        self.shared.check_open()?;
+        let queue = &self.shared.queue;
+        self.shared.run(async |client| queue.discard(&*client, id).await).await
+    }
+
+    async fn stats(&self) -> Result<QueueStats> {
+        self.shared.check_open()?;
+        let queue = &self.shared.queue;
+        self.shared.run(async |client| queue.stats(&*client).await).await
+    }
+
+    async fn prune(&self, older_than: Duration, limit: usize) -> Result<u64> {
+        self.shared.check_open()?;
+        let queue = &self.shared.queue;
+        self.shared.run(async |client| queue.prune(&*client, older_than, limit).await).await
     }
 
     async fn close(&self) -> Result<()> {

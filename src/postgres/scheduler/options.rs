@@ -19,15 +19,14 @@ pub struct PostgresSchedulerOptions {
     /// Deliveries after which an unsettled operation is delivered once more flagged
     /// [`Delivery::over_limit`](crate::Delivery::over_limit), then dead-lettered.
     pub max_deliveries: u32,
-    /// How long acknowledged operations are kept, so that a late replay of their enqueue is
-    /// still recognised.
-    pub retention: Duration,
     /// Names this process's receivers in the table (for debugging).
     pub consumer: String,
 }
 
 impl PostgresSchedulerOptions {
-    /// Defaults for `url`: 30 s lease, 1 s poll, 5 deliveries, 24 h retention.
+    /// Defaults for `url`: 30 s lease, 1 s poll, 5 deliveries. Acknowledged operations are kept
+    /// (so that a late replay of their enqueue is recognised) until
+    /// [`prune`](crate::Scheduler::prune)d; `App` does that on its own (`RETENTION_OPERATIONS`).
     pub fn from_url(url: &str) -> Result<Self> {
         Ok(Self::new(PostgresOptions::from_url(url)?))
     }
@@ -39,7 +38,6 @@ impl PostgresSchedulerOptions {
             lease: Duration::from_secs(30),
             poll_interval: Duration::from_secs(1),
             max_deliveries: 5,
-            retention: Duration::from_secs(24 * 3600),
             consumer: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
         }
     }

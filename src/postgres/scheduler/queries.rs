@@ -1,4 +1,5 @@
-//! The queue's SQL: enqueue, claim with `FOR UPDATE SKIP LOCKED`, settle, release, prune.
+//! The queue's SQL: enqueue, claim with `FOR UPDATE SKIP LOCKED`, settle, release (what an
+//! operator does is in `admin.rs`).
 //!
 //! Every statement names the schema's table (`"schema".operations`), so that a caller's
 //! connection with another `search_path` ([`PostgresScheduler::enqueue_in`](super::PostgresScheduler::enqueue_in))
@@ -26,7 +27,7 @@ const CHANNEL_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x0b5e_7a1c_93d2_4f6
 /// Where a schema's queue lives: its table and its NOTIFY channel.
 #[derive(Clone, Debug)]
 pub(crate) struct Queue {
-    table: String,
+    pub(super) table: String,
     channel: String,
 }
 
@@ -211,33 +212,6 @@ impl Queue {
         let extended = client.execute(&sql, &[&id, &holder, &seconds(lease)]).await.map_err(committing)?;
         Ok(extended == 1)
     }
-
-    /// Deletes finished operations older than `retention`.
-    pub(crate) async fn prune<C: GenericClient>(&self, client: &C, retention: Duration) -> Result<u64> {
-        let sql = format!(
-            "DELETE FROM {} WHERE state = 'done' AND updated_at < now() - make_interval(secs => $1)",
-            self.table
-        );
-        client.execute(&sql, &[&seconds(retention)]).await.map_err(committing)
-    }
-
-    /// The dead letters, oldest first.
-    pub(crate) async fn dead_letters<C: GenericClient>(&self, client: &C) -> Result<Vec<DeadOperation>> {
-        let sql = format!(
-            "SELECT id, payload, deliveries, last_error FROM {} WHERE state = 'dead' ORDER BY seq",
-            self.table
-        );
-        let rows = client.query(&sql, &[]).await.map_err(committing)?;
-        Ok(rows
-            .iter()
-            .map(|row| DeadOperation {
-                id: row.get("id"),
-                operation: row.try_get::<_, Json<TaskOperation>>("payload").ok().map(|Json(op)| op),
-                deliveries: row.get::<_, i32>("deliveries").max(0) as u32,
-                reason: row.get::<_, Option<String>>("last_error").unwrap_or_default(),
-            })
-            .collect())
-    }
 }
 
 /// What a claim found.
@@ -249,19 +223,6 @@ pub(crate) enum Claimed {
     Buried(String),
     /// Nothing to do now.
     Empty,
-}
-
-/// One dead-lettered operation.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DeadOperation {
-    /// The operation's id.
-    pub id: uuid::Uuid,
-    /// The operation, if it could be decoded.
-    pub operation: Option<TaskOperation>,
-    /// How many times it was delivered.
-    pub deliveries: u32,
-    /// Why it was dead-lettered.
-    pub reason: String,
 }
 
 #[cfg(test)]

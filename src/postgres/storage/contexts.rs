@@ -95,7 +95,8 @@ pub(crate) async fn append_to_context(
 }
 
 pub(crate) async fn clear_context(client: &Object, context_id: ContextId) -> Result<()> {
-    // Tasks, their feedback and webhook configs go with it (ON DELETE CASCADE).
+    // Tasks, their feedback, webhook configs and failed notifications go with it (ON DELETE
+    // CASCADE).
     let deleted =
         client.execute("DELETE FROM contexts WHERE id = $1", &[&context_id.0]).await.map_err(committing)?;
     if deleted == 0 {
@@ -116,5 +117,8 @@ pub(crate) async fn get_context_owner(client: &Object, context_id: ContextId) ->
 }
 
 pub(crate) async fn clear_all(client: &Object) -> Result<()> {
-    client.batch_execute("TRUNCATE task_feedback, webhook_configs, tasks, contexts").await.map_err(committing)
+    client
+        .batch_execute("TRUNCATE failed_notifications, task_feedback, webhook_configs, tasks, contexts")
+        .await
+        .map_err(committing)
 }

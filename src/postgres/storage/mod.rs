@@ -2,12 +2,14 @@
 //!
 //! One file per role, each function named after the trait method it serves: `tasks` (load,
 //! submit, update, compare-and-swap, owner), `claims` (claim, renew, release, stuck tasks),
-//! `contexts`, `lists`, `webhooks` (webhook configs and feedback), and `codec` (rows into values).
+//! `contexts`, `lists`, `webhooks` (webhook configs and feedback), `retention` (failed
+//! notifications, pruning finished tasks) and `codec` (rows into values).
 
 mod claims;
 pub(crate) mod codec;
 mod contexts;
 mod lists;
+mod retention;
 mod tasks;
 mod webhooks;
 
@@ -16,13 +18,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Object, Pool};
+use uuid::Uuid;
 
 use super::options::PostgresOptions;
 use super::{migrations, pool};
 use crate::error::Result;
 use crate::model::{
-    ClaimOutcome, ClaimRequest, ClaimToken, Context, ContextId, ContextSummary, Feedback, Message, Metadata,
-    Page, PushNotificationConfig, Renewal, StuckTask, Submission, Task, TaskId, TaskState, TaskUpdate,
+    ClaimOutcome, ClaimRequest, ClaimToken, Context, ContextId, ContextSummary, FailedNotification, Feedback,
+    Message, Metadata, Page, PushNotificationConfig, Renewal, StuckTask, Submission, Task, TaskId, TaskState,
+    TaskUpdate,
 };
 use crate::storage::Storage;
 
@@ -188,6 +192,21 @@ impl Storage for PostgresStorage {
     }
     async fn get_context_owner(&self, context_id: ContextId) -> Result<Option<String>> {
         self.on_connection(async |client| contexts::get_context_owner(client, context_id).await).await
+    }
+    async fn record_failed_notification(&self, failure: &FailedNotification) -> Result<()> {
+        self.on_connection(async |client| retention::record_failed_notification(client, failure).await).await
+    }
+    async fn failed_notifications(&self, page: Page) -> Result<Vec<FailedNotification>> {
+        self.on_connection(async |client| retention::failed_notifications(client, page).await).await
+    }
+    async fn remove_failed_notification(&self, notification_id: Uuid) -> Result<bool> {
+        self.on_connection(async |client| {
+            retention::remove_failed_notification(client, notification_id).await
+        })
+        .await
+    }
+    async fn prune_tasks(&self, older_than: Duration, limit: usize) -> Result<u64> {
+        self.on_connection(async |client| retention::prune_tasks(client, older_than, limit).await).await
     }
     async fn ping(&self) -> Result<()> {
         self.on_connection(async |client| super::pool::ping(client).await).await

@@ -1,6 +1,7 @@
-//! The scheduler's commands on its streams, typed: groups, enqueue, reads, inspection. The
-//! multi-step ones are Lua scripts (in `lua/`), run atomically with `EVALSHA` (the redis crate
-//! loads a script the server does not know yet, e.g. after a restart).
+//! The scheduler's commands on its streams, typed: groups, enqueue, reads, the backlog (what an
+//! operator does is in `admin.rs`). The multi-step ones are Lua scripts (in `lua/`), run
+//! atomically with `EVALSHA` (the redis crate loads a script the server does not know yet, e.g.
+//! after a restart).
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -8,13 +9,14 @@ use std::time::Duration;
 use deadpool_redis::redis::{self, Script, Value, aio::ConnectionLike};
 
 use super::RedisSchedulerOptions;
-use super::entry::{self, Entry, RedisDeadLetter};
+use super::entry::{self, Entry};
 use super::keys::RedisKeys;
 use crate::error::{BackendError, Error, Result, Transience};
 use crate::model::{Lane, Lanes, OperationId};
 use crate::redis::error::{command_error, is_existing_group};
 
-static ENQUEUE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/enqueue.lua")));
+static ENQUEUE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(concat!(include_str!("lua/add.lua"), include_str!("lua/enqueue.lua"))));
 
 /// The cursor that starts (and ends) a full scan of a group's pending entries.
 pub(super) const CURSOR_START: &str = "0-0";
@@ -108,32 +110,6 @@ pub(super) async fn read(
         .collect();
     entries.sort_by_key(|(lane, _)| *lane != Lane::Control);
     Ok(entries)
-}
-
-/// Up to `count` dead letters, oldest first.
-pub(super) async fn dead_letters(
-    con: &mut impl ConnectionLike,
-    keys: &RedisKeys,
-    count: usize,
-) -> Result<Vec<RedisDeadLetter>> {
-    let reply: Value = redis::cmd("XRANGE")
-        .arg(&keys.dead)
-        .arg("-")
-        .arg("+")
-        .arg("COUNT")
-        .arg(count)
-        .query_async(con)
-        .await
-        .map_err(|err| command_error("read dead letters", err))?;
-    let entries = entry::array(reply).ok_or_else(|| unexpected("read dead letters", "not an array"))?;
-    entries
-        .into_iter()
-        .map(|value| {
-            Entry::from_value(value)
-                .map(|entry| RedisDeadLetter::from_entry(&entry))
-                .map_err(|detail| unexpected("read dead letters", detail))
-        })
-        .collect()
 }
 
 /// Entries in the operation streams: queued or in flight.

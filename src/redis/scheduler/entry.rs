@@ -5,16 +5,15 @@
 //! `op`, the JSON of the [`TaskOperation`] with a version field `v`. Readers reject versions they
 //! do not know (dead-lettering the entry), so a newer writer never gets misread.
 
+use chrono::{DateTime, Utc};
 use deadpool_redis::redis::Value;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::model::TaskOperation;
+use crate::model::{DeadLetter, DeadLetterId, TaskOperation};
 
 /// The payload version this code writes and reads.
 pub(super) const VERSION: u64 = 1;
-/// The field with the operation id.
-pub(super) const ID_FIELD: &str = "id";
 /// The field with the versioned JSON.
 pub(super) const OP_FIELD: &str = "op";
 
@@ -107,41 +106,30 @@ pub(super) fn read_reply(value: Value) -> std::result::Result<Vec<(String, Entry
     Ok(entries)
 }
 
-/// An operation that will not be delivered again, as kept in the dead-letter stream.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RedisDeadLetter {
-    /// Its id in the dead-letter stream (the time it was dead-lettered, in ms, comes first).
-    pub entry_id: String,
-    /// Why it was dead-lettered: the receiver's reason, the decode error, or the delivery limit.
-    pub reason: String,
-    /// How many times it had been delivered.
-    pub deliveries: u32,
-    /// The consumer that held it last.
-    pub consumer: String,
-    /// Its id in the operation stream.
-    pub source_entry_id: String,
-    /// The operation id, if the entry had one.
-    pub operation_id: Option<String>,
-    /// The operation, if it could be decoded.
-    pub operation: Option<TaskOperation>,
-    /// The raw payload (lossy UTF-8), if there was one.
-    pub payload: Option<String>,
+/// A dead letter as the dead-letter stream keeps it: the reason, the delivery count, where it
+/// came from, then the operation entry's own fields.
+pub(super) fn dead_letter(entry: &Entry) -> DeadLetter {
+    let text = |name: &str| entry.field(name).map(|value| String::from_utf8_lossy(value).into_owned());
+    let operation = entry.operation().ok();
+    DeadLetter {
+        id: DeadLetterId(entry.id.clone()),
+        task_id: operation.as_ref().map(|operation| operation.action.task_id()),
+        operation,
+        deliveries: text("deliveries").and_then(|n| n.parse().ok()).unwrap_or(0),
+        last_error: text("reason").unwrap_or_default(),
+        dead_at: entry_time(&entry.id).unwrap_or_default(),
+    }
 }
 
-impl RedisDeadLetter {
-    pub(super) fn from_entry(entry: &Entry) -> Self {
-        let text = |name: &str| entry.field(name).map(|value| String::from_utf8_lossy(value).into_owned());
-        Self {
-            entry_id: entry.id.clone(),
-            reason: text("reason").unwrap_or_default(),
-            deliveries: text("deliveries").and_then(|n| n.parse().ok()).unwrap_or(0),
-            consumer: text("consumer").unwrap_or_default(),
-            source_entry_id: text("entry").unwrap_or_default(),
-            operation_id: text(ID_FIELD),
-            operation: entry.operation().ok(),
-            payload: text(OP_FIELD),
-        }
-    }
+/// The time in a stream entry id (`<ms>-<seq>`): when the entry was added.
+pub(super) fn entry_time(id: &str) -> Option<DateTime<Utc>> {
+    let millis = id.split_once('-')?.0.parse().ok()?;
+    DateTime::from_timestamp_millis(millis)
+}
+
+/// Whether `id` is a stream entry id, which Redis would otherwise refuse as an error.
+pub(super) fn is_entry_id(id: &str) -> bool {
+    id.split_once('-').is_some_and(|(ms, seq)| ms.parse::<u64>().is_ok() && seq.parse::<u64>().is_ok())
 }
 
 pub(super) fn array(value: Value) -> Option<Vec<Value>> {

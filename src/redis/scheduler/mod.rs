@@ -57,6 +57,7 @@
 //! # Ok(()) }
 //! ```
 
+mod admin;
 mod commands;
 mod connection;
 mod entry;
@@ -70,12 +71,12 @@ mod sweep;
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_redis::redis::Client;
 use tokio_util::sync::CancellationToken;
 
-pub use entry::RedisDeadLetter;
 pub use keys::RedisKeys;
 pub use options::RedisSchedulerOptions;
 
@@ -83,7 +84,7 @@ use self::shared::Shared;
 use super::error::connect_error;
 use super::pool;
 use crate::error::Result;
-use crate::model::{Lanes, TaskOperation};
+use crate::model::{DeadLetter, DeadLetterId, Lanes, Page, QueueStats, TaskOperation};
 use crate::scheduler::{OperationStream, Scheduler};
 
 /// A [`Scheduler`] on Redis streams with a consumer group: acknowledged, at-least-once delivery
@@ -141,12 +142,6 @@ impl RedisScheduler {
         &self.shared.keys
     }
 
-    /// Up to `count` dead letters, oldest first.
-    pub async fn dead_letters(&self, count: usize) -> Result<Vec<RedisDeadLetter>> {
-        let mut con = self.shared.command_connection("read dead letters").await?;
-        commands::dead_letters(&mut con, &self.shared.keys, count).await
-    }
-
     /// Operations not yet acknowledged or dead-lettered, in both lanes: queued or in flight.
     pub async fn backlog(&self) -> Result<u64> {
         let mut con = self.shared.command_connection("count the backlog").await?;
@@ -178,6 +173,33 @@ impl Scheduler for RedisScheduler {
     /// flight are delivered again after the idle time. Idempotent.
     async fn ping(&self) -> Result<()> {
         crate::redis::pool::ping(&mut self.shared.command_connection("ping").await?).await
+    }
+
+    async fn dead_letters(&self, page: Page) -> Result<Vec<DeadLetter>> {
+        let mut con = self.shared.command_connection("read dead letters").await?;
+        admin::dead_letters(&mut con, &self.shared, page).await
+    }
+
+    async fn replay_dead_letter(&self, id: &DeadLetterId) -> Result<bool> {
+        let mut con = self.shared.command_connection("replay a dead letter").await?;
+        admin::replay(&mut con, &self.shared, id).await
+    }
+
+    async fn discard_dead_letter(&self, id: &DeadLetterId) -> Result<bool> {
+        let mut con = self.shared.command_connection("discard a dead letter").await?;
+        admin::discard(&mut con, &self.shared, id).await
+    }
+
+    async fn stats(&self) -> Result<QueueStats> {
+        let mut con = self.shared.command_connection("read the queue's state").await?;
+        admin::stats(&mut con, &self.shared).await
+    }
+
+    /// Nothing to forget: acknowledged entries are deleted at once, and each operation id's
+    /// dedup key expires by itself after `dedup_ttl`.
+    async fn prune(&self, _older_than: Duration, _limit: usize) -> Result<u64> {
+        self.shared.check_open()?;
+        Ok(0)
     }
 
     async fn close(&self) -> Result<()> {

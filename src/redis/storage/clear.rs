@@ -24,11 +24,7 @@ impl RedisStorage {
             for (id, stored) in &tasks {
                 self.queue_remove_task(&mut pipe, id, stored.as_ref().ok());
             }
-            pipe.del(&key).ignore().del(&members).ignore();
-            pipe.zrem(self.keys.contexts(), context_id.to_string()).ignore();
-            if let Some(owner) = &context.owner {
-                pipe.zrem(self.keys.owner_contexts(owner), context_id.to_string()).ignore();
-            }
+            self.queue_remove_context(&mut pipe, context_id, context.owner.as_deref());
             if exec(&mut conn, &mut pipe, "clear_context").await? {
                 return Ok(());
             }
@@ -36,17 +32,33 @@ impl RedisStorage {
         Err(contention("clear_context"))
     }
 
+    /// Queues the removal of context `context_id` (owned by `owner`) and its task list.
+    pub(super) fn queue_remove_context(
+        &self,
+        pipe: &mut Pipeline,
+        context_id: ContextId,
+        owner: Option<&str>,
+    ) {
+        pipe.del(self.keys.context(context_id)).ignore().del(self.keys.context_tasks(context_id)).ignore();
+        pipe.zrem(self.keys.contexts(), context_id.to_string()).ignore();
+        if let Some(owner) = owner {
+            pipe.zrem(self.keys.owner_contexts(owner), context_id.to_string()).ignore();
+        }
+    }
+
     /// Queues the removal of task `id` with everything hanging off it. Without its record (it
     /// cannot be read) it is taken out of every state set.
-    fn queue_remove_task(&self, pipe: &mut Pipeline, id: &str, stored: Option<&StoredTask>) {
+    pub(super) fn queue_remove_task(&self, pipe: &mut Pipeline, id: &str, stored: Option<&StoredTask>) {
         pipe.del(self.keys.task(id)).ignore();
         pipe.del(self.keys.webhook(id)).ignore().srem(self.keys.webhooks(), id).ignore();
         pipe.del(self.keys.feedback(id)).ignore();
+        self.queue_remove_failures(pipe, id);
         match stored {
             Some(stored) => self.queue_unindex(pipe, stored),
             None => {
                 pipe.del(self.keys.claim(id)).ignore();
                 pipe.zrem(self.keys.due(), id).ignore().zrem(self.keys.tasks(), id).ignore();
+                pipe.zrem(self.keys.finished(), id).ignore();
                 for state in TaskState::ALL {
                     pipe.srem(self.keys.state(state), id).ignore();
                 }

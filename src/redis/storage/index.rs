@@ -1,6 +1,7 @@
 //! What every task write queues besides the task's JSON, so that its indexes never disagree with
-//! it: the state sets (for counts), the claim (only while `working`) and the due set (for
-//! [`stuck_tasks`](crate::Storage::stuck_tasks)).
+//! it: the state sets (for counts), the claim (only while `working`), the due set (for
+//! [`stuck_tasks`](crate::Storage::stuck_tasks)) and the finished set (for
+//! [`prune_tasks`](crate::Storage::prune_tasks)).
 
 use chrono::{DateTime, Utc};
 use deadpool_redis::redis::Pipeline;
@@ -49,6 +50,10 @@ impl RedisStorage {
             Some(since) => pipe.zadd(self.keys.due(), &id, millis(since)).ignore(),
             None => pipe.zrem(self.keys.due(), &id).ignore(),
         };
+        // A terminal task never changes again: it enters the finished set once.
+        if task.status.state.is_terminal() {
+            pipe.zadd(self.keys.finished(), &id, millis(task.status.timestamp)).ignore();
+        }
         Ok(())
     }
 
@@ -57,6 +62,7 @@ impl RedisStorage {
         let id = stored.task.id;
         pipe.del(self.keys.claim(id)).ignore();
         pipe.zrem(self.keys.due(), id.to_string()).ignore();
+        pipe.zrem(self.keys.finished(), id.to_string()).ignore();
         pipe.zrem(self.keys.tasks(), id.to_string()).ignore();
         pipe.srem(self.keys.state(stored.task.status.state), id.to_string()).ignore();
         if let Some(owner) = &stored.owner {

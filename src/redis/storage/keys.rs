@@ -13,6 +13,7 @@ use crate::model::{ContextId, TaskState};
 /// | `{p}:store:task:<id>` | string | the task, its owner and creation number (JSON) |
 /// | `{p}:store:claim:<id>` | hash | the task's claim (`token`, `run`, `lease_until` in ms), only while it is `working` |
 /// | `{p}:store:due` | sorted set | the ids of the tasks that may get stuck (`submitted`, `resumed`, `working`), scored by when they are stuck from (ms): the state's timestamp, or the lease's end |
+/// | `{p}:store:finished` | sorted set | the ids of the terminal tasks, scored by when they finished (ms), for `prune_tasks` |
 /// | `{p}:store:tasks` | sorted set | every task id, scored by creation number |
 /// | `{p}:store:owner-tasks:<owner>` | sorted set | one owner's task ids |
 /// | `{p}:store:state:<state>` | set | the ids of the tasks in a state (for counts) |
@@ -22,8 +23,11 @@ use crate::model::{ContextId, TaskState};
 /// | `{p}:store:webhook:<task>` | string | a task's webhook config (JSON) |
 /// | `{p}:store:webhooks` | set | task ids with a webhook config |
 /// | `{p}:store:feedback:<task>` | string | a task's feedback (JSON array) |
+/// | `{p}:store:failed` | hash | failed notifications by notification id (JSON) |
+/// | `{p}:store:failed-order` | sorted set | notification ids, scored by creation number when first recorded |
+/// | `{p}:store:task-failed:<task>` | set | the notification ids of a task's failed notifications |
 /// | `{p}:store:sequence` | counter | the last creation number |
-/// | `{p}:store:schema` | string | the layout version the data is in (absent: the first, without claims and due set) |
+/// | `{p}:store:schema` | string | the layout version the data is in (absent: the first, without claims and due set; 2: without the finished set) |
 /// | `{p}:store:migration` | string, expires | held by the process bringing the data to the current layout |
 #[derive(Clone, Debug)]
 pub(super) struct StorageKeys {
@@ -43,6 +47,18 @@ impl StorageKeys {
     }
     pub(super) fn due(&self) -> String {
         format!("{}:due", self.tag)
+    }
+    pub(super) fn finished(&self) -> String {
+        format!("{}:finished", self.tag)
+    }
+    pub(super) fn failed(&self) -> String {
+        format!("{}:failed", self.tag)
+    }
+    pub(super) fn failed_order(&self) -> String {
+        format!("{}:failed-order", self.tag)
+    }
+    pub(super) fn task_failed(&self, task: impl Display) -> String {
+        format!("{}:task-failed:{task}", self.tag)
     }
     pub(super) fn schema(&self) -> String {
         format!("{}:schema", self.tag)

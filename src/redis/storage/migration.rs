@@ -3,8 +3,10 @@
 //! Layout 1 (no `{p}:store:schema` key) had no claims and no due set. Its tasks need no rewrite —
 //! a task without a claim key is simply unclaimed — but those that can get stuck (`submitted`,
 //! `resumed`, `working`) must enter the due set, or [`stuck_tasks`](crate::Storage::stuck_tasks)
-//! would never find them. One process does it, under a lock key that expires if it dies; the
-//! others wait for the version key, which is written last.
+//! would never find them. Layouts 1 and 2 had no finished set: terminal tasks must enter it, or
+//! [`prune_tasks`](crate::Storage::prune_tasks) would never delete them. One process does it,
+//! under a lock key that expires if it dies; the others wait for the version key, which is
+//! written last.
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -21,7 +23,7 @@ use crate::error::{BackendError, Result, Transience};
 use crate::redis::pool::PooledConnection;
 
 /// The layout this release writes.
-pub(super) const SCHEMA_VERSION: u64 = 2;
+pub(super) const SCHEMA_VERSION: u64 = 3;
 
 /// How long the lock lasts unless extended (after each batch).
 const LOCK_TTL: Duration = Duration::from_secs(30);
@@ -69,7 +71,7 @@ impl RedisStorage {
                 .await
                 .map_err(|e| write_error("lock the migration", e))?;
             if locked.is_some() {
-                let migrated = self.index_stuck_candidates(&mut conn, &token).await;
+                let migrated = self.index_for_layout(&mut conn, &token, version).await;
                 if migrated.is_ok() {
                     redis::cmd("SET")
                         .arg(self.keys.schema())
@@ -102,26 +104,38 @@ impl RedisStorage {
         Ok(held == 1)
     }
 
-    /// Puts every task that can get stuck into the due set, a batch of task keys at a time.
-    async fn index_stuck_candidates(&self, conn: &mut PooledConnection, token: &str) -> Result<()> {
+    /// Puts the tasks into the sets layout `from` (`None`: the first) lacks, a batch of task keys
+    /// at a time.
+    async fn index_for_layout(
+        &self,
+        conn: &mut PooledConnection,
+        token: &str,
+        from: Option<u64>,
+    ) -> Result<()> {
         let (pattern, mut cursor, mut indexed) = (self.keys.task_pattern(), 0u64, 0usize);
         loop {
             let (next, keys) = scan(conn, cursor, &pattern, BATCH, "migrate: list the tasks").await?;
-            indexed += self.index_batch(conn, &keys).await?;
+            indexed += self.index_batch(conn, &keys, from).await?;
             if !self.lock(conn, token, LOCK_TTL).await? {
                 return Err(unavailable("migrate: the lock expired before the migration finished".into()));
             }
             if next == 0 {
-                tracing::info!(indexed, "indexed the tasks written before claims for stuck_tasks");
+                tracing::info!(indexed, from = ?from, "indexed the tasks written by an earlier layout");
                 return Ok(());
             }
             cursor = next;
         }
     }
 
-    /// Indexes the tasks of `keys` that can get stuck, atomically with reading them (a process of
-    /// the earlier release may still be writing); how many were indexed.
-    async fn index_batch(&self, conn: &mut PooledConnection, keys: &[String]) -> Result<usize> {
+    /// Indexes the tasks of `keys` that can get stuck (coming from layout 1) or are finished,
+    /// atomically with reading them (a process of the earlier release may still be writing); how
+    /// many were indexed.
+    async fn index_batch(
+        &self,
+        conn: &mut PooledConnection,
+        keys: &[String],
+        from: Option<u64>,
+    ) -> Result<usize> {
         let ids: Vec<String> =
             keys.iter().filter_map(|key| self.keys.task_id_of(key)).map(str::to_owned).collect();
         if ids.is_empty() {
@@ -134,13 +148,18 @@ impl RedisStorage {
             let mut pipe = redis::pipe();
             let mut indexed = 0;
             for (id, read) in tasks {
-                // A claim key cannot exist yet: earlier releases did not write one.
-                let Some(since) = readable(id, read).and_then(|stored| stuck_since(&stored.task, None))
-                else {
-                    continue;
-                };
-                pipe.zadd(self.keys.due(), id, millis(since)).ignore();
-                indexed += 1;
+                let Some(stored) = readable(id, read) else { continue };
+                let task = &stored.task;
+                // Layout 2 keeps the due set itself (with the claims' leases, which layout 1
+                // did not have: a claim key cannot exist there yet).
+                if let Some(since) = stuck_since(task, None).filter(|_| from.is_none()) {
+                    pipe.zadd(self.keys.due(), id, millis(since)).ignore();
+                    indexed += 1;
+                }
+                if task.status.state.is_terminal() {
+                    pipe.zadd(self.keys.finished(), id, millis(task.status.timestamp)).ignore();
+                    indexed += 1;
+                }
             }
             if exec(conn, &mut pipe, "migrate").await? {
                 return Ok(indexed);

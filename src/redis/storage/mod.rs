@@ -14,7 +14,10 @@
 //! Leases and cutoffs are measured on the server's clock (`TIME`). Renewing and releasing are
 //! compare-and-set scripts on the claim's key alone. The due set scores each task that can get
 //! stuck by when it is stuck from, and moves with every write, so `stuck_tasks` is one range
-//! query. Data written before claims is indexed once on connect (see `migration`).
+//! query; the finished set scores each terminal task by when it finished, so `prune_tasks` is one
+//! too. Failed notifications are a hash with a sorted set for their order and a set per task, so
+//! that they go with their task. Data written by earlier layouts is indexed once on connect (see
+//! `migration`).
 
 mod claims;
 mod clear;
@@ -25,6 +28,7 @@ mod index;
 mod keys;
 mod lists;
 mod migration;
+mod retention;
 mod tasks;
 mod tx;
 mod webhooks;
@@ -36,6 +40,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_redis::Pool;
 use deadpool_redis::redis;
+use uuid::Uuid;
 
 use self::keys::StorageKeys;
 use super::RedisOptions;
@@ -43,8 +48,9 @@ use super::error::connect_error;
 use super::pool::{self, PooledConnection};
 use crate::error::{Error, Result};
 use crate::model::{
-    ClaimOutcome, ClaimRequest, ClaimToken, Context, ContextId, ContextSummary, Feedback, Message, Metadata,
-    Page, PushNotificationConfig, Renewal, StuckTask, Submission, Task, TaskId, TaskState, TaskUpdate,
+    ClaimOutcome, ClaimRequest, ClaimToken, Context, ContextId, ContextSummary, FailedNotification, Feedback,
+    Message, Metadata, Page, PushNotificationConfig, Renewal, StuckTask, Submission, Task, TaskId, TaskState,
+    TaskUpdate,
 };
 use crate::storage::Storage;
 
@@ -196,6 +202,18 @@ impl Storage for RedisStorage {
     }
     async fn get_context_owner(&self, context_id: ContextId) -> Result<Option<String>> {
         RedisStorage::get_context_owner(self, context_id).await
+    }
+    async fn record_failed_notification(&self, failure: &FailedNotification) -> Result<()> {
+        RedisStorage::record_failed_notification(self, failure).await
+    }
+    async fn failed_notifications(&self, page: Page) -> Result<Vec<FailedNotification>> {
+        RedisStorage::failed_notifications(self, page).await
+    }
+    async fn remove_failed_notification(&self, notification_id: Uuid) -> Result<bool> {
+        RedisStorage::remove_failed_notification(self, notification_id).await
+    }
+    async fn prune_tasks(&self, older_than: Duration, limit: usize) -> Result<u64> {
+        RedisStorage::prune_tasks(self, older_than, limit).await
     }
     async fn ping(&self) -> Result<()> {
         super::pool::ping(&mut self.connection().await?).await

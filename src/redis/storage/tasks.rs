@@ -48,7 +48,7 @@ impl RedisStorage {
         })
     }
 
-    async fn next_sequence(&self, conn: &mut PooledConnection) -> Result<u64> {
+    pub(super) async fn next_sequence(&self, conn: &mut PooledConnection) -> Result<u64> {
         conn.incr(self.keys.sequence(), 1).await.map_err(|e| read_error("next sequence", e))
     }
 

@@ -6,15 +6,7 @@
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
 end
-local args = {KEYS[2]}
-if tonumber(ARGV[4]) > 0 then
-  args[#args + 1] = 'MAXLEN'
-  args[#args + 1] = '~'
-  args[#args + 1] = ARGV[4]
-end
-local fields = {'*', 'id', ARGV[2], 'op', ARGV[3]}
-for i = 1, #fields do args[#args + 1] = fields[i] end
 -- XADD first: if it fails nothing is remembered, and the enqueue can be retried.
-local entry = redis.call('XADD', unpack(args))
+local entry = add(KEYS[2], ARGV[4], ARGV[2], ARGV[3])
 redis.call('SET', KEYS[1], entry, 'PX', ARGV[1])
 return 1

@@ -1,15 +1,18 @@
 //! [`InMemoryScheduler`]: a bounded, acknowledged, multi-consumer queue in process memory.
 
+mod admin;
+
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::Utc;
 use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 
 use crate::error::{Error, Result};
-use crate::model::{Lane, Lanes, OperationId, TaskOperation};
+use crate::model::{DeadLetter, DeadLetterId, Lane, Lanes, OperationId, Page, QueueStats, TaskOperation};
 use crate::scheduler::{Delivery, Hold, OperationStream, Receipt, Scheduler};
 
 /// Tuning of an [`InMemoryScheduler`].
@@ -36,17 +39,6 @@ impl Default for InMemorySchedulerOptions {
             dedup_window: 100_000,
         }
     }
-}
-
-/// An operation that will not be delivered again, and why.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DeadLetter {
-    /// The operation.
-    pub operation: TaskOperation,
-    /// How many times it was delivered.
-    pub deliveries: u32,
-    /// Why it was dead-lettered.
-    pub reason: String,
 }
 
 /// A scheduler in process memory: operations are lost when the process ends.
@@ -87,6 +79,26 @@ struct Queue {
 struct Entry {
     operation: TaskOperation,
     deliveries: u32,
+    /// Since when it could be delivered (for [`QueueStats::oldest_waiting_age`]).
+    since: Instant,
+}
+
+impl Entry {
+    fn new(operation: TaskOperation) -> Self {
+        Self { operation, deliveries: 0, since: Instant::now() }
+    }
+
+    /// The dead letter this entry becomes, after `deliveries`, for `reason`.
+    fn bury(self, deliveries: u32, reason: String) -> DeadLetter {
+        DeadLetter {
+            id: DeadLetterId::from(self.operation.id),
+            task_id: Some(self.operation.action.task_id()),
+            operation: Some(self.operation),
+            deliveries,
+            last_error: reason,
+            dead_at: Utc::now(),
+        }
+    }
 }
 
 const fn slot(lane: Lane) -> usize {
@@ -120,11 +132,6 @@ impl InMemoryScheduler {
         }
     }
 
-    /// Operations that will not be delivered again.
-    pub fn dead_letters(&self) -> Vec<DeadLetter> {
-        self.shared.lock().dead.clone()
-    }
-
     /// Operations waiting for a receiver (not counting those in flight).
     pub fn pending(&self) -> usize {
         let queue = self.shared.lock();
@@ -145,6 +152,19 @@ impl Shared {
         Ok(())
     }
 
+    /// Takes a free slot for an operation, waiting up to `enqueue_timeout`; given back when it is
+    /// settled.
+    async fn take_slot(&self) -> Result<()> {
+        let wait = self.options.enqueue_timeout;
+        match tokio::time::timeout(wait, self.free_slots.acquire()).await {
+            Ok(Ok(permit)) => {
+                permit.forget();
+                Ok(())
+            }
+            _ => Err(Error::QueueFull { capacity: self.options.capacity, waited: wait }),
+        }
+    }
+
     fn wake(&self, lane: Lane) {
         self.queued[slot(lane)].notify_one();
     }
@@ -161,7 +181,7 @@ impl Shared {
                 if entry.deliveries > limit.saturating_add(1) {
                     let done = entry.deliveries - 1;
                     let reason = format!("not settled after {done} deliveries");
-                    queue.dead.push(DeadLetter { operation: entry.operation, deliveries: done, reason });
+                    queue.dead.push(entry.bury(done, reason));
                     self.free_slots.add_permits(1);
                     continue;
                 }
@@ -242,7 +262,8 @@ impl Queue {
         }
         let (due, later): (Vec<_>, Vec<_>) = self.delayed.drain(..).partition(|(at, _)| *at <= now);
         self.delayed = later;
-        for (_, entry) in due {
+        for (at, mut entry) in due {
+            entry.since = at;
             self.ready[slot(entry.operation.lane())].push_front(entry);
         }
     }
@@ -271,12 +292,8 @@ impl Receipt for MemoryReceipt {
 
     async fn dead_letter(&self, reason: &str) -> Result<()> {
         if let Some(entry) = self.settle() {
-            let dead = DeadLetter {
-                operation: entry.operation,
-                deliveries: entry.deliveries,
-                reason: reason.to_owned(),
-            };
-            self.shared.lock().dead.push(dead);
+            let deliveries = entry.deliveries;
+            self.shared.lock().dead.push(entry.bury(deliveries, reason.to_owned()));
             self.shared.free_slots.add_permits(1);
         }
         Ok(())
@@ -302,8 +319,9 @@ impl Receipt for MemoryReceipt {
 
 impl Drop for MemoryReceipt {
     fn drop(&mut self) {
-        if let Some(entry) = self.settle() {
+        if let Some(mut entry) = self.settle() {
             let lane = entry.operation.lane();
+            entry.since = Instant::now();
             self.shared.lock().ready[slot(lane)].push_front(entry);
             self.shared.wake(lane);
         }
@@ -323,11 +341,7 @@ impl Scheduler for InMemoryScheduler {
                 return Ok(());
             }
         }
-        let wait = shared.options.enqueue_timeout;
-        match tokio::time::timeout(wait, shared.free_slots.acquire()).await {
-            Ok(Ok(permit)) => permit.forget(),
-            _ => return Err(Error::QueueFull { capacity: shared.options.capacity, waited: wait }),
-        }
+        shared.take_slot().await?;
         let lane = operation.lane();
         {
             let mut queue = shared.lock();
@@ -336,7 +350,7 @@ impl Scheduler for InMemoryScheduler {
                 shared.free_slots.add_permits(1);
                 return Ok(());
             }
-            queue.ready[slot(lane)].push_back(Entry { operation: operation.clone(), deliveries: 0 });
+            queue.ready[slot(lane)].push_back(Entry::new(operation.clone()));
         }
         shared.wake(lane);
         Ok(())
@@ -354,6 +368,33 @@ impl Scheduler for InMemoryScheduler {
 
     async fn ping(&self) -> Result<()> {
         self.shared.check_open()
+    }
+
+    async fn dead_letters(&self, page: Page) -> Result<Vec<DeadLetter>> {
+        self.shared.check_open()?;
+        Ok(page.apply(self.shared.lock().dead.iter().cloned()))
+    }
+
+    async fn replay_dead_letter(&self, id: &DeadLetterId) -> Result<bool> {
+        self.shared.replay(id).await
+    }
+
+    async fn discard_dead_letter(&self, id: &DeadLetterId) -> Result<bool> {
+        self.shared.check_open()?;
+        let mut queue = self.shared.lock();
+        let found = queue.dead.iter().position(|dead| dead.id == *id);
+        Ok(found.map(|at| queue.dead.remove(at)).is_some())
+    }
+
+    async fn stats(&self) -> Result<QueueStats> {
+        self.shared.check_open()?;
+        Ok(self.shared.stats())
+    }
+
+    /// Nothing to forget: the ids of settled operations live in a window of `dedup_window` ids.
+    async fn prune(&self, _older_than: Duration, _limit: usize) -> Result<u64> {
+        self.shared.check_open()?;
+        Ok(0)
     }
 
     async fn close(&self) -> Result<()> {

@@ -1,9 +1,14 @@
 //! Scheduler contracts: delivery of every kind of operation, deduplicated enqueues,
 //! redelivery of what was not acknowledged, releases that do not count, the delivery limit,
-//! lanes, dead letters, competing receivers, closing.
+//! lanes, dead letters, competing receivers, closing; and what an operator does (`operations`):
+//! the queue's state, dead letters listed, replayed and discarded, pruning.
 //!
 //! Several cases share one scheduler, so each case recognises its own operations by task id and
 //! acknowledges anything else it meets (leftovers of earlier cases).
+
+mod operations;
+
+pub use operations::*;
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -44,6 +49,7 @@ impl Expectations {
 /// Runs every scheduler case in order, except [`close_ends_streams_and_later_calls`] (which
 /// leaves the scheduler closed).
 pub async fn run_all(scheduler: &dyn Scheduler, expect: Expectations) {
+    stats_count_what_waits_what_is_in_flight_and_what_died(scheduler).await;
     delivers_every_kind_of_operation(scheduler).await;
     duplicate_enqueues_deliver_once(scheduler, expect).await;
     unacknowledged_delivery_is_redelivered(scheduler, expect).await;
@@ -56,6 +62,8 @@ pub async fn run_all(scheduler: &dyn Scheduler, expect: Expectations) {
     if expect.idle_takeover {
         an_idle_delivery_is_taken_over_and_its_first_holder_cannot_settle_it(scheduler, expect).await;
     }
+    dead_letters_are_listed_replayed_and_discarded(scheduler, expect).await;
+    prune_keeps_what_is_not_settled(scheduler, expect).await;
 }
 
 fn run_params(task_id: TaskId) -> TaskSendParams {
@@ -373,4 +381,7 @@ pub async fn close_ends_streams_and_later_calls(scheduler: &dyn Scheduler) {
     let refused = within("enqueue", scheduler.enqueue(&run_op(TaskId::new()))).await;
     assert!(matches!(refused, Err(Error::Closed(_))), "{refused:?}");
     assert!(matches!(within("receive", scheduler.receive(Lanes::All)).await, Err(Error::Closed(_))));
+    assert!(matches!(within("stats", scheduler.stats()).await, Err(Error::Closed(_))));
+    let dead = within("dead_letters", scheduler.dead_letters(crate::model::Page::ALL)).await;
+    assert!(matches!(dead, Err(Error::Closed(_))), "{dead:?}");
 }

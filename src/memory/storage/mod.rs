@@ -1,5 +1,7 @@
 //! [`InMemoryStorage`]: the storage contract on sharded concurrent maps.
 
+mod retention;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -8,12 +10,14 @@ use async_trait::async_trait;
 use chrono::Utc;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
+use uuid::Uuid;
 
 use crate::error::{Entity, Error, Result};
 use crate::model::{
     Admission, Claim, ClaimDecision, ClaimOutcome, ClaimRequest, ClaimToken, Context, ContextId,
-    ContextSummary, Feedback, InputLimits, Message, Metadata, Page, PushNotificationConfig, Renewal,
-    StuckTask, Submission, SubmitOutcome, Task, TaskId, TaskState, TaskStatus, TaskUpdate, lease_end,
+    ContextSummary, FailedNotification, Feedback, InputLimits, Message, Metadata, Page,
+    PushNotificationConfig, Renewal, StuckTask, Submission, SubmitOutcome, Task, TaskId, TaskState,
+    TaskStatus, TaskUpdate, lease_end,
 };
 use crate::storage::Storage;
 
@@ -29,6 +33,8 @@ pub struct InMemoryStorage {
     tasks: DashMap<TaskId, StoredTask>,
     webhooks: DashMap<TaskId, PushNotificationConfig>,
     feedback: DashMap<TaskId, Vec<Feedback>>,
+    /// Per task, in the order first recorded (by `sequence`).
+    failed: DashMap<TaskId, Vec<(u64, FailedNotification)>>,
     /// Creation order shared by tasks and contexts: lists sort by it.
     sequence: AtomicU64,
     closed: AtomicBool,
@@ -390,6 +396,7 @@ impl Storage for InMemoryStorage {
             self.tasks.remove(task_id);
             self.webhooks.remove(task_id);
             self.feedback.remove(task_id);
+            self.failed.remove(task_id);
         }
         context.remove();
         Ok(())
@@ -401,6 +408,7 @@ impl Storage for InMemoryStorage {
         self.tasks.clear();
         self.webhooks.clear();
         self.feedback.clear();
+        self.failed.clear();
         Ok(())
     }
 
@@ -457,6 +465,26 @@ impl Storage for InMemoryStorage {
         let stored =
             self.contexts.get(&context_id).ok_or_else(|| Error::not_found(Entity::Context, context_id))?;
         Ok(stored.owner.clone())
+    }
+
+    async fn record_failed_notification(&self, failure: &FailedNotification) -> Result<()> {
+        self.check_open()?;
+        self.record_failure(failure)
+    }
+
+    async fn failed_notifications(&self, page: Page) -> Result<Vec<FailedNotification>> {
+        self.check_open()?;
+        Ok(self.failures(page))
+    }
+
+    async fn remove_failed_notification(&self, notification_id: Uuid) -> Result<bool> {
+        self.check_open()?;
+        Ok(self.remove_failure(notification_id))
+    }
+
+    async fn prune_tasks(&self, older_than: Duration, limit: usize) -> Result<u64> {
+        self.check_open()?;
+        Ok(self.prune(older_than, limit))
     }
 
     async fn ping(&self) -> Result<()> {

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::memory::{InMemoryScheduler, InMemoryStorage};
@@ -10,10 +11,16 @@ use crate::retry::{Call, RetryPolicy, Retrying, execute_with_retry};
 use crate::scheduler::Scheduler;
 use crate::settings::{AppSettings, RetrySettings, SchedulerBackend, StorageBackend};
 use crate::storage::Storage;
+use crate::telemetry::{self, QueueLevels, QueueSampler};
 use crate::worker::{Agent, Worker};
 
+/// How often the queue's depth and age are sampled.
+const QUEUE_SAMPLE_EVERY: Duration = Duration::from_secs(5);
+
 /// A connected storage and scheduler, each wrapped in [`Retrying`] with its role's policy, retry
-/// budget and circuit breaker (`RETRY__*`).
+/// budget and circuit breaker (`RETRY__*`), named after its backend in metrics and spans (see
+/// [`telemetry`](crate::telemetry)). When a metrics recorder is installed, `connect` describes
+/// the metrics to it and the scheduler's queue is sampled every 5 s while the app lives.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> bindu::Result<()> {
@@ -48,10 +55,11 @@ impl App {
     /// a permanent failure — malformed URL, bad credentials, unknown database — stops at once
     /// with an error naming the setting. If the scheduler cannot be had, the storage is closed.
     pub async fn connect(settings: &AppSettings) -> Result<Self> {
+        telemetry::describe();
         // Boxed: the connect futures of every backend nest deeply, and a caller's `main` that
         // awaits this inline would inherit their depth (rustc's layout recursion limit).
         let storage = Box::pin(connect_storage(settings)).await?;
-        let scheduler = match Box::pin(connect_scheduler(settings)).await {
+        let (scheduler, memory) = match Box::pin(connect_scheduler(settings)).await {
             Ok(scheduler) => scheduler,
             Err(err) => {
                 if let Err(close) = storage.close().await {
@@ -60,6 +68,16 @@ impl App {
                 return Err(err);
             }
         };
+        let retry = &settings.retry;
+        let backends = [
+            (storage_name(&settings.storage), "storage", &retry.storage_guards),
+            (scheduler_name(&settings.scheduler), "scheduler", &retry.scheduler_guards),
+        ];
+        for (backend, role, guards) in backends {
+            telemetry::start::decorator(backend, role, guards.budget.as_ref(), guards.breaker.is_some());
+        }
+        telemetry::start::scheduler(scheduler_name(&settings.scheduler));
+        sample_queue(scheduler_name(&settings.scheduler), &scheduler, memory);
         Ok(Self { storage, scheduler, settings: settings.clone() })
     }
 
@@ -81,19 +99,62 @@ impl App {
 async fn connect_storage(settings: &AppSettings) -> Result<Arc<dyn Storage>> {
     let retry = &settings.retry;
     match &settings.storage {
-        StorageBackend::Memory => Ok(Arc::new(storage_decorator(InMemoryStorage::new(), retry))),
+        StorageBackend::Memory => Ok(Arc::new(storage_decorator(InMemoryStorage::new(), "memory", retry))),
         StorageBackend::Postgres { url, schema } => postgres_storage(url, schema.as_deref(), retry).await,
         StorageBackend::Redis { url, prefix } => redis_storage(url, prefix, retry).await,
     }
 }
 
-async fn connect_scheduler(settings: &AppSettings) -> Result<Arc<dyn Scheduler>> {
+/// The scheduler, and a handle on it when it is the in-memory one (for [`sample_queue`]).
+async fn connect_scheduler(
+    settings: &AppSettings,
+) -> Result<(Arc<dyn Scheduler>, Option<InMemoryScheduler>)> {
     let retry = &settings.retry;
     match &settings.scheduler {
-        SchedulerBackend::Memory => Ok(Arc::new(scheduler_decorator(InMemoryScheduler::new(), retry))),
-        SchedulerBackend::Redis { url, prefix } => redis_scheduler(url, prefix, retry).await,
-        SchedulerBackend::Postgres { url, schema } => postgres_scheduler(url, schema.as_deref(), retry).await,
+        SchedulerBackend::Memory => {
+            let memory = InMemoryScheduler::new();
+            Ok((Arc::new(scheduler_decorator(memory.clone(), "memory", retry)), Some(memory)))
+        }
+        SchedulerBackend::Redis { url, prefix } => Ok((redis_scheduler(url, prefix, retry).await?, None)),
+        SchedulerBackend::Postgres { url, schema } => {
+            Ok((postgres_scheduler(url, schema.as_deref(), retry).await?, None))
+        }
     }
+}
+
+/// The storage's `backend` label.
+const fn storage_name(backend: &StorageBackend) -> &'static str {
+    match backend {
+        StorageBackend::Memory => "memory",
+        StorageBackend::Postgres { .. } => "postgres",
+        StorageBackend::Redis { .. } => "redis",
+    }
+}
+
+/// The scheduler's `backend` label.
+const fn scheduler_name(backend: &SchedulerBackend) -> &'static str {
+    match backend {
+        SchedulerBackend::Memory => "memory",
+        SchedulerBackend::Redis { .. } => "redis",
+        SchedulerBackend::Postgres { .. } => "postgres",
+    }
+}
+
+/// Samples the queue's levels into the queue gauges while `scheduler` (the app's) lives. The
+/// levels come from what the backend tells: the in-memory scheduler's count of operations
+/// waiting (which tells neither lanes nor ages apart, so all are reported as runs, with no age);
+/// the other backends are not sampled.
+fn sample_queue(backend: &'static str, scheduler: &Arc<dyn Scheduler>, memory: Option<InMemoryScheduler>) {
+    let Some(memory) = memory else { return };
+    let alive = Arc::downgrade(scheduler);
+    QueueSampler::spawn(backend, QUEUE_SAMPLE_EVERY, move || {
+        alive.upgrade()?;
+        let memory = memory.clone();
+        Some(async move {
+            Ok(QueueLevels { waiting_runs: memory.pending() as u64, ..QueueLevels::default() })
+        })
+    })
+    .detach();
 }
 
 #[cfg(feature = "postgres")]
@@ -110,7 +171,7 @@ async fn postgres_storage(
             PostgresStorage::connect_with(options.clone())
         })
         .await?;
-    Ok(Arc::new(storage_decorator(storage, retry)))
+    Ok(Arc::new(storage_decorator(storage, "postgres", retry)))
 }
 
 #[cfg(feature = "postgres")]
@@ -132,7 +193,7 @@ async fn postgres_scheduler(
         || PostgresScheduler::connect_with(options.clone()),
     )
     .await?;
-    Ok(Arc::new(scheduler_decorator(scheduler, retry)))
+    Ok(Arc::new(scheduler_decorator(scheduler, "postgres", retry)))
 }
 
 #[cfg(not(feature = "postgres"))]
@@ -159,7 +220,7 @@ async fn redis_scheduler(url: &str, prefix: &str, retry: &RetrySettings) -> Resu
         || RedisScheduler::connect_with(options.clone()),
     )
     .await?;
-    Ok(Arc::new(scheduler_decorator(scheduler, retry)))
+    Ok(Arc::new(scheduler_decorator(scheduler, "redis", retry)))
 }
 
 #[cfg(feature = "redis")]
@@ -172,7 +233,7 @@ async fn redis_storage(url: &str, prefix: &str, retry: &RetrySettings) -> Result
             RedisStorage::connect_with(options.clone())
         })
         .await?;
-    Ok(Arc::new(storage_decorator(storage, retry)))
+    Ok(Arc::new(storage_decorator(storage, "redis", retry)))
 }
 
 #[cfg(not(feature = "redis"))]
@@ -185,14 +246,20 @@ async fn redis_scheduler(_: &str, _: &str, _: &RetrySettings) -> Result<Arc<dyn 
     Err(Error::config("SCHEDULER_TYPE", "redis needs bindu built with the `redis` feature"))
 }
 
-/// A storage backend in its decorator: the storage policy, budget and breaker of `retry`.
-fn storage_decorator<S: Storage>(storage: S, retry: &RetrySettings) -> Retrying<S> {
-    retry.storage_guards.apply(Retrying::with_policy(storage, retry.storage))
+/// A storage backend in its decorator, named `backend`: the storage policy, budget and breaker
+/// of `retry`.
+fn storage_decorator<S: Storage>(storage: S, backend: &'static str, retry: &RetrySettings) -> Retrying<S> {
+    retry.storage_guards.apply(Retrying::with_policy(storage, retry.storage).named(backend))
 }
 
-/// A scheduler backend in its decorator: the scheduler policy, budget and breaker of `retry`.
-fn scheduler_decorator<S: Scheduler>(scheduler: S, retry: &RetrySettings) -> Retrying<S> {
-    retry.scheduler_guards.apply(Retrying::with_policy(scheduler, retry.scheduler))
+/// A scheduler backend in its decorator, named `backend`: the scheduler policy, budget and
+/// breaker of `retry`.
+fn scheduler_decorator<S: Scheduler>(
+    scheduler: S,
+    backend: &'static str,
+    retry: &RetrySettings,
+) -> Retrying<S> {
+    retry.scheduler_guards.apply(Retrying::with_policy(scheduler, retry.scheduler).named(backend))
 }
 
 /// Connects under `policy`, logging each attempt; the final error names `setting`.

@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::model::{TaskId, TaskState};
+use crate::telemetry::webhook_outcome;
 
 /// Why a notification was not delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -27,6 +28,21 @@ pub enum FailureReason {
     Dropped,
     /// The webhook's address is not public and not allowed (`WEBHOOK_ALLOWED_NETWORKS`).
     Forbidden,
+}
+
+impl FailureReason {
+    /// The reason as a metric label: `exhausted`, `rejected`, `invalid_config`, `storage`,
+    /// `dropped`, `forbidden`.
+    pub(crate) const fn label(self) -> &'static str {
+        match self {
+            Self::Exhausted => "exhausted",
+            Self::Rejected => "rejected",
+            Self::InvalidConfig => "invalid_config",
+            Self::Storage => "storage",
+            Self::Dropped => "dropped",
+            Self::Forbidden => "forbidden",
+        }
+    }
 }
 
 impl fmt::Display for FailureReason {
@@ -113,10 +129,12 @@ impl Ledger {
 
     pub(crate) fn delivered(&self) {
         self.delivered.fetch_add(1, Ordering::Relaxed);
+        webhook_outcome("delivered");
     }
 
     pub(crate) fn record(&self, failure: FailedNotification) {
         self.failed.fetch_add(1, Ordering::Relaxed);
+        webhook_outcome(failure.reason.label());
         if failure.reason == FailureReason::Dropped {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }

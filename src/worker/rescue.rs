@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use super::WorkerStats;
 use super::context::Context;
+use super::stats::Stat;
 use crate::model::{Action, TaskOperation, TaskSendParams};
 use crate::retry::Call;
 
@@ -31,7 +31,7 @@ pub(crate) async fn once(ctx: Arc<Context>) {
         match ctx.step(Call::ENQUEUE, || ctx.scheduler.enqueue(&run)).await {
             Ok(()) => {
                 ctx.remember_rescue(id);
-                WorkerStats::bump(&ctx.stats.rescued);
+                ctx.count(Stat::Rescued);
                 tracing::info!(task = %task.task_id, state = %task.state, reason = ?task.reason, since = %task.since, operation = %run.id, "rescued a task left without a run");
             }
             Err(err) => {

@@ -17,7 +17,9 @@
 //! `context_id`, `operation_id`, `delivery`) under which its storage and scheduler calls nest.
 //!
 //! Queue depth and age are sampled, not counted: [`QueueSampler`] polls a scheduler every few
-//! seconds (`App` starts one).
+//! seconds (`App` starts one). Series whose labels are known when their owner starts (`App`,
+//! `Worker::spawn`, `WebhookNotifier::new`) are recorded then at zero, so a first event is an
+//! increase rather than a new series.
 
 mod calls;
 mod deliveries;
@@ -45,10 +47,10 @@ use ::metrics::{KeyName, SharedString, Unit};
 /// Whether a metrics recorder is installed (globally, or for this thread): then the crate
 /// records its metrics, else it skips them at the cost of this check.
 ///
-/// The `metrics` facade has no "is a recorder installed" call; its no-op recorder is the one
-/// recorder of size zero, so a recorder type of size zero is taken for it. (A recorder that
-/// keeps all its state in statics should hold a field, e.g. a `()` wrapped in a struct with a
-/// non-zero-sized marker, to be seen.)
+/// The `metrics` facade has no "is a recorder installed" call; its no-op recorder is of size
+/// zero, so a recorder of size zero is taken for it. Every recorder that keeps its metrics in
+/// itself (the exporters, `metrics-util`'s) has a size; one that keeps them only in statics must
+/// hold some field to be seen.
 #[inline]
 pub fn enabled() -> bool {
     ::metrics::with_recorder(|recorder| std::mem::size_of_val(recorder) != 0)

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::health::{self, Health};
@@ -15,12 +16,19 @@ use crate::retry::{Call, RetryPolicy, Retrying, execute_with_retry};
 use crate::scheduler::Scheduler;
 use crate::settings::{AppSettings, RetrySettings, SchedulerBackend, StorageBackend};
 use crate::storage::Storage;
+use crate::telemetry::{self, QueueLevels, QueueSampler};
 use crate::worker::{Agent, Worker};
 
+/// How often the queue's depth and oldest age are sampled into gauges (when metrics are on).
+const QUEUE_SAMPLE_EVERY: Duration = Duration::from_secs(5);
+
 /// A connected storage and scheduler, each wrapped in [`Retrying`] with its role's policy, retry
-/// budget and circuit breaker (`RETRY__*`); [`health`](Self::health) for readiness probes; and,
-/// unless `RETENTION_INTERVAL` is 0, a background task pruning finished work (`RETENTION_*`,
-/// see [`retention`](crate::retention)), stopped by [`close`](Self::close).
+/// budget and circuit breaker (`RETRY__*`), named after its backend in metrics and spans (see
+/// [`telemetry`](crate::telemetry)); [`health`](Self::health) for readiness probes; unless
+/// `RETENTION_INTERVAL` is 0, a background task pruning finished work (`RETENTION_*`, see
+/// [`retention`](crate::retention)), stopped by [`close`](Self::close). When a metrics recorder
+/// is installed, `connect` describes the metrics to it and the scheduler's queue is sampled every
+/// 5 s while the app lives.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> bindu::Result<()> {
@@ -71,6 +79,7 @@ impl App {
     /// a permanent failure — malformed URL, bad credentials, unknown database — stops at once
     /// with an error naming the setting. If the scheduler cannot be had, the storage is closed.
     pub async fn connect(settings: &AppSettings) -> Result<Self> {
+        telemetry::describe();
         // Boxed: the connect futures of every backend nest deeply, and a caller's `main` that
         // awaits this inline would inherit their depth (rustc's layout recursion limit).
         let storage = Box::pin(connect_storage(settings)).await?;
@@ -83,6 +92,16 @@ impl App {
                 return Err(err);
             }
         };
+        let retry = &settings.retry;
+        let (storage_name, scheduler_name) = (storage_name(&settings.storage), scheduler_name(&settings.scheduler));
+        for (backend, role, guards) in [
+            (storage_name, "storage", &retry.storage_guards),
+            (scheduler_name, "scheduler", &retry.scheduler_guards),
+        ] {
+            telemetry::start::decorator(backend, role, guards.budget.as_ref(), guards.breaker.is_some());
+        }
+        telemetry::start::scheduler(scheduler_name);
+        sample_queue(scheduler_name, &scheduler.decorated, &scheduler.bare);
         let pruner = Pruner::spawn(
             Arc::clone(&storage.decorated),
             Arc::clone(&scheduler.decorated),
@@ -138,7 +157,7 @@ impl App {
 async fn connect_storage(settings: &AppSettings) -> Result<Connected<dyn Storage>> {
     let (retry, limits) = (&settings.retry, settings.input);
     match &settings.storage {
-        StorageBackend::Memory => Ok(storage_decorator(InMemoryStorage::with_limits(limits), retry)),
+        StorageBackend::Memory => Ok(storage_decorator(InMemoryStorage::with_limits(limits), "memory", retry)),
         StorageBackend::Postgres { url, schema } => {
             postgres_storage(url, schema.as_deref(), limits, retry).await
         }
@@ -148,7 +167,7 @@ async fn connect_storage(settings: &AppSettings) -> Result<Connected<dyn Storage
 
 async fn connect_scheduler(settings: &AppSettings) -> Result<Connected<dyn Scheduler>> {
     match &settings.scheduler {
-        SchedulerBackend::Memory => Ok(scheduler_decorator(InMemoryScheduler::new(), &settings.retry)),
+        SchedulerBackend::Memory => Ok(scheduler_decorator(InMemoryScheduler::new(), "memory", &settings.retry)),
         SchedulerBackend::Redis { url, prefix } => redis_scheduler(url, prefix, settings).await,
         SchedulerBackend::Postgres { url, schema } => {
             postgres_scheduler(url, schema.as_deref(), &settings.retry).await
@@ -178,7 +197,7 @@ async fn postgres_storage(
         || PostgresStorage::connect_with(options.clone()),
     )
     .await?;
-    Ok(storage_decorator(storage, retry))
+    Ok(storage_decorator(storage, "postgres", retry))
 }
 
 #[cfg(feature = "postgres")]
@@ -202,7 +221,7 @@ async fn postgres_scheduler(
         || PostgresScheduler::connect_with(options.clone()),
     )
     .await?;
-    Ok(scheduler_decorator(scheduler, retry))
+    Ok(scheduler_decorator(scheduler, "postgres", retry))
 }
 
 /// A bad schema is the schema's fault, not the URL's.
@@ -250,7 +269,7 @@ async fn redis_scheduler(
         || RedisScheduler::connect_with(options.clone()),
     )
     .await?;
-    Ok(scheduler_decorator(scheduler, retry))
+    Ok(scheduler_decorator(scheduler, "redis", retry))
 }
 
 #[cfg(feature = "redis")]
@@ -271,7 +290,7 @@ async fn redis_storage(
             RedisStorage::connect_with(options.clone())
         })
         .await?;
-    Ok(storage_decorator(storage, retry))
+    Ok(storage_decorator(storage, "redis", retry))
 }
 
 /// A bad prefix is the prefix's fault, not the URL's.
@@ -295,23 +314,68 @@ async fn redis_scheduler(_: &str, _: &str, _: &AppSettings) -> Result<Connected<
     Err(Error::config("SCHEDULER_TYPE", "redis needs bindu built with the `redis` feature"))
 }
 
-/// A storage backend, and the same in its decorator: the storage policy, budget and breaker of
-/// `retry`.
-fn storage_decorator<S: Storage + 'static>(storage: S, retry: &RetrySettings) -> Connected<dyn Storage> {
+/// A storage backend, and the same in its decorator, named `backend`: the storage policy, budget
+/// and breaker of `retry`.
+fn storage_decorator<S: Storage + 'static>(
+    storage: S,
+    backend: &'static str,
+    retry: &RetrySettings,
+) -> Connected<dyn Storage> {
     let bare = Arc::new(storage);
-    let decorated = retry.storage_guards.apply(Retrying::with_policy(Arc::clone(&bare), retry.storage));
+    let decorated =
+        retry.storage_guards.apply(Retrying::with_policy(Arc::clone(&bare), retry.storage).named(backend));
     Connected { bare, decorated: Arc::new(decorated) }
 }
 
-/// A scheduler backend, and the same in its decorator: the scheduler policy, budget and breaker
-/// of `retry`.
+/// A scheduler backend, and the same in its decorator, named `backend`: the scheduler policy,
+/// budget and breaker of `retry`.
 fn scheduler_decorator<S: Scheduler + 'static>(
     scheduler: S,
+    backend: &'static str,
     retry: &RetrySettings,
 ) -> Connected<dyn Scheduler> {
     let bare = Arc::new(scheduler);
-    let decorated = retry.scheduler_guards.apply(Retrying::with_policy(Arc::clone(&bare), retry.scheduler));
+    let decorated =
+        retry.scheduler_guards.apply(Retrying::with_policy(Arc::clone(&bare), retry.scheduler).named(backend));
     Connected { bare, decorated: Arc::new(decorated) }
+}
+
+/// The storage's `backend` label.
+const fn storage_name(backend: &StorageBackend) -> &'static str {
+    match backend {
+        StorageBackend::Memory => "memory",
+        StorageBackend::Postgres { .. } => "postgres",
+        StorageBackend::Redis { .. } => "redis",
+    }
+}
+
+/// The scheduler's `backend` label.
+const fn scheduler_name(backend: &SchedulerBackend) -> &'static str {
+    match backend {
+        SchedulerBackend::Memory => "memory",
+        SchedulerBackend::Redis { .. } => "redis",
+        SchedulerBackend::Postgres { .. } => "postgres",
+    }
+}
+
+/// Samples the queue's depth per lane and its oldest waiting age into gauges every
+/// `QUEUE_SAMPLE_EVERY`, from the bare scheduler's [`stats`](Scheduler::stats) (one round trip,
+/// no retries), for as long as `alive` — the app's scheduler — lives.
+fn sample_queue(backend: &'static str, alive: &Arc<dyn Scheduler>, bare: &Arc<dyn Scheduler>) {
+    let (alive, bare) = (Arc::downgrade(alive), Arc::clone(bare));
+    QueueSampler::spawn(backend, QUEUE_SAMPLE_EVERY, move || {
+        alive.upgrade()?;
+        let bare = Arc::clone(&bare);
+        Some(async move {
+            let stats = bare.stats().await?;
+            Ok(QueueLevels {
+                waiting_runs: stats.waiting_runs,
+                waiting_control: stats.waiting_control,
+                oldest_waiting_age: stats.oldest_waiting_age,
+            })
+        })
+    })
+    .detach();
 }
 
 /// Connects under `policy`, logging each attempt with `shown` (the redacted URL); the final

@@ -20,6 +20,7 @@ pub mod retry;
 pub mod scheduler;
 pub mod settings;
 pub mod storage;
+pub mod telemetry;
 pub mod worker;
 
 #[cfg(any(test, feature = "conformance"))]

@@ -27,6 +27,21 @@ pub enum FailureReason {
     Forbidden,
 }
 
+impl FailureReason {
+    /// The reason as a metric label: `exhausted`, `rejected`, `invalid_config`, `storage`,
+    /// `dropped`, `forbidden`.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Exhausted => "exhausted",
+            Self::Rejected => "rejected",
+            Self::InvalidConfig => "invalid_config",
+            Self::Storage => "storage",
+            Self::Dropped => "dropped",
+            Self::Forbidden => "forbidden",
+        }
+    }
+}
+
 impl fmt::Display for FailureReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::model::PushNotificationConfig;
 use crate::retry::{Call, execute_with_retry};
 use crate::storage::Storage;
+use crate::telemetry::{WebhookTimer, webhook_attempt};
 
 /// The header carrying the notification's id, the same on every retry, so that a receiver can
 /// drop a copy it already processed.
@@ -81,13 +82,16 @@ impl Deliverer {
         };
         let token = config.token.as_deref().filter(|token| !token.is_empty());
         let mut attempts = 0;
+        let timer = WebhookTimer::start();
         let outcome = execute_with_retry(&self.options.retry, Call::PUSH_NOTIFICATION, || {
             attempts += 1;
+            webhook_attempt();
             self.post(&url, &headers, &body, token)
         })
         .await;
         match outcome {
             Ok(()) => {
+                timer.stop("delivered");
                 self.ledger.delivered();
                 tracing::debug!(
                     task = %task_id,
@@ -104,6 +108,7 @@ impl Deliverer {
                     Error::Invalid { what: "webhook address", .. } => FailureReason::Forbidden,
                     _ => FailureReason::Rejected,
                 };
+                timer.stop(reason.label());
                 self.failed(notification, host, attempts, reason, &err).await
             }
         }

@@ -69,6 +69,7 @@ impl WebhookNotifier {
             .user_agent(concat!("bindu/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|err| Error::Invalid { what: "webhook notifier", reason: err.to_string() })?;
+        crate::telemetry::start_webhooks();
         let ledger = Ledger::new(options.queue_capacity, options.failures_kept);
         let deliverer = Arc::new(Deliverer {
             client,

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 pub use crate::model::{FailedNotification, FailureReason};
+use crate::telemetry::webhook_outcome;
 
 /// A notifier's counters at one moment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -60,10 +61,12 @@ impl Ledger {
 
     pub(crate) fn delivered(&self) {
         self.delivered.fetch_add(1, Ordering::Relaxed);
+        webhook_outcome("delivered");
     }
 
     pub(crate) fn record(&self, failure: FailedNotification) {
         self.failed.fetch_add(1, Ordering::Relaxed);
+        webhook_outcome(failure.reason.label());
         if failure.reason == FailureReason::Dropped {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }

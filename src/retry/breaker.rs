@@ -99,6 +99,15 @@ impl CircuitBreaker {
         self.state.load(Ordering::Relaxed) == CLOSED
     }
 
+    /// The state as its gauge shows it: 0 closed, 1 open, 2 half-open (a probe is out).
+    pub(crate) fn state_code(&self) -> f64 {
+        match self.state.load(Ordering::Relaxed) {
+            CLOSED => 0.0,
+            PROBING => 2.0,
+            _ => 1.0,
+        }
+    }
+
     /// May a call go ahead? [`Error::CircuitOpen`] while open or probing.
     pub(crate) fn admit(&self, what: &'static str) -> Result<Admission> {
         let state = self.state.load(Ordering::Relaxed);

@@ -14,6 +14,7 @@ use super::breaker::CircuitBreaker;
 use super::budget::RetryBudget;
 use super::{Call, RetryPolicy, deadline};
 use crate::error::{BackendError, Error, GaveUp, Result, Transience};
+use crate::telemetry::Meter;
 
 /// Calls `operation` until it succeeds, fails with an error that may not be retried, or
 /// `policy.max_attempts` calls have been made.
@@ -43,15 +44,17 @@ where
     execute_guarded(policy, call, Guards::NONE, operation).await
 }
 
-/// What else a retry consults: the backend's retry budget and circuit breaker, when it has them.
+/// What else a retry consults: the backend's retry budget and circuit breaker, when it has them,
+/// and the call's meter while metrics are recorded.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Guards<'a> {
     pub(crate) budget: Option<&'a RetryBudget>,
     pub(crate) breaker: Option<&'a CircuitBreaker>,
+    pub(crate) meter: Option<&'a Meter>,
 }
 
 impl Guards<'_> {
-    pub(crate) const NONE: Guards<'static> = Guards { budget: None, breaker: None };
+    pub(crate) const NONE: Guards<'static> = Guards { budget: None, breaker: None, meter: None };
 }
 
 /// [`execute_with_retry`] with the guards: successes fill the budget and count in the breaker's
@@ -107,6 +110,9 @@ impl Guards<'_> {
     fn succeeded(&self) {
         if let Some(budget) = self.budget {
             budget.deposit();
+            if let Some(meter) = self.meter {
+                meter.budget(budget);
+            }
         }
         if let Some(breaker) = self.breaker {
             breaker.record(false);
@@ -116,7 +122,25 @@ impl Guards<'_> {
     fn failed(&self, err: &Error) {
         if let Some(breaker) = self.breaker {
             breaker.record(err.transience() != Transience::Permanent);
+            self.breaker_changed();
         }
+    }
+
+    /// The breaker may have changed state: its gauge follows.
+    pub(crate) fn breaker_changed(&self) {
+        if let (Some(breaker), Some(meter)) = (self.breaker, self.meter) {
+            meter.breaker(breaker);
+        }
+    }
+
+    /// Takes a retry from the budget, if any; `false` when it is spent.
+    fn withdraw(&self) -> bool {
+        let Some(budget) = self.budget else { return true };
+        let withdrawn = budget.withdraw();
+        if let Some(meter) = self.meter {
+            meter.budget(budget);
+        }
+        withdrawn
     }
 }
 
@@ -190,7 +214,7 @@ where
                 gave_up.store(1, Ordering::Relaxed);
                 return None;
             }
-            if guards.budget.is_some_and(|budget| !budget.withdraw()) {
+            if !guards.withdraw() {
                 gave_up.store(2, Ordering::Relaxed);
                 return None;
             }
@@ -198,6 +222,10 @@ where
         })
         .notify(|err: &Error, wait: Duration| {
             retries += 1;
+            if let Some(meter) = guards.meter {
+                meter.retrying(wait);
+            }
+            tracing::Span::current().record("attempt", retries + 1);
             tracing::warn!(
                 operation = call.name,
                 attempt = retries,

@@ -13,6 +13,8 @@
 /// `CALL => fn name<lifetimes of the reference arguments>(args) -> output;`, where `CALL` names the
 /// [`Call`](super::Call) entry that says whether the operation is idempotent.
 /// Arguments are ids and references, so the operation closure copies them on every attempt.
+/// The call's span is made here, where each method has its own name and arguments: it is named
+/// after the operation and carries the ids the arguments hold.
 macro_rules! forward {
     (role = $role:ident, $what:literal; $($call:ident => fn $name:ident $(<$($lt:lifetime),+>)? ($($arg:ident: $ty:ty),*) -> $out:ty;)*) => {$(
         fn $name<'life0, $($($lt,)+)? 'async_trait>(
@@ -26,9 +28,14 @@ macro_rules! forward {
             $($($lt: 'async_trait,)+)?
             Self: 'async_trait,
         {
+            let span = $crate::telemetry::call_span!(stringify!($name), self.backend(), $what);
+            if !span.is_disabled() {
+                $($crate::telemetry::trace_arg!(span, $arg = $arg);)*
+            }
             Box::pin(self.call(
                 ($what, &super::RetryPolicy::$role),
                 super::Call::$call,
+                span,
                 move || self.inner.$name($($arg),*),
                 || self.inner.ping(),
             ))

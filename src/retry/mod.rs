@@ -15,6 +15,8 @@ mod storage;
 use std::future::Future;
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 pub use backoff::Backoff;
 pub use breaker::{BreakerOptions, CircuitBreaker};
 pub use budget::{BudgetOptions, RetryBudget};
@@ -25,6 +27,7 @@ pub use policy::RetryPolicy;
 use self::breaker::Admission;
 use self::execute::{Guards, execute_guarded};
 use crate::error::{Error, Result};
+use crate::telemetry::Meter;
 
 /// Wraps a backend and retries its operations with a [`RetryPolicy`].
 ///
@@ -52,6 +55,10 @@ use crate::error::{Error, Result};
 /// Put per-call timeouts *inside* (in the backend), never around a `Retrying`, or a timeout
 /// would cut a retry short in the middle of its wait.
 ///
+/// Every call is observable (see [`telemetry`](crate::telemetry)): a DEBUG span named after the
+/// operation, and — while a metrics recorder is installed — its outcome, retries, waits and
+/// latency, labelled with the backend's name ([`Retrying::named`]) and the role.
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> bindu::Result<()> {
 /// use bindu::{InMemoryStorage, Message, RetryPolicy, Retrying, Storage};
@@ -67,18 +74,31 @@ pub struct Retrying<S> {
     policy: Option<RetryPolicy>,
     budget: Option<Arc<RetryBudget>>,
     breaker: Option<Arc<CircuitBreaker>>,
+    backend: &'static str,
 }
 
 impl<S> Retrying<S> {
     /// Wraps `inner` with the default policy of its role: [`RetryPolicy::STORAGE`] for storage
     /// calls, [`RetryPolicy::SCHEDULER`] for scheduler calls.
     pub const fn new(inner: S) -> Self {
-        Self { inner, policy: None, budget: None, breaker: None }
+        Self { inner, policy: None, budget: None, breaker: None, backend: UNNAMED }
     }
 
     /// Wraps `inner` with an explicit policy, for every call.
     pub const fn with_policy(inner: S, policy: RetryPolicy) -> Self {
-        Self { inner, policy: Some(policy), budget: None, breaker: None }
+        Self { inner, policy: Some(policy), budget: None, breaker: None, backend: UNNAMED }
+    }
+
+    /// Names the wrapped backend in metrics and spans (`backend` label), e.g. `postgres`;
+    /// [`App`](crate::App) names its backends after their type. `unknown` until named.
+    pub const fn named(mut self, backend: &'static str) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// The backend's name in metrics and spans.
+    pub const fn backend(&self) -> &'static str {
+        self.backend
     }
 
     /// Adds a retry budget: retries draw from a bucket that successes refill; when it is spent a
@@ -131,13 +151,14 @@ impl<S> Retrying<S> {
     }
 
     /// The single retry helper every forwarded method goes through: admission by the breaker
-    /// (probing with `probe` when it is half-open), then the retry loop with the budget. A plain
-    /// function returning the future (rather than an `async fn` around it) keeps one state
-    /// machine fewer on every call.
+    /// (probing with `probe` when it is half-open), then the retry loop with the budget, in
+    /// `span`, measured while a metrics recorder is installed. A plain function returning the
+    /// future (rather than an `async fn` around it) keeps one state machine fewer on every call.
     fn call<'a, T, F, Fut, P, PFut>(
         &'a self,
         role: (&'static str, &'static RetryPolicy),
         call: Call,
+        span: tracing::Span,
         operation: F,
         probe: P,
     ) -> impl Future<Output = Result<T>> + 'a
@@ -148,21 +169,41 @@ impl<S> Retrying<S> {
         PFut: Future<Output = Result<()>> + 'a,
         T: 'a,
     {
-        let guards = Guards { budget: self.budget.as_deref(), breaker: self.breaker.as_deref() };
+        let (budget, breaker) = (self.budget.as_deref(), self.breaker.as_deref());
         let policy = self.policy_or(role.1);
+        let backend = self.backend;
         async move {
-            if let Some(breaker) = guards.breaker
-                && breaker.admit(role.0)? == Admission::Probe
-            {
-                let probed = probe().await;
-                breaker.probed(probed.is_ok());
-                if let Err(err) = probed {
-                    tracing::warn!(role = role.0, error = %err, "circuit probe failed; staying open");
-                    return Err(Error::CircuitOpen { what: role.0, retry_in: breaker.options().open_for });
+            let meter = Meter::start(backend, role.0);
+            let guards = Guards { budget, breaker, meter: meter.as_ref() };
+            let result = 'call: {
+                if let Some(breaker) = breaker {
+                    match breaker.admit(role.0) {
+                        Ok(Admission::Call) => {}
+                        Ok(Admission::Probe) => {
+                            guards.breaker_changed();
+                            let probed = probe().await;
+                            breaker.probed(probed.is_ok());
+                            guards.breaker_changed();
+                            if let Err(err) = probed {
+                                tracing::warn!(role = role.0, error = %err, "circuit probe failed; staying open");
+                                let retry_in = breaker.options().open_for;
+                                break 'call Err(Error::CircuitOpen { what: role.0, retry_in });
+                            }
+                            tracing::info!(role = role.0, "circuit probe succeeded; closed");
+                        }
+                        Err(open) => break 'call Err(open),
+                    }
                 }
-                tracing::info!(role = role.0, "circuit probe succeeded; closed");
+                execute_guarded(policy, call, guards, operation).await
+            };
+            if let Some(meter) = &meter {
+                meter.finish(call.name, &result);
             }
-            execute_guarded(policy, call, guards, operation).await
+            result
         }
+        .instrument(span)
     }
 }
+
+/// The backend label of a `Retrying` nobody named.
+const UNNAMED: &str = "unknown";

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::stats::Stat;
 use super::{Agent, TaskListener, WorkerOptions, WorkerStats};
 use crate::error::Result;
 use crate::model::{OperationId, Task, TaskId};
@@ -45,6 +46,8 @@ pub(crate) struct Context {
     pub(crate) options: WorkerOptions,
     pub(crate) listener: Option<Arc<dyn TaskListener>>,
     pub(crate) stats: Arc<WorkerStats>,
+    /// The `worker` label of its metrics.
+    pub(crate) name: &'static str,
     /// Fired when the worker goes away without finishing (a shutdown past its grace, a dropped
     /// handle): running agents are dropped at once, even those driven off the worker pool, which
     /// a task abort would not reach.
@@ -71,6 +74,7 @@ impl Context {
             options,
             listener,
             stats: Arc::default(),
+            name: "default",
             running: Mutex::default(),
             runs_started: AtomicU64::new(0),
             rescues: Mutex::default(),
@@ -101,6 +105,11 @@ impl Context {
         execute_with_retry(policy, call, operation).await
     }
 
+    /// Counts one `stat`, in the worker's counters and metrics.
+    pub(crate) fn count(&self, stat: Stat) {
+        self.stats.bump(stat, self.name);
+    }
+
     /// Tells the listener about a stored state.
     pub(crate) fn stored(&self, task: &Task) {
         if let Some(listener) = &self.listener {
@@ -113,26 +122,25 @@ impl Context {
     /// next delivery finds the effect stored, or the task still claimable.
     pub(crate) async fn settle(&self, delivery: &Delivery, disposition: Disposition) {
         let operation = delivery.operation().id;
-        let stats = &self.stats;
-        let (what, counter, settled) = match disposition {
+        let (what, stat, settled) = match disposition {
             Disposition::Ack => {
-                ("acknowledge", &stats.acknowledged, self.step(Call::ACK, || delivery.ack()).await)
+                ("acknowledge", Stat::Acknowledged, self.step(Call::ACK, || delivery.ack()).await)
             }
             Disposition::Release(delay) => {
-                ("release", &stats.released, self.step(Call::RELEASE, || delivery.release(delay)).await)
+                ("release", Stat::Released, self.step(Call::RELEASE, || delivery.release(delay)).await)
             }
             Disposition::DeadLetter(reason) => {
                 tracing::error!(%operation, reason, "dead-lettering the operation");
                 let dead = self.step(Call::DEAD_LETTER, || delivery.dead_letter(&reason)).await;
-                ("dead-letter", &stats.dead_lettered, dead)
+                ("dead-letter", Stat::DeadLettered, dead)
             }
             Disposition::Leave => {
-                WorkerStats::bump(&self.stats.left_for_redelivery);
+                self.count(Stat::LeftForRedelivery);
                 return;
             }
         };
         match settled {
-            Ok(()) => WorkerStats::bump(counter),
+            Ok(()) => self.count(stat),
             Err(err) => {
                 tracing::warn!(%operation, error = %err, "could not {what} the operation; it comes back after its idle time")
             }

@@ -1,8 +1,8 @@
 //! Cancel, pause and resume: state writes that never wait for an agent slot, and interrupt a
 //! running agent in this process. Agents running elsewhere notice at their next heartbeat.
 
-use super::WorkerStats;
 use super::context::{Context, Disposition, PAUSED_FROM_KEY};
+use super::stats::Stat;
 use crate::error::{Error, Result};
 use crate::model::{Action, OperationId, Task, TaskId, TaskOperation, TaskSendParams, TaskState, TaskUpdate};
 use crate::retry::Call;
@@ -17,7 +17,7 @@ pub(crate) async fn cancel(ctx: &Context, task_id: TaskId) -> Disposition {
         Some(&policy),
     )
     .await;
-    settle(ctx, task_id, result, &ctx.stats.canceled, "cancel")
+    settle(ctx, task_id, result, Stat::Canceled, "cancel")
 }
 
 /// Pauses a task that is waiting or running: it becomes `suspended`, remembering its state.
@@ -42,7 +42,7 @@ pub(crate) async fn pause(ctx: &Context, task_id: TaskId) -> Disposition {
         None,
     )
     .await;
-    settle(ctx, task_id, result, &ctx.stats.paused, "pause")
+    settle(ctx, task_id, result, Stat::Paused, "pause")
 }
 
 /// Resumes a suspended task: back to waiting for input if that is where it was paused, else
@@ -89,7 +89,7 @@ pub(crate) async fn resume(ctx: &Context, task_id: TaskId, operation: OperationI
             }
         }
     }
-    settle(ctx, task_id, result, &ctx.stats.resumed, "resume")
+    settle(ctx, task_id, result, Stat::Resumed, "resume")
 }
 
 /// Applies the update `decide` picks for the task's current state, conditional on that state;
@@ -120,7 +120,7 @@ fn settle(
     ctx: &Context,
     task_id: TaskId,
     result: Result<Option<Task>>,
-    counter: &std::sync::atomic::AtomicU64,
+    stat: Stat,
     what: &str,
 ) -> Disposition {
     match result {
@@ -129,12 +129,12 @@ fn settle(
             if task.status.state != TaskState::Resumed {
                 ctx.interrupt(task_id);
             }
-            WorkerStats::bump(counter);
+            ctx.count(stat);
             ctx.stored(&task);
             Disposition::Ack
         }
         Ok(None) => {
-            WorkerStats::bump(&ctx.stats.skipped);
+            ctx.count(Stat::Skipped);
             Disposition::Ack
         }
         Err(err) => failed(ctx, task_id, what, &err),

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::model::{ClaimToken, Renewal, TaskId};
 use crate::scheduler::{Delivery, Hold};
@@ -36,7 +37,8 @@ pub(crate) struct Beat {
 impl Heartbeat {
     pub(crate) fn spawn(beat: Beat) -> Self {
         let lost = CancellationToken::new();
-        let task = tokio::spawn(beat.run(lost.clone()));
+        // In the run's span, so that its renewals show up under the run.
+        let task = tokio::spawn(beat.run(lost.clone()).in_current_span());
         Self { lost, task }
     }
 

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use super::WorkerStats;
 use super::context::Context;
+use super::stats::Stat;
 use crate::retry::Call;
 
 /// One look: lists the stuck tasks and enqueues a rescue run for each. Failures are logged; the
@@ -28,7 +28,7 @@ pub(crate) async fn once(ctx: Arc<Context>) {
         match ctx.step(Call::ENQUEUE, || ctx.scheduler.enqueue(&run)).await {
             Ok(()) => {
                 ctx.remember_rescue(run.id);
-                WorkerStats::bump(&ctx.stats.rescued);
+                ctx.count(Stat::Rescued);
                 tracing::info!(task = %task.task_id, state = %task.state, reason = ?task.reason, since = %task.since, operation = %run.id, "rescued a task left without a run");
             }
             Err(err) => {

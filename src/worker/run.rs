@@ -8,16 +8,18 @@ use std::time::Duration;
 use chrono::Utc;
 use futures_util::FutureExt;
 
+use super::AgentOutput;
 use super::context::{Context, Disposition, FAILURE_KEY};
 use super::heartbeat::{Beat, Heartbeat};
 use super::history::agent_input;
-use super::{AgentOutput, WorkerStats};
+use super::stats::Stat;
 use crate::error::Error;
 use crate::model::{
     ClaimOutcome, ClaimRequest, ClaimToken, Message, Task, TaskId, TaskSendParams, TaskState, TaskUpdate,
 };
 use crate::retry::{Backoff, Call};
 use crate::scheduler::Delivery;
+use crate::telemetry::AgentTimer;
 
 /// Claims and runs the task of a run operation.
 pub(crate) async fn run(ctx: &Context, delivery: &Arc<Delivery>, params: &TaskSendParams) -> Disposition {
@@ -26,7 +28,7 @@ pub(crate) async fn run(ctx: &Context, delivery: &Arc<Delivery>, params: &TaskSe
     let task = match ctx.step(Call::CLAIM_TASK, || ctx.storage.claim_task(task_id, &request)).await {
         Ok(ClaimOutcome::Claimed { task, takeover }) => {
             if takeover {
-                WorkerStats::bump(&ctx.stats.takeovers);
+                ctx.count(Stat::Takeovers);
                 tracing::info!(task = %task_id, "took over a task whose previous run's lease ran out");
             }
             ctx.stored(&task);
@@ -40,7 +42,7 @@ pub(crate) async fn run(ctx: &Context, delivery: &Arc<Delivery>, params: &TaskSe
             return Disposition::Release(delay);
         }
         Ok(ClaimOutcome::Unclaimable(_) | ClaimOutcome::Missing) => {
-            WorkerStats::bump(&ctx.stats.skipped);
+            ctx.count(Stat::Skipped);
             return Disposition::Ack;
         }
         Err(err) => return not_started(ctx, task_id, "claim the task", &err),
@@ -69,6 +71,19 @@ enum Outcome {
     Halted,
 }
 
+impl Outcome {
+    /// The `outcome` label of the agent's duration.
+    fn label(&self) -> &'static str {
+        match self {
+            Self::Answered(Ok(Ok(_))) => "answered",
+            Self::Answered(Ok(Err(_))) => "error",
+            Self::Answered(Err(_)) => "panic",
+            Self::TimedOut(_) => "timeout",
+            Self::Interrupted | Self::ClaimLost | Self::Halted => "interrupted",
+        }
+    }
+}
+
 /// Runs the agent once and stores its answer.
 async fn execute(ctx: &Context, delivery: &Arc<Delivery>, task: Task, token: ClaimToken) -> Disposition {
     let task_id = task.id;
@@ -87,7 +102,7 @@ async fn execute(ctx: &Context, delivery: &Arc<Delivery>, task: Task, token: Cla
         }
     };
     let (run_number, interrupted) = ctx.start_run(task_id);
-    WorkerStats::bump(&ctx.stats.agent_runs);
+    ctx.count(Stat::AgentRuns);
     let agent = AssertUnwindSafe(ctx.agent.run(input)).catch_unwind();
     let deadline = async {
         match ctx.options.agent_timeout {
@@ -104,8 +119,10 @@ async fn execute(ctx: &Context, delivery: &Arc<Delivery>, task: Task, token: Cla
             () = ctx.halt.cancelled() => Outcome::Halted,
         }
     };
+    let timer = AgentTimer::start();
     let outcome = if ctx.options.agent_may_block { off_the_workers(call).await } else { call.await };
     ctx.end_run(task_id, run_number);
+    timer.stop(ctx.name, outcome.label());
     let update = match outcome {
         Outcome::Answered(Ok(Ok(output))) => result_update(output),
         Outcome::Answered(Ok(Err(err))) => {
@@ -120,13 +137,13 @@ async fn execute(ctx: &Context, delivery: &Arc<Delivery>, task: Task, token: Cla
             failure("agent_panic", "the agent panicked")
         }
         Outcome::TimedOut(limit) => {
-            WorkerStats::bump(&ctx.stats.timed_out);
+            ctx.count(Stat::TimedOut);
             tracing::warn!(task = %task_id, ?limit, "the agent did not answer in time; interrupted");
             failure("timeout", &format!("the agent did not answer within {} s", limit.as_secs_f64()))
         }
         // Canceled or paused here: whoever did it stored the state.
         Outcome::Interrupted => {
-            WorkerStats::bump(&ctx.stats.skipped);
+            ctx.count(Stat::Skipped);
             return Disposition::Ack;
         }
         Outcome::ClaimLost => return claim_lost(ctx, task_id),
@@ -187,7 +204,7 @@ async fn store(
                 return claim_lost(ctx, task_id);
             }
             Err(Error::NotFound { .. }) => {
-                WorkerStats::bump(&ctx.stats.skipped);
+                ctx.count(Stat::Skipped);
                 return Disposition::Ack;
             }
             Err(err) if err.is_unavailable() => {
@@ -198,7 +215,7 @@ async fn store(
                 }
                 failures += 1;
                 if failures == 1 {
-                    WorkerStats::bump(&ctx.stats.held_answers);
+                    ctx.count(Stat::HeldAnswers);
                     tracing::warn!(task = %task_id, error = %err, "storage unavailable; holding the answer until it is back");
                 }
                 // A lost claim ends the wait early: one more attempt then tells whether the claim
@@ -234,7 +251,7 @@ async fn store(
 
 fn claim_lost(ctx: &Context, task_id: TaskId) -> Disposition {
     // Canceled, paused, continued or taken over: whoever did it stored the state.
-    WorkerStats::bump(&ctx.stats.claims_lost);
+    ctx.count(Stat::ClaimsLost);
     tracing::info!(task = %task_id, "the run lost its claim; its answer is not stored");
     Disposition::Ack
 }
@@ -278,14 +295,12 @@ fn failure(reason: &'static str, text: &str) -> TaskUpdate {
 }
 
 fn count_outcome(ctx: &Context, state: TaskState) {
-    let stats = &ctx.stats;
-    let counter = match state {
-        TaskState::Completed => &stats.completed,
-        TaskState::Failed => &stats.failed,
-        TaskState::Rejected => &stats.rejected,
-        _ => &stats.input_required,
-    };
-    WorkerStats::bump(counter);
+    ctx.count(match state {
+        TaskState::Completed => Stat::Completed,
+        TaskState::Failed => Stat::Failed,
+        TaskState::Rejected => Stat::Rejected,
+        _ => Stat::InputRequired,
+    });
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {

@@ -10,6 +10,7 @@ use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::context::{Context, Disposition};
 use super::{Agent, StatsSnapshot, TaskListener, WorkerOptions, control, rescue, run};
@@ -17,6 +18,7 @@ use crate::model::{Action, Lanes};
 use crate::retry::{Backoff, Call};
 use crate::scheduler::{Delivery, Hold, OperationStream, Scheduler};
 use crate::storage::Storage;
+use crate::telemetry::SlotGauge;
 
 /// Consumes a scheduler's operations and applies them to storage, running the agent for runs.
 ///
@@ -67,6 +69,13 @@ impl Worker {
         self
     }
 
+    /// Names the worker in its metrics (`worker` label; `default` until named), to tell several
+    /// workers of one process apart. Workers sharing a name add up.
+    pub fn named(mut self, name: &'static str) -> Self {
+        self.ctx.name = name;
+        self
+    }
+
     /// Tells `listener` about every state this worker stores.
     pub fn with_listener(mut self, listener: Arc<dyn TaskListener>) -> Self {
         self.ctx.listener = Some(listener);
@@ -75,6 +84,7 @@ impl Worker {
 
     /// Starts consuming on the current tokio runtime.
     pub fn spawn(self) -> WorkerHandle {
+        super::WorkerStats::start(self.ctx.name);
         let (stop, stopped) = oneshot::channel();
         let stats = Arc::clone(&self.ctx.stats);
         let halt = self.ctx.halt.clone();
@@ -193,6 +203,7 @@ impl Intake {
 async fn consume(ctx: Arc<Context>, mut stopped: oneshot::Receiver<Duration>) -> ShutdownReport {
     let concurrency = ctx.options.concurrency.max(1);
     let slots = Arc::new(Semaphore::new(concurrency));
+    let _capacity = SlotGauge::capacity(ctx.name, concurrency);
     let stop = CancellationToken::new();
     let mut handlers = JoinSet::new();
     // At most this many runs are held (running or waiting for a slot), so that one worker does not
@@ -258,20 +269,40 @@ async fn tick(rescues: &mut Option<tokio::time::Interval>) {
     }
 }
 
+/// Handles one delivery, in a span that carries its ids: every storage and scheduler call made for
+/// it (through `Retrying`) nests under that span, so a task can be followed to its result.
 async fn handle(ctx: Arc<Context>, delivery: Delivery, slots: Arc<Semaphore>, stop: CancellationToken) {
     let delivery = Arc::new(delivery);
     let operation = delivery.operation();
     let task_id = operation.action.task_id();
-    let disposition = match &operation.action {
-        Action::Run(params) => match wait_for_slot(&ctx, &delivery, &slots, &stop).await {
-            Some(_slot) => run::run(&ctx, &delivery, params).await,
-            None => Disposition::Leave,
-        },
-        Action::Cancel(_) => control::cancel(&ctx, task_id).await,
-        Action::Pause(_) => control::pause(&ctx, task_id).await,
-        Action::Resume(_) => control::resume(&ctx, task_id, operation.id).await,
+    let span = tracing::info_span!(
+        "operation",
+        action = operation.action.name(),
+        %task_id,
+        context_id = tracing::field::Empty,
+        operation_id = %operation.id,
+        delivery = delivery.delivery_count(),
+        worker = ctx.name,
+    );
+    let handled = async {
+        let disposition = match &operation.action {
+            Action::Run(params) => {
+                tracing::Span::current().record("context_id", tracing::field::display(&params.context_id));
+                match wait_for_slot(&ctx, &delivery, &slots, &stop).await {
+                    Some(_slot) => {
+                        let _in_use = SlotGauge::in_use(ctx.name);
+                        run::run(&ctx, &delivery, params).await
+                    }
+                    None => Disposition::Leave,
+                }
+            }
+            Action::Cancel(_) => control::cancel(&ctx, task_id).await,
+            Action::Pause(_) => control::pause(&ctx, task_id).await,
+            Action::Resume(_) => control::resume(&ctx, task_id, operation.id).await,
+        };
+        ctx.settle(&delivery, disposition).await;
     };
-    ctx.settle(&delivery, disposition).await;
+    handled.instrument(span).await;
 }
 
 /// Waits for a run slot, keeping the delivery alive meanwhile (so that the scheduler does not

@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod logs;
+pub mod recorded;
 pub mod servers;
 
 use std::collections::HashMap;

@@ -93,7 +93,8 @@ impl App {
             }
         };
         let retry = &settings.retry;
-        let (storage_name, scheduler_name) = (storage_name(&settings.storage), scheduler_name(&settings.scheduler));
+        let (storage_name, scheduler_name) =
+            (storage_name(&settings.storage), scheduler_name(&settings.scheduler));
         for (backend, role, guards) in [
             (storage_name, "storage", &retry.storage_guards),
             (scheduler_name, "scheduler", &retry.scheduler_guards),
@@ -157,7 +158,9 @@ impl App {
 async fn connect_storage(settings: &AppSettings) -> Result<Connected<dyn Storage>> {
     let (retry, limits) = (&settings.retry, settings.input);
     match &settings.storage {
-        StorageBackend::Memory => Ok(storage_decorator(InMemoryStorage::with_limits(limits), "memory", retry)),
+        StorageBackend::Memory => {
+            Ok(storage_decorator(InMemoryStorage::with_limits(limits), "memory", retry))
+        }
         StorageBackend::Postgres { url, schema } => {
             postgres_storage(url, schema.as_deref(), limits, retry).await
         }
@@ -167,7 +170,9 @@ async fn connect_storage(settings: &AppSettings) -> Result<Connected<dyn Storage
 
 async fn connect_scheduler(settings: &AppSettings) -> Result<Connected<dyn Scheduler>> {
     match &settings.scheduler {
-        SchedulerBackend::Memory => Ok(scheduler_decorator(InMemoryScheduler::new(), "memory", &settings.retry)),
+        SchedulerBackend::Memory => {
+            Ok(scheduler_decorator(InMemoryScheduler::new(), "memory", &settings.retry))
+        }
         SchedulerBackend::Redis { url, prefix } => redis_scheduler(url, prefix, settings).await,
         SchedulerBackend::Postgres { url, schema } => {
             postgres_scheduler(url, schema.as_deref(), &settings.retry).await
@@ -335,8 +340,9 @@ fn scheduler_decorator<S: Scheduler + 'static>(
     retry: &RetrySettings,
 ) -> Connected<dyn Scheduler> {
     let bare = Arc::new(scheduler);
-    let decorated =
-        retry.scheduler_guards.apply(Retrying::with_policy(Arc::clone(&bare), retry.scheduler).named(backend));
+    let decorated = retry
+        .scheduler_guards
+        .apply(Retrying::with_policy(Arc::clone(&bare), retry.scheduler).named(backend));
     Connected { bare, decorated: Arc::new(decorated) }
 }
 

@@ -32,6 +32,13 @@ pub enum Mode {
 }
 
 fn main() {
+    // A panic in a spawned task would otherwise leave the suite waiting for it forever (CI would
+    // time out instead of failing): report it and end the process.
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        std::process::exit(101);
+    }));
     let args: Vec<String> = std::env::args().collect();
     let mode = if args.iter().any(|a| a == "--quick") { Mode::Quick } else { Mode::Full };
     let markdown = args.iter().position(|a| a == "--markdown").and_then(|i| args.get(i + 1)).cloned();

@@ -19,7 +19,10 @@ use crate::Mode;
 use crate::recovery;
 use crate::stats::{Row, Samples, Table, short};
 
-const ENQUEUE: &str = include_str!("../../src/redis/scheduler/lua/enqueue.lua");
+const ENQUEUE: [&str; 2] = [
+    include_str!("../../src/redis/scheduler/lua/add.lua"),
+    include_str!("../../src/redis/scheduler/lua/enqueue.lua"),
+];
 const ACK: [&str; 2] = [
     include_str!("../../src/redis/scheduler/lua/holder.lua"),
     include_str!("../../src/redis/scheduler/lua/ack.lua"),
@@ -55,7 +58,13 @@ impl Raw {
                 .await
                 .unwrap();
         }
-        Self { prefix, script: Script::new(ENQUEUE), ack: Script::new(&ACK.concat()), shared, client }
+        Self {
+            prefix,
+            script: Script::new(&ENQUEUE.concat()),
+            ack: Script::new(&ACK.concat()),
+            shared,
+            client,
+        }
     }
 
     async fn enqueue(&self) {

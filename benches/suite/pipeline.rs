@@ -15,7 +15,9 @@ use bindu::postgres::{PostgresOptions, PostgresScheduler, PostgresSchedulerOptio
 use bindu::redis::{RedisScheduler, RedisStorage};
 use bindu::settings::RetrySettings;
 use bindu::testing::{PostgresServer, RedisServer};
-use bindu::worker::{Agent, AgentError, AgentInput, AgentOutput, FnAgent, Worker, WorkerOptions};
+use bindu::worker::{
+    Agent, AgentError, AgentInput, AgentOutput, FnAgent, Worker, WorkerHandle, WorkerOptions,
+};
 use bindu::{
     ContextId, InMemoryStorage, Message, Retrying, Scheduler, SchedulerExt, Storage, TaskId, TaskSendParams,
 };
@@ -29,7 +31,6 @@ const PRODUCERS: usize = 8;
 const WORKERS: usize = 2;
 const SLOTS: usize = 16;
 const RAW_CLIENTS: usize = 32;
-
 
 /// A storage or scheduler backend of the pipeline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,6 +130,20 @@ fn agent(started: Started) -> Arc<dyn Agent> {
     }))
 }
 
+fn workers(
+    storage: &Arc<dyn Storage>,
+    scheduler: &Arc<dyn Scheduler>,
+    started: &Started,
+) -> Vec<WorkerHandle> {
+    (0..WORKERS)
+        .map(|_| {
+            Worker::new(storage.clone(), scheduler.clone(), agent(started.clone()))
+                .with_options(worker_options())
+                .spawn()
+        })
+        .collect()
+}
+
 fn worker_options() -> WorkerOptions {
     // A no-op async agent never blocks its thread.
     WorkerOptions { concurrency: SLOTS, agent_may_block: false, ..WorkerOptions::default() }
@@ -168,13 +183,7 @@ async fn redis_commands(url: &str) -> u64 {
 async fn measure(kind: (Kind, Kind), servers: &Servers, window: Duration) -> Measured {
     let (storage, scheduler) = (storage(kind.0, servers).await, scheduler(kind.1, servers).await);
     let started: Started = Arc::default();
-    let workers: Vec<_> = (0..WORKERS)
-        .map(|_| {
-            Worker::new(storage.clone(), scheduler.clone(), agent(started.clone()))
-                .with_options(worker_options())
-                .spawn()
-        })
-        .collect();
+    let workers = workers(&storage, &scheduler, &started);
     let stop = Arc::new(AtomicBool::new(false));
     let submitted = Arc::new(AtomicU64::new(0));
     let producers: Vec<_> = (0..PRODUCERS)
@@ -245,13 +254,7 @@ async fn round_trips(kind: (Kind, Kind), servers: &Servers, batch: u64) -> (f64,
     };
     let pipeline = |tasks: u64| async move {
         let (storage, scheduler) = (storage(kind.0, servers).await, scheduler(kind.1, servers).await);
-        let workers: Vec<_> = (0..WORKERS)
-            .map(|_| {
-                Worker::new(storage.clone(), scheduler.clone(), agent(Arc::default()))
-                    .with_options(worker_options())
-                    .spawn()
-            })
-            .collect();
+        let workers = workers(&storage, &scheduler, &Arc::default());
         let producers: Vec<_> = (0..PRODUCERS as u64)
             .map(|i| {
                 let (storage, scheduler) = (storage.clone(), scheduler.clone());
@@ -314,6 +317,16 @@ async fn postgres_limit(options: &PostgresOptions, window: Duration) -> f64 {
             }
         }));
     }
+    loop_rate(window, &count, &stop, clients).await
+}
+
+/// What the raw clients counted per second over `window`, after which they are stopped.
+async fn loop_rate(
+    window: Duration,
+    count: &AtomicU64,
+    stop: &AtomicBool,
+    clients: Vec<tokio::task::JoinHandle<()>>,
+) -> f64 {
     let begun = Instant::now();
     tokio::time::sleep(window).await;
     let rate = count.load(Ordering::Relaxed) as f64 / begun.elapsed().as_secs_f64();
@@ -341,14 +354,7 @@ async fn redis_limit(url: &str, window: Duration) -> f64 {
             }
         }));
     }
-    let begun = Instant::now();
-    tokio::time::sleep(window).await;
-    let rate = count.load(Ordering::Relaxed) as f64 / begun.elapsed().as_secs_f64();
-    stop.store(true, Ordering::Relaxed);
-    for client in clients {
-        client.await.unwrap();
-    }
-    rate
+    loop_rate(window, &count, &stop, clients).await
 }
 
 pub fn run(mode: Mode, table: &mut Table) {

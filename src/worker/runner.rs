@@ -314,6 +314,10 @@ async fn wait_for_slot<'a>(
     slots: &'a Semaphore,
     stop: &CancellationToken,
 ) -> Option<tokio::sync::SemaphorePermit<'a>> {
+    // The usual case, a free slot: no timer for the keep-alive below.
+    if let Ok(slot) = slots.try_acquire() {
+        return (!stop.is_cancelled()).then_some(slot);
+    }
     let acquire = slots.acquire();
     tokio::pin!(acquire);
     let mut beats = tokio::time::interval(ctx.options.heartbeat);

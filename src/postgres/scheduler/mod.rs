@@ -46,6 +46,8 @@ struct Shared {
     queue: Queue,
     /// Cancelled by [`Scheduler::close`]: receivers end, listeners stop.
     closed: CancellationToken,
+    /// The receivers' LISTEN connection.
+    listeners: listener::Listeners,
 }
 
 impl Shared {
@@ -78,7 +80,13 @@ impl PostgresScheduler {
     /// scheduler closes the pool.
     pub async fn from_pool(pool: Pool, options: PostgresSchedulerOptions) -> Result<Self> {
         let schema = options.postgres.schema_name()?.to_owned();
-        let shared = Shared { pool, queue: Queue::new(&schema), options, closed: CancellationToken::new() };
+        let shared = Shared {
+            pool,
+            queue: Queue::new(&schema),
+            options,
+            closed: CancellationToken::new(),
+            listeners: listener::Listeners::default(),
+        };
         shared.run(async |client| migrations::migrate(client, &schema).await).await?;
         Ok(Self { shared: Arc::new(shared) })
     }

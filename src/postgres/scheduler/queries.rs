@@ -17,6 +17,17 @@ use crate::model::{Lane, Lanes, TaskOperation};
 use crate::postgres::error::committing;
 use crate::postgres::seconds;
 
+/// Lease bookkeeping — a claim, an acknowledgement, a release, a lease extension, a dead letter —
+/// commits without waiting for its WAL flush (`synchronous_commit = off` for that transaction
+/// only): a server crash may forget the last fraction of a second of it, which returns those
+/// operations to the state before (claimable, or leased until their lease runs out), so they are
+/// delivered again — the at-least-once contract already allows that, and the storage's durable
+/// claim decides whether a delivery runs anything. Enqueues stay durable: an accepted operation
+/// is never lost. Joined into the statement, so it costs no round trip.
+const ASYNC_COMMIT: &str = "(SELECT set_config('synchronous_commit', 'off', true)) AS lease_bookkeeping";
+/// [`ASYNC_COMMIT`] as a `WITH` item.
+const ASYNC_COMMIT_CTE: &str = "lease_bookkeeping AS (SELECT set_config('synchronous_commit', 'off', true))";
+
 /// The longest identifier PostgreSQL keeps (NAMEDATALEN − 1 bytes); NOTIFY refuses longer
 /// channel names.
 const MAX_IDENTIFIER: usize = 63;
@@ -107,7 +118,8 @@ impl Queue {
             .collect();
         let statement = client
             .prepare_cached(&format!(
-                "WITH next AS (SELECT coalesce({}) AS id)
+                "WITH next AS (SELECT coalesce({}) AS id),
+                      {ASYNC_COMMIT_CTE}
                  UPDATE {table} o
                  SET state = CASE WHEN o.deliveries > $3 THEN 'dead' ELSE 'leased' END,
                      deliveries = CASE WHEN o.deliveries > $3 THEN o.deliveries ELSE o.deliveries + 1 END,
@@ -118,7 +130,7 @@ impl Queue {
                      lease_until = CASE WHEN o.deliveries > $3 THEN NULL
                                         ELSE now() + make_interval(secs => $2) END,
                      updated_at = now()
-                 FROM next WHERE o.id = next.id
+                 FROM next, lease_bookkeeping WHERE o.id = next.id
                  RETURNING o.id, o.state, o.payload, o.deliveries",
                 candidates.join(", ")
             ))
@@ -153,7 +165,7 @@ impl Queue {
     pub(crate) async fn ack<C: GenericClient>(&self, client: &C, id: uuid::Uuid, holder: &str) -> Result<()> {
         let sql = format!(
             "UPDATE {} SET state = 'done', leased_by = NULL, lease_until = NULL, updated_at = now()
-             WHERE id = $1 AND state = 'leased' AND leased_by = $2",
+             FROM {ASYNC_COMMIT} WHERE id = $1 AND state = 'leased' AND leased_by = $2",
             self.table
         );
         client.execute(&sql, &[&id, &holder]).await.map_err(committing)?;
@@ -170,7 +182,7 @@ impl Queue {
     ) -> Result<()> {
         let sql = format!(
             "UPDATE {} SET state = 'dead', last_error = $3, leased_by = NULL, lease_until = NULL, updated_at = now()
-             WHERE id = $1 AND state = 'leased' AND leased_by = $2",
+             FROM {ASYNC_COMMIT} WHERE id = $1 AND state = 'leased' AND leased_by = $2",
             self.table
         );
         client.execute(&sql, &[&id, &holder, &reason]).await.map_err(committing)?;
@@ -189,7 +201,7 @@ impl Queue {
         let sql = format!(
             "UPDATE {} SET deliveries = greatest(deliveries - 1, 0), leased_by = NULL,
                           lease_until = now() + make_interval(secs => $3), updated_at = now()
-             WHERE id = $1 AND state = 'leased' AND leased_by = $2",
+             FROM {ASYNC_COMMIT} WHERE id = $1 AND state = 'leased' AND leased_by = $2",
             self.table
         );
         client.execute(&sql, &[&id, &holder, &seconds(delay)]).await.map_err(committing)?;
@@ -206,7 +218,7 @@ impl Queue {
     ) -> Result<bool> {
         let sql = format!(
             "UPDATE {} SET lease_until = now() + make_interval(secs => $3), updated_at = now()
-             WHERE id = $1 AND state = 'leased' AND leased_by = $2",
+             FROM {ASYNC_COMMIT} WHERE id = $1 AND state = 'leased' AND leased_by = $2",
             self.table
         );
         let extended = client.execute(&sql, &[&id, &holder, &seconds(lease)]).await.map_err(committing)?;

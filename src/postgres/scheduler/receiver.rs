@@ -24,7 +24,7 @@ pub(crate) struct Receiver {
     shared: Arc<Shared>,
     lanes: Lanes,
     wake: Arc<Notify>,
-    _listener: Listener,
+    _listener: Arc<Listener>,
     failures: u32,
     ended: bool,
 }
@@ -32,13 +32,11 @@ pub(crate) struct Receiver {
 impl Receiver {
     /// The stream of deliveries of `lanes`.
     pub(crate) fn stream(shared: Arc<Shared>, lanes: Lanes) -> OperationStream {
-        let wake = Arc::new(Notify::new());
-        let listener = Listener::spawn(
-            shared.options.postgres.clone(),
-            shared.queue.channel().to_owned(),
+        let (wake, listener) = shared.listeners.subscribe(
+            &shared.options.postgres,
+            shared.queue.channel(),
             lanes,
-            Arc::clone(&wake),
-            shared.closed.clone(),
+            &shared.closed,
         );
         let receiver = Self { shared, lanes, wake, _listener: listener, failures: 0, ended: false };
         Box::pin(futures_util::stream::unfold(receiver, Self::next))

@@ -37,6 +37,6 @@ pub use retry::{
     BreakerOptions, BudgetOptions, Call, CircuitBreaker, RetryBudget, RetryPolicy, Retrying,
     execute_with_retry,
 };
-pub use scheduler::{Delivery, Hold, OperationStream, Receipt, Scheduler, SchedulerExt};
+pub use scheduler::{BatchHint, Delivery, Hold, OperationStream, Receipt, Scheduler, SchedulerExt};
 pub use settings::{AppSettings, RetrySettings};
 pub use storage::Storage;

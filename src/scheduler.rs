@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -53,6 +54,16 @@ pub trait Scheduler: Send + Sync {
     /// or many) compete: each operation goes to one of them at a time. Idempotent: opening a
     /// stream changes nothing.
     async fn receive(&self, lanes: Lanes) -> Result<OperationStream>;
+
+    /// [`receive`](Self::receive), reading up to [`batch.get()`](BatchHint::get) operations per
+    /// round trip to the backend (`FOR UPDATE SKIP LOCKED LIMIT n`, `XREADGROUP COUNT n`) and
+    /// handing them out one by one. Each is leased to this stream from the read on, so the caller
+    /// keeps the hint at what it will take promptly (a worker: its free room) and updates it as
+    /// that changes. The default, for backends without round trips, ignores the hint.
+    async fn receive_batched(&self, lanes: Lanes, batch: BatchHint) -> Result<OperationStream> {
+        let _ = batch;
+        self.receive(lanes).await
+    }
 
     /// One cheap round trip to the backend (`SELECT 1`, `PING`): for health checks and the
     /// circuit breaker's probes. Idempotent.
@@ -240,6 +251,28 @@ pub trait Receipt: Send + Sync {
     async fn keep_alive(&self) -> Result<Hold>;
 }
 
+/// How many operations a stream's reader can take now: see [`Scheduler::receive_batched`].
+/// Clones share the value; it is never below one.
+#[derive(Clone, Debug)]
+pub struct BatchHint(Arc<AtomicUsize>);
+
+impl BatchHint {
+    /// A hint of `count` (at least one).
+    pub fn new(count: usize) -> Self {
+        Self(Arc::new(AtomicUsize::new(count.max(1))))
+    }
+
+    /// Sets it to `count` (at least one).
+    pub fn set(&self, count: usize) {
+        self.0.store(count.max(1), Ordering::Relaxed);
+    }
+
+    /// The current value.
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 macro_rules! forward_scheduler {
     ($($wrapper:ty),*) => {$(
         #[async_trait]
@@ -250,6 +283,9 @@ macro_rules! forward_scheduler {
             }
             async fn receive(&self, lanes: Lanes) -> Result<OperationStream> {
                 (**self).receive(lanes).await
+            }
+            async fn receive_batched(&self, lanes: Lanes, batch: BatchHint) -> Result<OperationStream> {
+                (**self).receive_batched(lanes, batch).await
             }
             async fn ping(&self) -> Result<()> {
                 (**self).ping().await

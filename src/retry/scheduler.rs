@@ -14,7 +14,7 @@ use super::forward::forward;
 use super::{Call, RetryPolicy, Retrying};
 use crate::error::Result;
 use crate::model::{DeadLetter, DeadLetterId, Lanes, Page, QueueStats, TaskOperation};
-use crate::scheduler::{OperationStream, Scheduler};
+use crate::scheduler::{BatchHint, OperationStream, Scheduler};
 use crate::telemetry::{call_span, count_enqueued, metered, trace_arg};
 
 #[deny(clippy::missing_trait_methods)]
@@ -62,6 +62,27 @@ impl<S: Scheduler> Scheduler for Retrying<S> {
             Call::RECEIVE,
             span,
             move || self.inner.receive(lanes),
+            || self.inner.ping(),
+        );
+        let backend = self.backend();
+        Box::pin(opened.map(move |stream| stream.map(|stream| metered(backend, stream))))
+    }
+
+    fn receive_batched<'life0, 'async_trait>(
+        &'life0 self,
+        lanes: Lanes,
+        batch: BatchHint,
+    ) -> Pin<Box<dyn Future<Output = Result<OperationStream>> + Send + 'async_trait>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        let span = call_span!("receive", self.backend(), "scheduler");
+        let opened = self.call(
+            ("scheduler", &RetryPolicy::SCHEDULER),
+            Call::RECEIVE,
+            span,
+            move || self.inner.receive_batched(lanes, batch.clone()),
             || self.inner.ping(),
         );
         let backend = self.backend();

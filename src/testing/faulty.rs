@@ -18,7 +18,7 @@ use crate::model::{
     Renewal, StuckTask, Submission, Task, TaskId, TaskOperation, TaskState, TaskUpdate,
 };
 use crate::retry::Call;
-use crate::scheduler::{Hold, OperationStream, Receipt, Scheduler};
+use crate::scheduler::{BatchHint, Hold, OperationStream, Receipt, Scheduler};
 use crate::storage::Storage;
 
 /// One injected failure.
@@ -299,6 +299,21 @@ impl<S: Storage> Storage for Faulty<S> {
     }
 }
 
+impl<S> Faulty<S> {
+    /// `stream` with the faults: nothing is handed out while the backend is down, and the
+    /// deliveries' receipts fail like the backend.
+    fn faulty_stream(&self, stream: OperationStream) -> OperationStream {
+        let control = Arc::clone(&self.control);
+        Box::pin(stream.then(move |item| {
+            let control = Arc::clone(&control);
+            async move {
+                control.wait_up().await;
+                item.map(|delivery| delivery.map_receipt(|inner| Box::new(FaultyReceipt { inner, control })))
+            }
+        }))
+    }
+}
+
 #[async_trait]
 impl<S: Scheduler> Scheduler for Faulty<S> {
     async fn enqueue(&self, operation: &TaskOperation) -> Result<()> {
@@ -306,15 +321,11 @@ impl<S: Scheduler> Scheduler for Faulty<S> {
     }
     async fn receive(&self, lanes: Lanes) -> Result<OperationStream> {
         let stream = self.run(Call::RECEIVE, self.inner.receive(lanes)).await?;
-        let control = Arc::clone(&self.control);
-        Ok(Box::pin(stream.then(move |item| {
-            let control = Arc::clone(&control);
-            async move {
-                // Nothing is handed out while the backend is down.
-                control.wait_up().await;
-                item.map(|delivery| delivery.map_receipt(|inner| Box::new(FaultyReceipt { inner, control })))
-            }
-        })))
+        Ok(self.faulty_stream(stream))
+    }
+    async fn receive_batched(&self, lanes: Lanes, batch: BatchHint) -> Result<OperationStream> {
+        let stream = self.run(Call::RECEIVE, self.inner.receive_batched(lanes, batch)).await?;
+        Ok(self.faulty_stream(stream))
     }
     async fn ping(&self) -> Result<()> {
         self.run(Call::PING, self.inner.ping()).await

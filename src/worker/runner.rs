@@ -16,7 +16,7 @@ use super::context::{Context, Disposition};
 use super::{Agent, StatsSnapshot, TaskListener, WorkerOptions, control, rescue, run};
 use crate::model::{Action, Lanes};
 use crate::retry::{Backoff, Call};
-use crate::scheduler::{Delivery, Hold, OperationStream, Scheduler};
+use crate::scheduler::{BatchHint, Delivery, Hold, OperationStream, Scheduler};
 use crate::storage::Storage;
 use crate::telemetry::SlotGauge;
 
@@ -130,6 +130,8 @@ const REOPEN: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_
 /// One lane's stream, reopened with backoff whenever it fails or ends.
 struct Intake {
     lanes: Lanes,
+    /// For runs: the batch each read may take, kept at the free run slots.
+    batch: Option<(BatchHint, Arc<Semaphore>)>,
     stream: Option<OperationStream>,
     failures: u32,
     retry_at: Option<Instant>,
@@ -149,13 +151,20 @@ impl Drop for Held {
 
 impl Intake {
     fn new(lanes: Lanes, limit: usize) -> Self {
-        Self { lanes, stream: None, failures: 0, retry_at: None, held: Arc::default(), limit }
+        Self { lanes, batch: None, stream: None, failures: 0, retry_at: None, held: Arc::default(), limit }
+    }
+
+    /// Reads batches of up to the free slots of `slots` (never more than there is room for).
+    fn batched(mut self, slots: &Arc<Semaphore>) -> Self {
+        self.batch = Some((BatchHint::new(1), Arc::clone(slots)));
+        self
     }
 
     /// The next delivery. Dropping the future loses nothing (the streams are cancel-safe, and a
     /// pending reopen waits for the same instant next time).
     async fn next(&mut self, ctx: &Context) -> Delivery {
         let lanes = self.lanes;
+        let hint = self.batch.as_ref().map(|(hint, _)| hint.clone());
         loop {
             if let Some(at) = self.retry_at {
                 tokio::time::sleep_until(at).await;
@@ -163,7 +172,7 @@ impl Intake {
             }
             let stream = match &mut self.stream {
                 Some(stream) => stream,
-                None => match ctx.step(Call::RECEIVE, || ctx.scheduler.receive(lanes)).await {
+                None => match ctx.step(Call::RECEIVE, || open(ctx, lanes, hint.clone())).await {
                     Ok(opened) => self.stream.insert(opened),
                     Err(err) => {
                         self.failed(format_args!("could not open the {lanes:?} stream: {err}"));
@@ -171,6 +180,10 @@ impl Intake {
                     }
                 },
             };
+            if let Some((hint, slots)) = &self.batch {
+                let room = self.limit.saturating_sub(self.held.load(Ordering::Relaxed));
+                hint.set(slots.available_permits().min(room));
+            }
             match stream.next().await {
                 Some(Ok(delivery)) => {
                     self.failures = 0;
@@ -200,6 +213,14 @@ impl Intake {
     }
 }
 
+/// Opens a stream of `lanes`, batched by `hint` when there is one.
+async fn open(ctx: &Context, lanes: Lanes, hint: Option<BatchHint>) -> crate::error::Result<OperationStream> {
+    match hint {
+        Some(hint) => ctx.scheduler.receive_batched(lanes, hint).await,
+        None => ctx.scheduler.receive(lanes).await,
+    }
+}
+
 async fn consume(ctx: Arc<Context>, mut stopped: oneshot::Receiver<Duration>) -> ShutdownReport {
     let concurrency = ctx.options.concurrency.max(1);
     let slots = Arc::new(Semaphore::new(concurrency));
@@ -208,7 +229,7 @@ async fn consume(ctx: Arc<Context>, mut stopped: oneshot::Receiver<Duration>) ->
     let mut handlers = JoinSet::new();
     // At most this many runs are held (running or waiting for a slot), so that one worker does not
     // hoard a shared queue. Control operations are quick storage writes with a lane of their own.
-    let mut runs = Intake::new(Lanes::Runs, concurrency * 2);
+    let mut runs = Intake::new(Lanes::Runs, concurrency * 2).batched(&slots);
     let mut control = Intake::new(Lanes::Control, concurrency.max(8) * 4);
     let mut rescues = ctx.options.rescue.map(|options| tokio::time::interval(options.every));
     let mut rescuing: Option<tokio::task::JoinHandle<()>> = None;

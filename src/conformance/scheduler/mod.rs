@@ -18,9 +18,9 @@ use futures_util::StreamExt;
 use super::within;
 use crate::error::Error;
 use crate::model::{
-    Action, ContextId, Lanes, Message, OperationId, TaskId, TaskIdParams, TaskOperation, TaskSendParams,
+    Action, ContextId, Lane, Lanes, Message, OperationId, TaskId, TaskIdParams, TaskOperation, TaskSendParams,
 };
-use crate::scheduler::{Delivery, Hold, OperationStream, Scheduler};
+use crate::scheduler::{BatchHint, Delivery, Hold, OperationStream, Scheduler};
 
 /// What a backend promises about timing, for the cases that wait for redelivery.
 #[derive(Clone, Copy, Debug)]
@@ -56,6 +56,7 @@ pub async fn run_all(scheduler: &dyn Scheduler, expect: Expectations) {
     dead_lettered_operation_is_not_redelivered(scheduler, expect).await;
     ack_and_keep_alive_are_idempotent(scheduler, expect).await;
     competing_receivers_share_the_work(scheduler, expect).await;
+    batched_receivers_deliver_each_operation_once(scheduler, expect).await;
     redelivery_stops_after_the_limit(scheduler, expect).await;
     released_delivery_comes_back_uncounted(scheduler, expect).await;
     control_operations_have_a_lane_of_their_own(scheduler, expect).await;
@@ -249,6 +250,51 @@ pub async fn competing_receivers_share_the_work(scheduler: &dyn Scheduler, expec
     let distinct: HashSet<TaskId> = seen.iter().copied().collect();
     assert_eq!((seen.len(), distinct), (tasks.len(), wanted.clone()), "each operation exactly once");
     assert_quiet(&mut a, &wanted, expect.quiet_period).await;
+}
+
+/// Two streams reading batches ([`Scheduler::receive_batched`]) of their lane only: every
+/// operation arrives once, in one of them, whatever the hint (changed midway), and nothing comes
+/// back after all are acknowledged.
+pub async fn batched_receivers_deliver_each_operation_once(scheduler: &dyn Scheduler, expect: Expectations) {
+    let hint = BatchHint::new(5);
+    let batched = |hint: BatchHint| async move {
+        within("receive batched", scheduler.receive_batched(Lanes::Runs, hint))
+            .await
+            .expect("open a batched stream")
+    };
+    let (mut a, mut b) = (batched(hint.clone()).await, batched(BatchHint::new(3)).await);
+    let tasks: Vec<TaskId> = (0..17).map(|_| TaskId::new()).collect();
+    let canceled = TaskId::new();
+    enqueue(scheduler, TaskOperation::cancel(TaskIdParams::new(canceled))).await;
+    for task_id in &tasks {
+        enqueue(scheduler, run_op(*task_id)).await;
+    }
+    let wanted = set(&tasks);
+    let mut seen = Vec::new();
+    let collect = async {
+        while seen.len() < tasks.len() {
+            let delivery = tokio::select! {
+                delivery = next_for(&mut a, &wanted, Duration::from_secs(20)) => delivery,
+                delivery = next_for(&mut b, &wanted, Duration::from_secs(20)) => delivery,
+            };
+            assert_eq!(delivery.operation().action.lane(), Lane::Runs, "a runs stream delivers runs only");
+            seen.push(delivery.operation().action.task_id());
+            delivery.ack().await.expect("ack");
+            hint.set(seen.len() % 4 + 1);
+        }
+    };
+    within("collect from two batched receivers", collect).await;
+    let distinct: HashSet<TaskId> = seen.iter().copied().collect();
+    assert_eq!((seen.len(), distinct), (tasks.len(), wanted.clone()), "each operation exactly once");
+    assert_quiet(&mut a, &wanted, expect.quiet_period).await;
+    assert_quiet(&mut b, &wanted, expect.quiet_period).await;
+    // The cancel is still there for a control receiver.
+    let mut control = open_lanes(scheduler, Lanes::Control).await;
+    next_for(&mut control, &set(&[canceled]), Duration::from_secs(20))
+        .await
+        .ack()
+        .await
+        .expect("ack the cancel");
 }
 
 /// An operation that is never settled is delivered `max_deliveries` times, then once more flagged

@@ -29,7 +29,7 @@ use self::receiver::Receiver;
 use super::{migrations, pool};
 use crate::error::{Error, Result};
 use crate::model::{DeadLetter, DeadLetterId, Lanes, Page, QueueStats, TaskOperation};
-use crate::scheduler::{OperationStream, Scheduler};
+use crate::scheduler::{BatchHint, OperationStream, Scheduler};
 
 /// A scheduler on PostgreSQL. Clones share the queue, the pool and the closing. `Debug` hides
 /// the password.
@@ -104,6 +104,13 @@ impl PostgresScheduler {
     pub fn pool(&self) -> &Pool {
         &self.shared.pool
     }
+
+    async fn open_stream(&self, lanes: Lanes, batch: Option<BatchHint>) -> Result<OperationStream> {
+        self.shared.check_open()?;
+        // Opening checks the database is there.
+        self.shared.run(async |_| Ok(())).await?;
+        Ok(Receiver::stream(Arc::clone(&self.shared), lanes, batch))
+    }
 }
 
 #[async_trait]
@@ -115,10 +122,11 @@ impl Scheduler for PostgresScheduler {
     }
 
     async fn receive(&self, lanes: Lanes) -> Result<OperationStream> {
-        self.shared.check_open()?;
-        // Opening checks the database is there.
-        self.shared.run(async |_| Ok(())).await?;
-        Ok(Receiver::stream(Arc::clone(&self.shared), lanes))
+        self.open_stream(lanes, None).await
+    }
+
+    async fn receive_batched(&self, lanes: Lanes, batch: BatchHint) -> Result<OperationStream> {
+        self.open_stream(lanes, Some(batch)).await
     }
 
     async fn ping(&self) -> Result<()> {

@@ -85,10 +85,11 @@ impl Queue {
         Ok(())
     }
 
-    /// Leases the next claimable operation of `lanes` to `holder`: lane by lane (control first),
-    /// one whose lease ran out (its receiver died, or it was released and its delay is over),
-    /// else the oldest ready one. Concurrent claims skip each other's rows. One already delivered
-    /// more than once past `max_deliveries` is dead-lettered instead.
+    /// Leases up to `batch` claimable operations of `lanes` to `holder`, in order: lane by lane
+    /// (control first), those whose lease ran out (their receiver died, or they were released and
+    /// their delay is over), then the oldest ready ones. Concurrent claims skip each other's rows.
+    /// One already delivered more than once past `max_deliveries` is dead-lettered instead. One
+    /// round trip, whatever the batch; nothing claimable is an empty list.
     pub(crate) async fn claim<C: GenericClient>(
         &self,
         client: &C,
@@ -96,9 +97,12 @@ impl Queue {
         holder: &str,
         lease: Duration,
         max_deliveries: u32,
-    ) -> Result<Claimed> {
+        batch: usize,
+    ) -> Result<Vec<Claimed>> {
         // Each candidate is an ordered scan of one partial index that stops at its first
-        // unlocked row; `coalesce` runs (and locks in) the next one only while none was found.
+        // unlocked rows; each takes only what the ones before it left of the batch, so no row is
+        // locked that is not claimed. (`FOR UPDATE` is not allowed under `UNION`, hence the
+        // chain of `WITH` items.)
         let table = &self.table;
         let candidates: Vec<String> = lanes
             .lanes()
@@ -106,59 +110,79 @@ impl Queue {
             .flat_map(|lane| {
                 [
                     format!(
-                        "(SELECT id FROM {table} WHERE state = 'leased' AND lease_until <= now() AND lane = '{lane}'
-                          ORDER BY lease_until LIMIT 1 FOR UPDATE SKIP LOCKED)"
+                        "state = 'leased' AND lease_until <= now() AND lane = '{lane}' ORDER BY lease_until"
                     ),
-                    format!(
-                        "(SELECT id FROM {table} WHERE state = 'ready' AND lane = '{lane}'
-                          ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)"
-                    ),
+                    format!("state = 'ready' AND lane = '{lane}' ORDER BY seq"),
                 ]
             })
             .collect();
+        let mut with = Vec::new();
+        for (k, candidate) in candidates.iter().enumerate() {
+            let taken: Vec<String> = (0..k).map(|j| format!("(SELECT count(*) FROM c{j})")).collect();
+            let left = if taken.is_empty() {
+                "$4".to_owned()
+            } else {
+                format!("greatest($4 - {}, 0)", taken.join(" - "))
+            };
+            with.push(format!(
+                "c{k} AS (SELECT id FROM {table} WHERE {candidate} LIMIT {left} FOR UPDATE SKIP LOCKED)"
+            ));
+        }
+        let next = (0..candidates.len())
+            .map(|k| format!("SELECT id FROM c{k}"))
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
         let statement = client
             .prepare_cached(&format!(
-                "WITH next AS (SELECT coalesce({}) AS id),
-                      {ASYNC_COMMIT_CTE}
-                 UPDATE {table} o
-                 SET state = CASE WHEN o.deliveries > $3 THEN 'dead' ELSE 'leased' END,
-                     deliveries = CASE WHEN o.deliveries > $3 THEN o.deliveries ELSE o.deliveries + 1 END,
-                     last_error = CASE WHEN o.deliveries > $3
-                                       THEN 'not settled after ' || o.deliveries || ' deliveries'
-                                       ELSE o.last_error END,
-                     leased_by = CASE WHEN o.deliveries > $3 THEN NULL ELSE $1 END,
-                     lease_until = CASE WHEN o.deliveries > $3 THEN NULL
-                                        ELSE now() + make_interval(secs => $2) END,
-                     updated_at = now()
-                 FROM next, lease_bookkeeping WHERE o.id = next.id
-                 RETURNING o.id, o.state, o.payload, o.deliveries",
-                candidates.join(", ")
+                "WITH {}, next AS ({next}), {ASYNC_COMMIT_CTE},
+                 claimed AS (
+                     UPDATE {table} o
+                     SET state = CASE WHEN o.deliveries > $3 THEN 'dead' ELSE 'leased' END,
+                         deliveries = CASE WHEN o.deliveries > $3 THEN o.deliveries ELSE o.deliveries + 1 END,
+                         last_error = CASE WHEN o.deliveries > $3
+                                           THEN 'not settled after ' || o.deliveries || ' deliveries'
+                                           ELSE o.last_error END,
+                         leased_by = CASE WHEN o.deliveries > $3 THEN NULL ELSE $1 END,
+                         lease_until = CASE WHEN o.deliveries > $3 THEN NULL
+                                            ELSE now() + make_interval(secs => $2) END,
+                         updated_at = now()
+                     FROM next, lease_bookkeeping WHERE o.id = next.id
+                     RETURNING o.id, o.state, o.payload, o.deliveries, o.lane, o.seq
+                 )
+                 SELECT id, state, payload, deliveries FROM claimed
+                 ORDER BY lane = 'runs', seq",
+                with.join(",\n")
             ))
             .await
             .map_err(committing)?;
         let limit = i32::try_from(max_deliveries).unwrap_or(i32::MAX);
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&holder, &seconds(lease), &limit];
-        let Some(row) = client.query_opt(&statement, &params).await.map_err(committing)? else {
-            return Ok(Claimed::Empty);
-        };
-        let state: String = row.get("state");
-        if state == "dead" {
-            return Ok(Claimed::Buried("delivered too often without being settled".into()));
-        }
-        let id: uuid::Uuid = row.get("id");
-        let deliveries: i32 = row.get("deliveries");
-        match row.try_get::<_, Json<TaskOperation>>("payload") {
-            Ok(Json(operation)) => Ok(Claimed::Delivery {
-                id,
-                operation: Box::new(operation),
-                deliveries: deliveries.max(1) as u32,
-            }),
-            Err(err) => {
-                let reason = format!("undecodable operation: {err}");
-                self.dead_letter(client, id, holder, &reason).await?;
-                Ok(Claimed::Buried(reason))
+        let batch = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+            [&holder, &seconds(lease), &limit, &batch];
+        let rows = client.query(&statement, &params).await.map_err(committing)?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: uuid::Uuid = row.get("id");
+            let state: String = row.get("state");
+            if state == "dead" {
+                claimed.push(Claimed::Buried("delivered too often without being settled".into()));
+                continue;
             }
+            let deliveries: i32 = row.get("deliveries");
+            claimed.push(match row.try_get::<_, Json<TaskOperation>>("payload") {
+                Ok(Json(operation)) => Claimed::Delivery {
+                    id,
+                    operation: Box::new(operation),
+                    deliveries: deliveries.max(1) as u32,
+                },
+                Err(err) => {
+                    let reason = format!("undecodable operation: {err}");
+                    self.dead_letter(client, id, holder, &reason).await?;
+                    Claimed::Buried(reason)
+                }
+            });
         }
+        Ok(claimed)
     }
 
     /// Marks the delivery handled, if `holder` still holds it.
@@ -233,8 +257,6 @@ pub(crate) enum Claimed {
     /// An operation that could not be delivered (undecodable, or past the delivery limit): it was
     /// dead-lettered, for this reason.
     Buried(String),
-    /// Nothing to do now.
-    Empty,
 }
 
 #[cfg(test)]

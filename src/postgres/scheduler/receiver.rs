@@ -2,6 +2,7 @@
 //! ride out a lost database with a jittered backoff. The stream ends after one
 //! [`Error::Closed`] once the scheduler is closed.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,15 +15,22 @@ use super::receipt::LeaseReceipt;
 use crate::error::{Error, Result};
 use crate::model::Lanes;
 use crate::retry::Backoff;
-use crate::scheduler::{Delivery, OperationStream};
+use crate::scheduler::{BatchHint, Delivery, OperationStream};
 
 const BACKOFF: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+
+/// The most operations one claim takes, whatever the hint.
+const MAX_BATCH: usize = 64;
 
 /// A receiver's state: the scheduler, the lanes it reads, and the wake-ups from its LISTEN
 /// connection.
 pub(crate) struct Receiver {
     shared: Arc<Shared>,
     lanes: Lanes,
+    /// How many a claim may take; one when there is no hint.
+    batch: Option<BatchHint>,
+    /// Deliveries claimed together, handed out one by one (each leased meanwhile).
+    claimed: VecDeque<Delivery>,
     wake: Arc<Notify>,
     _listener: Arc<Listener>,
     failures: u32,
@@ -31,14 +39,23 @@ pub(crate) struct Receiver {
 
 impl Receiver {
     /// The stream of deliveries of `lanes`.
-    pub(crate) fn stream(shared: Arc<Shared>, lanes: Lanes) -> OperationStream {
+    pub(crate) fn stream(shared: Arc<Shared>, lanes: Lanes, batch: Option<BatchHint>) -> OperationStream {
         let (wake, listener) = shared.listeners.subscribe(
             &shared.options.postgres,
             shared.queue.channel(),
             lanes,
             &shared.closed,
         );
-        let receiver = Self { shared, lanes, wake, _listener: listener, failures: 0, ended: false };
+        let receiver = Self {
+            shared,
+            lanes,
+            batch,
+            claimed: VecDeque::new(),
+            wake,
+            _listener: listener,
+            failures: 0,
+            ended: false,
+        };
         Box::pin(futures_util::stream::unfold(receiver, Self::next))
     }
 
@@ -50,6 +67,9 @@ impl Receiver {
         loop {
             if closed.is_cancelled() {
                 return Some(self.end());
+            }
+            if let Some(delivery) = self.claimed.pop_front() {
+                return Some((Ok(delivery), self));
             }
             let wait = match self.claim().await {
                 Ok(Some(delivery)) => {
@@ -82,30 +102,42 @@ impl Receiver {
         (Err(Error::Closed("postgres scheduler")), self)
     }
 
-    async fn claim(&self) -> Result<Option<Delivery>> {
+    async fn claim(&mut self) -> Result<Option<Delivery>> {
         let shared = &self.shared;
         let options = &shared.options;
+        let batch = self.batch.as_ref().map_or(1, BatchHint::get).min(MAX_BATCH);
         loop {
-            // Unique per delivery: its receipt acts only while this very delivery holds the row.
+            // Unique per claim, so that with the row's id it names one delivery: a receipt acts
+            // only while this very delivery holds the row.
             let holder = format!("{}/{}", options.consumer, uuid::Uuid::new_v4().simple());
             let claimed = shared
                 .run(async |client| {
                     shared
                         .queue
-                        .claim(&*client, self.lanes, &holder, options.lease, options.max_deliveries)
+                        .claim(&*client, self.lanes, &holder, options.lease, options.max_deliveries, batch)
                         .await
                 })
                 .await?;
-            match claimed {
-                Claimed::Delivery { id, operation, deliveries } => {
-                    let receipt = LeaseReceipt { shared: Arc::clone(shared), id, holder };
-                    let delivery = Delivery::new(*operation, deliveries, Box::new(receipt));
-                    return Ok(Some(delivery.past_limit(deliveries > options.max_deliveries)));
+            if claimed.is_empty() {
+                return Ok(None);
+            }
+            for row in claimed {
+                match row {
+                    Claimed::Delivery { id, operation, deliveries } => {
+                        let receipt = LeaseReceipt { shared: Arc::clone(shared), id, holder: holder.clone() };
+                        let delivery = Delivery::new(*operation, deliveries, Box::new(receipt));
+                        self.claimed.push_back(delivery.past_limit(deliveries > options.max_deliveries));
+                    }
+                    Claimed::Buried(reason) => {
+                        tracing::warn!(
+                            reason,
+                            "dead-lettered an operation that cannot be delivered; going on"
+                        );
+                    }
                 }
-                Claimed::Buried(reason) => {
-                    tracing::warn!(reason, "dead-lettered an operation that cannot be delivered; going on");
-                }
-                Claimed::Empty => return Ok(None),
+            }
+            if let Some(delivery) = self.claimed.pop_front() {
+                return Ok(Some(delivery));
             }
         }
     }

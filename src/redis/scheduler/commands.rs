@@ -78,18 +78,19 @@ pub(super) async fn enqueue(
     Ok(added == 1)
 }
 
-/// The next new entry of each of `lanes` for `consumer` (control first), waiting up to `block`
-/// for one; `None` does not wait at all.
+/// The next new entries (up to `count` per stream) of each of `lanes` for `consumer`, control
+/// first, waiting up to `block` for one; `None` does not wait at all.
 pub(super) async fn read(
     con: &mut impl ConnectionLike,
     keys: &RedisKeys,
     group: &str,
     consumer: &str,
     lanes: Lanes,
+    count: usize,
     block: Option<Duration>,
 ) -> Result<Vec<(Lane, Entry)>> {
     let mut read = redis::cmd("XREADGROUP");
-    read.arg("GROUP").arg(group).arg(consumer).arg("COUNT").arg(1);
+    read.arg("GROUP").arg(group).arg(consumer).arg("COUNT").arg(count.max(1));
     if let Some(block) = block {
         read.arg("BLOCK").arg(millis(block).max(1));
     }
@@ -108,6 +109,7 @@ pub(super) async fn read(
             lanes.lanes().find(|lane| keys.stream(*lane) == stream).map(|lane| (lane, entry))
         })
         .collect();
+    // Stable: each stream's entries stay in their order.
     entries.sort_by_key(|(lane, _)| *lane != Lane::Control);
     Ok(entries)
 }

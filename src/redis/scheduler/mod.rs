@@ -85,7 +85,7 @@ use super::error::connect_error;
 use super::pool;
 use crate::error::Result;
 use crate::model::{DeadLetter, DeadLetterId, Lanes, Page, QueueStats, TaskOperation};
-use crate::scheduler::{OperationStream, Scheduler};
+use crate::scheduler::{BatchHint, OperationStream, Scheduler};
 
 /// A [`Scheduler`] on Redis streams with a consumer group: acknowledged, at-least-once delivery
 /// that survives the crash of a receiver and the restart of a Redis with persistence.
@@ -165,7 +165,11 @@ impl Scheduler for RedisScheduler {
     }
 
     async fn receive(&self, lanes: Lanes) -> Result<OperationStream> {
-        receiver::open(Arc::clone(&self.shared), lanes).await
+        receiver::open(Arc::clone(&self.shared), lanes, None).await
+    }
+
+    async fn receive_batched(&self, lanes: Lanes, batch: BatchHint) -> Result<OperationStream> {
+        receiver::open(Arc::clone(&self.shared), lanes, Some(batch)).await
     }
 
     /// Ends every receiver's stream (after one [`Error::Closed`](crate::Error::Closed) item) and

@@ -3,6 +3,7 @@
 //! stream, unreadable ones dead-lettered. Connection loss never ends the stream: the receiver
 //! reconnects with capped, jittered backoff.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -21,11 +22,18 @@ use crate::error::{Error, Result, Transience};
 use crate::model::{Lane, Lanes};
 use crate::redis::error::{connect_error, lost_group};
 use crate::retry::Backoff;
-use crate::scheduler::{Delivery, OperationStream};
+use crate::scheduler::{BatchHint, Delivery, OperationStream};
+
+/// The most entries one read takes per stream, whatever the hint.
+const MAX_BATCH: usize = 64;
 
 /// Opens a receiver of `lanes`: connects now, so that a bad URL or password fails the call
 /// instead of the stream. Each receiver is its own consumer in the group.
-pub(super) async fn open(shared: Arc<Shared>, lanes: Lanes) -> Result<OperationStream> {
+pub(super) async fn open(
+    shared: Arc<Shared>,
+    lanes: Lanes,
+    batch: Option<BatchHint>,
+) -> Result<OperationStream> {
     shared.check_open()?;
     let consumer = format!("{}-{}", shared.options.consumer, uuid::Uuid::new_v4().simple());
     let now = Instant::now();
@@ -35,7 +43,8 @@ pub(super) async fn open(shared: Arc<Shared>, lanes: Lanes) -> Result<OperationS
         shared,
         consumer,
         con: None,
-        waiting: None,
+        batch,
+        waiting: VecDeque::new(),
         sweep_lanes: lanes.lanes().collect(),
         sweep_at: 0,
         cursor: CURSOR_START.to_owned(),
@@ -60,9 +69,11 @@ struct Receiver {
     backoff: Backoff,
     /// Dedicated (not pooled): a blocking read holds it, and its response timeout is longer.
     con: Option<MultiplexedConnection>,
-    /// A run read together with a control operation (one read returns one entry per stream),
-    /// handed out after it.
-    waiting: Option<Waiting>,
+    /// How many entries a read may take per stream; one when there is no hint.
+    batch: Option<BatchHint>,
+    /// Entries read together (a control operation and a run, or a batch), handed out one by one
+    /// after the first, in order.
+    waiting: VecDeque<Waiting>,
     /// The lanes the claim sweep goes through, control first, and where it is.
     sweep_lanes: Vec<Lane>,
     sweep_at: usize,
@@ -149,19 +160,22 @@ impl Receiver {
                 }
             }
         }
-        if let Some(waiting) = self.waiting.take() {
+        if let Some(waiting) = self.waiting.pop_front() {
             return self.deliver_waiting(waiting).await;
         }
         // Wait for new entries, but not past the next sweep.
         let block = self.next_sweep.saturating_duration_since(now).min(self.shared.options.block_time);
+        let count = self.batch.as_ref().map_or(1, BatchHint::get).min(MAX_BATCH);
         let Self { shared, con, consumer, lanes, .. } = self;
         let con = con.as_mut().expect("connected");
         let entries =
-            commands::read(con, &shared.keys, &shared.options.group, consumer, *lanes, Some(block)).await?;
+            commands::read(con, &shared.keys, &shared.options.group, consumer, *lanes, count, Some(block))
+                .await?;
         self.failures = 0;
         let mut entries = entries.into_iter();
         let Some((lane, entry)) = entries.next() else { return Ok(None) };
-        self.waiting = entries.next().map(|(lane, entry)| Waiting { lane, entry, since: Instant::now() });
+        let since = Instant::now();
+        self.waiting.extend(entries.map(|(lane, entry)| Waiting { lane, entry, since }));
         self.deliver(lane, entry, 1).await
     }
 
@@ -171,18 +185,18 @@ impl Receiver {
     async fn deliver_waiting(&mut self, waiting: Waiting) -> Result<Option<Delivery>> {
         let shared = Arc::clone(&self.shared);
         let (group, consumer) = (&shared.options.group, self.consumer.clone());
-        if waiting.lane != Lane::Control {
+        if waiting.lane != Lane::Control && self.lanes.includes(Lane::Control) {
             let control =
-                commands::read(self.con(), &shared.keys, group, &consumer, Lanes::Control, None).await;
+                commands::read(self.con(), &shared.keys, group, &consumer, Lanes::Control, 1, None).await;
             match control {
                 Ok(entries) => {
                     if let Some((lane, entry)) = entries.into_iter().next() {
-                        self.waiting = Some(waiting);
+                        self.waiting.push_front(waiting);
                         return self.deliver(lane, entry, 1).await;
                     }
                 }
                 Err(err) => {
-                    self.waiting = Some(waiting);
+                    self.waiting.push_front(waiting);
                     return Err(err);
                 }
             }
@@ -307,7 +321,7 @@ impl Receiver {
                 Ok(()) => {
                     self.cursor = CURSOR_START.to_owned();
                     self.sweep_at = 0;
-                    self.waiting = None;
+                    self.waiting.clear();
                     return None;
                 }
                 Err(again) => err = again,

@@ -278,6 +278,8 @@ pub async fn batched_receivers_deliver_each_operation_once(scheduler: &dyn Sched
                 delivery = next_for(&mut b, &wanted, Duration::from_secs(20)) => delivery,
             };
             assert_eq!(delivery.operation().action.lane(), Lane::Runs, "a runs stream delivers runs only");
+            // A first delivery each: nothing read in a batch was lost and found again later.
+            assert_eq!(delivery.delivery_count(), 1, "delivered once, not redelivered");
             seen.push(delivery.operation().action.task_id());
             delivery.ack().await.expect("ack");
             hint.set(seen.len() % 4 + 1);

@@ -99,8 +99,8 @@ pub(super) fn read_reply(value: Value) -> std::result::Result<Vec<(String, Entry
     let mut entries = Vec::with_capacity(streams.len());
     for (name, list) in streams {
         let name = text(name).ok_or("a stream name is not a string")?;
-        if let Some(first) = array(list).and_then(|list| list.into_iter().next()) {
-            entries.push((name, Entry::from_value(first)?));
+        for entry in array(list).unwrap_or_default() {
+            entries.push((name.clone(), Entry::from_value(entry)?));
         }
     }
     Ok(entries)
@@ -213,6 +213,16 @@ mod tests {
             assert_eq!(entry.field("id"), Some(&b"x"[..]));
         }
         assert!(read_reply(Value::Nil).unwrap().is_empty());
+        // A batch: every entry of every stream, in order.
+        let entry = |id: &str| Value::Array(vec![bulk(id), Value::Array(vec![bulk("op"), bulk("{}")])]);
+        let batch = Value::Array(vec![
+            Value::Array(vec![bulk("{p}:control"), Value::Array(vec![entry("1-0")])]),
+            Value::Array(vec![bulk("{p}:ops"), Value::Array(vec![entry("2-0"), entry("3-0"), entry("4-0")])]),
+        ]);
+        let read: Vec<(String, String)> =
+            read_reply(batch).unwrap().into_iter().map(|(stream, entry)| (stream, entry.id)).collect();
+        let expected = [("{p}:control", "1-0"), ("{p}:ops", "2-0"), ("{p}:ops", "3-0"), ("{p}:ops", "4-0")];
+        assert_eq!(read, expected.map(|(s, id)| (s.to_owned(), id.to_owned())));
         let deleted = Entry::from_value(Value::Array(vec![bulk("2-0"), Value::Nil])).unwrap();
         assert!(deleted.fields.is_empty());
         assert!(deleted.operation().unwrap_err().contains("no \"op\" field"));

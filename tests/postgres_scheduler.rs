@@ -269,41 +269,11 @@ async fn receivers_survive_a_killed_and_restarted_server() {
     assert_eq!(received, enqueued, "every operation whose enqueue succeeded is received");
 }
 
-/// `receive_batched` claims up to the hint in one statement (the rows read together are leased at
-/// once, in enqueue order, their lane only) and hands them out one by one; a changed hint is read
-/// at the next claim.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_batched_stream_claims_the_hint_at_once_and_hands_the_rows_out_one_by_one() {
+async fn a_batched_claim_takes_the_hint_in_one_statement() {
     let server = PostgresServer::shared();
     let mut options = options(&server);
     options.lease = Duration::from_secs(60);
     let scheduler = PostgresScheduler::connect_with(options).await.unwrap();
-    let tasks: Vec<TaskId> = (0..6).map(|_| TaskId::new()).collect();
-    for task in &tasks {
-        scheduler.run_task(&run_params(*task)).await.unwrap();
-    }
-    scheduler.cancel_task(&bindu::TaskIdParams::new(TaskId::new())).await.unwrap();
-    let hint = bindu::BatchHint::new(4);
-    let mut stream = scheduler.receive_batched(Lanes::Runs, hint.clone()).await.unwrap();
-    let mut next = async || stream.next().await.expect("a delivery").expect("not an error");
-    let first = next().await;
-    let stats = scheduler.stats().await.unwrap();
-    assert_eq!((stats.in_flight, stats.waiting_runs, stats.waiting_control), (4, 2, 1), "{stats:?}");
-    let mut delivered = vec![first];
-    for _ in 0..3 {
-        delivered.push(next().await);
-    }
-    assert_eq!(scheduler.stats().await.unwrap().in_flight, 4, "handed out from the batch, no new claim");
-    hint.set(1);
-    delivered.push(next().await);
-    let stats = scheduler.stats().await.unwrap();
-    assert_eq!((stats.in_flight, stats.waiting_runs), (5, 1), "the new hint: one more");
-    let order: Vec<TaskId> = delivered.iter().map(|d| d.operation().action.task_id()).collect();
-    assert_eq!(order, tasks[..5], "in enqueue order");
-    for delivery in delivered {
-        assert_eq!(delivery.delivery_count(), 1);
-        delivery.ack().await.unwrap();
-    }
-    let stats = scheduler.stats().await.unwrap();
-    assert_eq!((stats.in_flight, stats.waiting_runs, stats.waiting_control), (0, 1, 1), "{stats:?}");
+    scheduler::a_batched_read_takes_the_hint_at_once(&scheduler).await;
 }

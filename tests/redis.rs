@@ -332,44 +332,10 @@ async fn many_tasks_through_several_workers_on_redis() {
     within("close", app.close()).await;
 }
 
-fn run_params(task_id: TaskId) -> bindu::TaskSendParams {
-    bindu::TaskSendParams::new(task_id, bindu::ContextId::new(), None)
-}
-
-/// `receive_batched` reads up to the hint with one `XREADGROUP` (the entries read together are
-/// pending at once, in order, their lane only) and hands them out one by one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_batched_stream_reads_the_hint_at_once_and_hands_the_entries_out_one_by_one() {
+async fn a_batched_read_takes_the_hint_in_one_command() {
     let server = RedisServer::start();
     let mut options = server.quick_scheduler_options();
     options.min_idle = Duration::from_secs(60);
-    let scheduler = connect(options).await;
-    let tasks: Vec<TaskId> = (0..6).map(|_| TaskId::new()).collect();
-    for task in &tasks {
-        scheduler.run_task(&run_params(*task)).await.unwrap();
-    }
-    scheduler.cancel_task(&TaskIdParams::new(TaskId::new())).await.unwrap();
-    let hint = bindu::BatchHint::new(4);
-    let mut stream = scheduler.receive_batched(Lanes::Runs, hint.clone()).await.unwrap();
-    let mut next =
-        async || futures_util::StreamExt::next(&mut stream).await.expect("a delivery").expect("not an error");
-    let mut delivered = vec![next().await];
-    let stats = scheduler.stats().await.unwrap();
-    assert_eq!((stats.in_flight, stats.waiting_runs, stats.waiting_control), (4, 2, 1), "{stats:?}");
-    for _ in 0..3 {
-        delivered.push(next().await);
-    }
-    assert_eq!(scheduler.stats().await.unwrap().in_flight, 4, "handed out from the batch, no new read");
-    hint.set(1);
-    delivered.push(next().await);
-    let stats = scheduler.stats().await.unwrap();
-    assert_eq!((stats.in_flight, stats.waiting_runs), (5, 1), "the new hint: one more");
-    let order: Vec<TaskId> = delivered.iter().map(|d| d.operation().action.task_id()).collect();
-    assert_eq!(order, tasks[..5], "in enqueue order");
-    for delivery in delivered {
-        assert_eq!(delivery.delivery_count(), 1);
-        delivery.ack().await.unwrap();
-    }
-    let stats = scheduler.stats().await.unwrap();
-    assert_eq!((stats.in_flight, stats.waiting_runs, stats.waiting_control), (0, 1, 1), "{stats:?}");
+    scheduler::a_batched_read_takes_the_hint_at_once(&connect(options).await).await;
 }

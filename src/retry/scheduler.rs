@@ -56,16 +56,7 @@ impl<S: Scheduler> Scheduler for Retrying<S> {
         'life0: 'async_trait,
         Self: 'async_trait,
     {
-        let span = call_span!("receive", self.backend(), "scheduler");
-        let opened = self.call(
-            ("scheduler", &RetryPolicy::SCHEDULER),
-            Call::RECEIVE,
-            span,
-            move || self.inner.receive(lanes),
-            || self.inner.ping(),
-        );
-        let backend = self.backend();
-        Box::pin(opened.map(move |stream| stream.map(|stream| metered(backend, stream))))
+        Box::pin(self.open_stream(move || self.inner.receive(lanes)))
     }
 
     fn receive_batched<'life0, 'async_trait>(
@@ -77,16 +68,7 @@ impl<S: Scheduler> Scheduler for Retrying<S> {
         'life0: 'async_trait,
         Self: 'async_trait,
     {
-        let span = call_span!("receive", self.backend(), "scheduler");
-        let opened = self.call(
-            ("scheduler", &RetryPolicy::SCHEDULER),
-            Call::RECEIVE,
-            span,
-            move || self.inner.receive_batched(lanes, batch.clone()),
-            || self.inner.ping(),
-        );
-        let backend = self.backend();
-        Box::pin(opened.map(move |stream| stream.map(|stream| metered(backend, stream))))
+        Box::pin(self.open_stream(move || self.inner.receive_batched(lanes, batch.clone())))
     }
 
     forward! {
@@ -98,5 +80,22 @@ impl<S: Scheduler> Scheduler for Retrying<S> {
         STATS => fn stats() -> QueueStats;
         PRUNE => fn prune(older_than: Duration, limit: usize) -> u64;
         CLOSE => fn close() -> ();
+    }
+}
+
+impl<S: Scheduler> Retrying<S> {
+    /// Opens a stream with `open` through the retry loop (the `receive` call) and meters it.
+    fn open_stream<'a, Fut>(
+        &'a self,
+        open: impl FnMut() -> Fut + Send + 'a,
+    ) -> impl Future<Output = Result<OperationStream>> + Send + 'a
+    where
+        Fut: Future<Output = Result<OperationStream>> + Send + 'a,
+    {
+        let span = call_span!("receive", self.backend(), "scheduler");
+        let opened = self
+            .call(("scheduler", &RetryPolicy::SCHEDULER), Call::RECEIVE, span, open, || self.inner.ping());
+        let backend = self.backend();
+        opened.map(move |stream| stream.map(|stream| metered(backend, stream)))
     }
 }

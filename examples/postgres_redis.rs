@@ -72,7 +72,7 @@ struct Servers {
     database_url: String,
     redis_url: String,
     #[cfg(feature = "conformance")]
-    _owned: (Option<bindu::testing::PostgresServer>, Option<bindu::testing::RedisServer>),
+    _owned: (Option<bindu_test_support::PostgresServer>, Option<bindu_test_support::RedisServer>),
 }
 
 impl Servers {
@@ -81,8 +81,8 @@ impl Servers {
         let redis_url = std::env::var("REDIS_URL").ok().filter(|v| !v.is_empty());
         #[cfg(feature = "conformance")]
         {
-            let postgres = database_url.is_none().then(bindu::testing::PostgresServer::start);
-            let redis = redis_url.is_none().then(bindu::testing::RedisServer::start);
+            let postgres = database_url.is_none().then(bindu_test_support::PostgresServer::start);
+            let redis = redis_url.is_none().then(bindu_test_support::RedisServer::start);
             Self {
                 database_url: database_url.unwrap_or_else(|| postgres.as_ref().unwrap().url().to_owned()),
                 redis_url: redis_url.unwrap_or_else(|| redis.as_ref().unwrap().url().to_owned()),

@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use bindu::conformance::storage;
 use bindu::postgres::{LATEST_VERSION, PostgresScheduler, PostgresSchedulerOptions, PostgresStorage};
-use bindu::testing::PostgresServer;
 use bindu::{
     ClaimOutcome, ClaimRequest, ContextId, Error, Lanes, Message, OperationId, RUN_KEY, RetryPolicy,
     Retrying, Scheduler, Storage, StuckReason, Task, TaskId, TaskIdParams, TaskOperation, TaskSendParams,
     TaskState, TaskStatus,
 };
+use bindu_test_support::PostgresServer;
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::StreamExt;
 use tokio_postgres::types::Json;

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use bindu::postgres::PostgresStorage;
 use bindu::settings::Env;
-use bindu::testing::{PostgresServer, TEST_PASSWORD};
 use bindu::{
     App, AppSettings, ContextId, Error, Message, RetryPolicy, Retrying, Storage, TaskId, TaskState,
     TaskUpdate, Transience,
 };
+use bindu_test_support::{PostgresServer, TEST_PASSWORD};
 use common::logs::Captured;
 
 /// Generous enough to ride out a restart.

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use bindu::conformance::scheduler::{self, Expectations, next_for};
 use bindu::postgres::{PostgresScheduler, PostgresSchedulerOptions, PostgresStorage};
-use bindu::testing::PostgresServer;
 use bindu::{
     Action, ClaimOutcome, ClaimRequest, ContextId, Hold, Lanes, Message, OperationId, Page, RetryPolicy,
     Retrying, Scheduler, SchedulerExt, Storage, TaskId, TaskOperation, TaskSendParams, TaskState, TaskUpdate,
 };
+use bindu_test_support::PostgresServer;
 use futures_util::StreamExt;
 
 const EXPECT: Expectations = Expectations {

@@ -15,11 +15,11 @@ use bindu::conformance::scheduler::{self, Expectations, assert_quiet, next_for};
 use bindu::conformance::within;
 use bindu::redis::{RedisKeys, RedisScheduler, RedisSchedulerOptions, RedisStorage};
 use bindu::settings::Env;
-use bindu::testing::{RedisServer, RedisServerOptions};
 use bindu::{
     App, AppSettings, Error, Hold, Lanes, Page, RetryPolicy, Retrying, Scheduler, SchedulerExt, TaskId,
     TaskIdParams, Transience,
 };
+use bindu_test_support::{RedisServer, RedisServerOptions};
 use deadpool_redis::redis::{self, Value};
 
 use common::logs::Captured;

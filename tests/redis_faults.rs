@@ -11,14 +11,15 @@ use std::time::Duration;
 use bindu::conformance::scheduler::{assert_quiet, next_for};
 use bindu::conformance::within;
 use bindu::redis::{RedisScheduler, RedisSchedulerOptions, RedisStorage};
-use bindu::testing::{Fault, Faulty, RedisServer, RedisServerOptions};
+use bindu::testing::{Fault, Faulty};
 use bindu::{
     Call, ContextId, Message, OperationId, OperationStream, Page, RetryPolicy, Retrying, Scheduler,
     SchedulerExt, Storage, TaskId, TaskIdParams, TaskOperation, TaskSendParams, Transience,
 };
+use bindu_test_support::consumer::{self, ConsumerProcess};
+use bindu_test_support::{RedisServer, RedisServerOptions};
 use deadpool_redis::redis;
 use futures_util::StreamExt;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::time::{Instant, timeout};
 
 /// Enough retries to ride out a restart (about 20 s of waiting in all).
@@ -177,81 +178,29 @@ async fn receiving_resumes_after_redis_was_frozen() {
     consumer.abort();
 }
 
-/// Set in the child process of the crash test: the URL and prefix it receives from.
-const CHILD_URL: &str = "BINDU_TEST_CRASH_CHILD_URL";
-const CHILD_PREFIX: &str = "BINDU_TEST_CRASH_CHILD_PREFIX";
-
-fn crash_options(url: &str, prefix: &str) -> RedisSchedulerOptions {
-    let mut options = RedisServer::quick_scheduler_options_for(url);
-    options.redis.prefix = prefix.to_owned();
-    options.min_idle = Duration::from_secs(1);
-    options
-}
-
-/// The consumer that gets killed: receives one operation, says so, and holds it unacknowledged.
-async fn crashing_consumer(url: String) {
-    let prefix = std::env::var(CHILD_PREFIX).expect("the prefix");
-    let scheduler = connect(crash_options(&url, &prefix)).await;
-    let mut stream = within("open", scheduler.receive_task_operations()).await.unwrap();
-    println!("CHILD READY");
-    let delivery = within("receive", stream.next()).await.expect("an item").expect("a delivery");
-    println!("CHILD RECEIVED {} {}", delivery.operation().id, delivery.delivery_count());
-    // Bounded, so that a child whose parent died does not linger.
-    tokio::time::sleep(Duration::from_secs(60)).await;
-    panic!("the parent should have killed this consumer");
-}
-
-/// Runs this same test binary as the child consumer (the test below, in its child role).
-async fn spawn_consumer(
-    url: &str,
-    prefix: &str,
-) -> (tokio::process::Child, tokio::io::Lines<BufReader<tokio::process::ChildStdout>>) {
-    let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
-        .args(["a_killed_consumers_operation_is_redelivered_after_the_idle_time", "--exact", "--nocapture"])
-        .env(CHILD_URL, url)
-        .env(CHILD_PREFIX, prefix)
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn the consumer process");
-    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    (child, lines)
-}
-
-async fn line_starting(
-    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-    prefix: &str,
-) -> String {
-    let wanted = async {
-        while let Some(line) = lines.next_line().await.expect("read the child's output") {
-            if line.starts_with(prefix) {
-                return line;
-            }
-        }
-        panic!("the child exited before printing {prefix:?}");
-    };
-    within(prefix, wanted).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_consumers_operation_is_redelivered_after_the_idle_time() {
-    if let Ok(url) = std::env::var(CHILD_URL) {
-        return crashing_consumer(url).await;
+    if let Some(options) = consumer::role() {
+        return consumer::hold_first_delivery(options).await;
     }
     let server = RedisServer::start();
-    let options = crash_options(server.url(), &RedisServer::unique_prefix());
+    let (prefix, min_idle) = (RedisServer::unique_prefix(), Duration::from_secs(1));
+    let options = consumer::options(server.url(), &prefix, min_idle);
     let scheduler = connect(options.clone()).await;
     let mut measured = Vec::new();
     for _ in 0..3 {
-        let (mut child, mut lines) = spawn_consumer(server.url(), &options.redis.prefix).await;
-        line_starting(&mut lines, "CHILD READY").await;
+        let mut child = ConsumerProcess::spawn(
+            "a_killed_consumers_operation_is_redelivered_after_the_idle_time",
+            server.url(),
+            &prefix,
+            min_idle,
+        );
+        child.ready().await;
         let task = TaskId::new();
         let id = within("cancel", scheduler.cancel_task(&TaskIdParams::new(task))).await.unwrap();
-        let line = line_starting(&mut lines, "CHILD RECEIVED").await;
+        assert_eq!(child.received().await, (id, 1));
         let received = Instant::now();
-        assert_eq!(line, format!("CHILD RECEIVED {id} 1"));
-        child.start_kill().expect("SIGKILL the consumer");
-        within("reap", child.wait()).await.unwrap();
+        child.kill().await;
         let killed = Instant::now();
         let mut stream = within("open", scheduler.receive_task_operations()).await.unwrap();
         let delivery = next_for(&mut stream, &tasks(&[task]), Duration::from_secs(10)).await;

@@ -10,10 +10,10 @@ use bindu::conformance::scheduler::next_for;
 use bindu::conformance::within;
 use bindu::redis::{RedisScheduler, RedisStorage};
 use bindu::settings::SchedulerBackend;
-use bindu::testing::{RedisServer, RedisServerOptions};
 use bindu::{
     App, AppSettings, ContextId, Message, RetryPolicy, Retrying, SchedulerExt, Storage, TaskId, TaskIdParams,
 };
+use bindu_test_support::{RedisServer, RedisServerOptions};
 use futures_util::StreamExt;
 use tracing_subscriber::util::SubscriberInitExt;
 

@@ -11,12 +11,12 @@ use bindu::conformance::scheduler::next_for;
 use bindu::conformance::storage;
 use bindu::conformance::within;
 use bindu::redis::{RedisScheduler, RedisStorage};
-use bindu::testing::{RedisServer, RedisServerOptions};
 use bindu::{
     ClaimOutcome, ClaimRequest, ContextId, Error, Lanes, Message, OperationId, Page, RetryPolicy, Retrying,
     Scheduler, Storage, StuckReason, Task, TaskId, TaskIdParams, TaskOperation, TaskSendParams, TaskState,
     TaskStatus, TaskUpdate,
 };
+use bindu_test_support::{RedisServer, RedisServerOptions};
 use chrono::{TimeDelta, Utc};
 use deadpool_redis::redis::{self, aio::MultiplexedConnection};
 use serde_json::json;

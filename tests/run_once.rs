@@ -14,7 +14,7 @@ use bindu::{
     Action, InMemoryScheduler, InMemoryStorage, OperationId, Page, RetryPolicy, Retrying, Scheduler,
     SchedulerExt, Storage, TaskIdParams, TaskOperation, TaskSendParams, TaskState,
 };
-use common::{TestAgent, fast_options, submit, wait_for_state, wait_until};
+use common::{TestAgent, fast_options, shutdown_all, spawn_workers, submit, wait_for_state, wait_until};
 use futures_util::StreamExt;
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -64,11 +64,7 @@ async fn an_answer_is_held_across_an_outage_longer_than_the_policy_and_the_agent
             async move { Ok(AgentOutput::text(format!("answer to {}", input.history[0].text()))) }
         })
     };
-    let workers: Vec<_> = (0..2)
-        .map(|_| {
-            Worker::new(storage.clone(), scheduler.clone(), agent.clone()).with_options(options(2)).spawn()
-        })
-        .collect();
+    let workers = spawn_workers(&storage, &scheduler, &agent, 2, options(2));
     for (index, down_for) in outages.iter().enumerate() {
         let task = submit(&*storage, &*scheduler, &format!("question {index}")).await;
         let done = wait_for_state(faulty.inner(), task.id, TaskState::Completed, LIMIT).await;
@@ -82,9 +78,7 @@ async fn an_answer_is_held_across_an_outage_longer_than_the_policy_and_the_agent
     let stats: Vec<_> = workers.iter().map(|w| w.stats()).collect();
     assert_eq!(stats.iter().map(|s| s.held_answers).sum::<u64>(), 3, "{stats:?}");
     assert_eq!(stats.iter().map(|s| s.failed + s.takeovers).sum::<u64>(), 0, "{stats:?}");
-    for worker in workers {
-        worker.shutdown(LIMIT).await;
-    }
+    shutdown_all(workers, LIMIT).await;
 }
 
 /// 3: an agent that blocks its thread for longer than the lease keeps its claim — the heartbeat
@@ -249,13 +243,8 @@ async fn tasks_whose_run_was_never_scheduled_are_rescued() {
     let agent = TestAgent::echo();
     let rescue =
         RescueOptions { after: Duration::from_millis(500), every: Duration::from_millis(100), batch: 50 };
-    let workers: Vec<_> = (0..2)
-        .map(|_| {
-            Worker::new(storage.clone(), scheduler.clone(), agent.clone())
-                .with_options(WorkerOptions { rescue: Some(rescue), ..options(4) })
-                .spawn()
-        })
-        .collect();
+    let workers =
+        spawn_workers(&storage, &scheduler, &agent, 2, WorkerOptions { rescue: Some(rescue), ..options(4) });
     let (mut accepted, mut orphans) = (Vec::new(), 0);
     for i in 0..200 {
         match i {
@@ -282,9 +271,7 @@ async fn tasks_whose_run_was_never_scheduled_are_rescued() {
     let rescued: u64 = workers.iter().map(|w| w.stats().rescued).sum();
     assert!(rescued >= orphans, "rescued {rescued} of {orphans} orphans");
     println!("accepted {}, orphaned {orphans}, rescued {rescued}", accepted.len());
-    for worker in workers {
-        worker.shutdown(LIMIT).await;
-    }
+    shutdown_all(workers, LIMIT).await;
 }
 
 /// An agent past its deadline is interrupted and its task fails with reason `timeout`.

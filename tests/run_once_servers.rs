@@ -16,16 +16,41 @@ use std::time::Duration;
 use bindu::postgres::PostgresStorage;
 use bindu::settings::GuardSettings;
 use bindu::testing::{Fault, Faulty};
-use bindu::worker::{AgentInput, AgentOutput, Worker};
+use bindu::worker::{AgentInput, AgentOutput, Worker, WorkerHandle};
 use bindu::{
     Action, ContextId, Message, OperationId, Retrying, Scheduler, SchedulerExt, Storage, TaskId,
     TaskOperation, TaskSendParams, TaskState,
 };
 use common::servers::{Pair, Queue, SHORT, connect_scheduler, worker_options};
-use common::{TestAgent, submit, wait_for_state};
+use common::{TestAgent, shutdown_all, spawn_workers, submit, wait_for_state};
 
 const LIMIT: Duration = Duration::from_secs(90);
 const NO_GUARDS: GuardSettings = GuardSettings { budget: None, breaker: None };
+
+/// Each scenario twice, as `scenario::postgres_redis` and `scenario::postgres_postgres`: PostgreSQL
+/// storage with a Redis and with a PostgreSQL scheduler.
+macro_rules! on_both_queues {
+    ($($scenario:ident),+ $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres_redis() {
+                super::$scenario(super::Queue::Redis).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres_postgres() {
+                super::$scenario(super::Queue::Postgres).await;
+            }
+        }
+    )+};
+}
+
+on_both_queues!(
+    answers_survive_outages_longer_than_the_policy,
+    the_same_operation_in_another_process_finds_the_claim_held,
+    a_blocked_holder_is_not_taken_over_by_another_process,
+    tasks_left_without_a_run_are_rescued
+);
 
 /// 1 and 2: PostgreSQL is killed right after the agent answered and restarted after an outage
 /// far longer than the retry policy: the answer is held and stored, the task completes, and the
@@ -43,13 +68,7 @@ async fn answers_survive_outages_longer_than_the_policy(queue: Queue) {
             async move { Ok(AgentOutput::text(format!("answer to {}", input.history[0].text()))) }
         })
     };
-    let workers: Vec<_> = (0..2)
-        .map(|_| {
-            Worker::new(pair.storage.clone(), pair.scheduler.clone(), agent.clone())
-                .with_options(worker_options(2, lease))
-                .spawn()
-        })
-        .collect();
+    let workers = spawn_workers(&pair.storage, &pair.scheduler, &agent, 2, worker_options(2, lease));
     for (index, outage) in outages.iter().enumerate() {
         let task = submit(&*pair.storage, &*pair.scheduler, &format!("question {index}")).await;
         let done = wait_for_state(&*pair.storage, task.id, TaskState::Completed, LIMIT).await;
@@ -60,19 +79,7 @@ async fn answers_survive_outages_longer_than_the_policy(queue: Queue) {
     println!("{queue:?}: {stats:?}");
     assert_eq!(stats.iter().map(|s| s.held_answers).sum::<u64>(), 2, "both answers were held");
     assert_eq!(stats.iter().map(|s| s.failed + s.takeovers).sum::<u64>(), 0);
-    for worker in workers {
-        worker.shutdown(LIMIT).await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn answers_survive_outages_longer_than_the_policy_postgres_redis() {
-    answers_survive_outages_longer_than_the_policy(Queue::Redis).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn answers_survive_outages_longer_than_the_policy_postgres_postgres() {
-    answers_survive_outages_longer_than_the_policy(Queue::Postgres).await;
+    shutdown_all(workers, LIMIT).await;
 }
 
 /// Environment of the worker process (see `worker_process`).
@@ -96,38 +103,77 @@ fn blocking_agent(log: PathBuf, block: Duration) -> Arc<TestAgent> {
 /// The lease of the frozen-holder test: the holder blocks for three of them.
 const SHORT_LEASE: Duration = Duration::from_secs(2);
 
+/// A holder worker in this process, whose agent blocks its thread for three leases, and a second
+/// worker in its own OS process on the pair's queue; both log each agent start to one file.
+struct BlockedHolder {
+    pair: Pair,
+    dir: PathBuf,
+    log: PathBuf,
+    child: Child,
+    worker: Option<WorkerHandle>,
+    /// The queue the holder receives from.
+    queue: Arc<dyn Scheduler>,
+}
+
+impl BlockedHolder {
+    /// With `own_queue`, the holder receives from a queue of its own instead of the pair's.
+    async fn start(queue: Queue, own_queue: bool) -> Self {
+        let pair = Pair::start(queue, SHORT_LEASE, SHORT, NO_GUARDS).await;
+        let dir = tempdir();
+        let log = dir.join("agent.log");
+        let child = spawn_worker_process(&pair, &log);
+        let queue = match own_queue {
+            true => pair.other_queue(SHORT_LEASE, SHORT).await,
+            false => pair.scheduler.clone(),
+        };
+        let agent = blocking_agent(log.clone(), SHORT_LEASE * 3);
+        let worker = Worker::new(pair.storage.clone(), queue.clone(), agent)
+            .with_options(worker_options(1, SHORT_LEASE))
+            .spawn();
+        Self { pair, dir, log, child, worker: Some(worker), queue }
+    }
+
+    /// Waits for `task` to complete with the agent's answer, gives a stray run time to be
+    /// delivered and settled (released while held, then skipped), stops both workers, and returns
+    /// the agent log.
+    async fn finish(&mut self, task: TaskId) -> String {
+        let done = wait_for_state(&*self.pair.storage, task, TaskState::Completed, LIMIT).await;
+        assert_eq!(done.history.last().unwrap().text(), "slow but sure");
+        tokio::time::sleep(SHORT_LEASE * 2).await;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(worker) = self.worker.take() {
+            worker.shutdown(LIMIT).await;
+        }
+        std::fs::read_to_string(&self.log).unwrap()
+    }
+}
+
+impl Drop for BlockedHolder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        std::fs::remove_dir_all(&self.dir).ok();
+    }
+}
+
 /// 3: a worker whose agent blocks its thread for three leases, and a second worker in its own OS
 /// process on the same queue (and a stray second run of the task besides): the blocked holder's
 /// heartbeat keeps its delivery and its claim, nobody runs the agent alongside, its answer is
 /// stored, the agent ran once.
 async fn a_blocked_holder_is_not_taken_over_by_another_process(queue: Queue) {
-    let pair = Pair::start(queue, SHORT_LEASE, SHORT, NO_GUARDS).await;
-    let dir = tempdir();
-    let log = dir.join("agent.log");
-    let mut child = spawn_worker_process(&pair, &log);
-    let agent = blocking_agent(log.clone(), SHORT_LEASE * 3);
-    let worker = Worker::new(pair.storage.clone(), pair.scheduler.clone(), agent)
-        .with_options(worker_options(1, SHORT_LEASE))
-        .spawn();
-    let task = submit(&*pair.storage, &*pair.scheduler, "block").await;
-    wait_for_state(&*pair.storage, task.id, TaskState::Working, LIMIT).await;
+    let mut holder = BlockedHolder::start(queue, false).await;
+    let (storage, scheduler) = (holder.pair.storage.clone(), holder.pair.scheduler.clone());
+    let task = submit(&*storage, &*scheduler, "block").await;
+    wait_for_state(&*storage, task.id, TaskState::Working, LIMIT).await;
     // A second run of the task — a stray or a rescue — reaches one of the two processes while the
     // first run blocks; its lease must keep it away.
     tokio::time::sleep(SHORT_LEASE).await;
     let params = TaskSendParams::new(task.id, task.context_id, None);
-    pair.scheduler.enqueue(&TaskOperation::new(OperationId::new(), Action::Run(params))).await.unwrap();
-    let done = wait_for_state(&*pair.storage, task.id, TaskState::Completed, LIMIT).await;
-    assert_eq!(done.history.last().unwrap().text(), "slow but sure");
-    // Give the stray run time to be delivered and settled (released while held, then skipped).
-    tokio::time::sleep(SHORT_LEASE * 2).await;
-    let _ = child.kill();
-    let _ = child.wait();
-    worker.shutdown(LIMIT).await;
-    let lines = std::fs::read_to_string(&log).unwrap();
+    scheduler.enqueue(&TaskOperation::new(OperationId::new(), Action::Run(params))).await.unwrap();
+    let lines = holder.finish(task.id).await;
     let starts = lines.lines().filter(|line| line.starts_with("start")).count();
     println!("{queue:?}: agent log:\n{lines}");
     assert_eq!(starts, 1, "{queue:?}: the agent ran once, in one process");
-    std::fs::remove_dir_all(dir).ok();
 }
 
 /// 3, the takeover itself: the holder runs the task from a queue of its own, and the *same
@@ -136,17 +182,10 @@ async fn a_blocked_holder_is_not_taken_over_by_another_process(queue: Queue) {
 /// renews it from its own task), releases the operation until the holder is done, and never runs
 /// the agent.
 async fn the_same_operation_in_another_process_finds_the_claim_held(queue: Queue) {
-    let pair = Pair::start(queue, SHORT_LEASE, SHORT, NO_GUARDS).await;
-    let dir = tempdir();
-    let log = dir.join("agent.log");
-    let mut child = spawn_worker_process(&pair, &log);
-    let own_queue = pair.other_queue(SHORT_LEASE, SHORT).await;
-    let agent = blocking_agent(log.clone(), SHORT_LEASE * 3);
-    let worker = Worker::new(pair.storage.clone(), own_queue.clone(), agent)
-        .with_options(worker_options(1, SHORT_LEASE))
-        .spawn();
-    let task = submit(&*pair.storage, &*own_queue, "block").await;
-    let working = wait_for_state(&*pair.storage, task.id, TaskState::Working, LIMIT).await;
+    let mut holder = BlockedHolder::start(queue, true).await;
+    let storage = holder.pair.storage.clone();
+    let task = submit(&*storage, &*holder.queue, "block").await;
+    let working = wait_for_state(&*storage, task.id, TaskState::Working, LIMIT).await;
     let run =
         TaskOperation::run(TaskSendParams::new(task.id, task.context_id, Some(task.history[0].clone())));
     assert_eq!(
@@ -154,45 +193,18 @@ async fn the_same_operation_in_another_process_finds_the_claim_held(queue: Queue
         Some(run.id.to_string().as_str())
     );
     tokio::time::sleep(SHORT_LEASE).await;
-    pair.scheduler.enqueue(&run).await.unwrap();
-    let done = wait_for_state(&*pair.storage, task.id, TaskState::Completed, LIMIT).await;
-    assert_eq!(done.history.last().unwrap().text(), "slow but sure");
-    tokio::time::sleep(SHORT_LEASE * 2).await;
-    let _ = child.kill();
-    let _ = child.wait();
-    worker.shutdown(LIMIT).await;
-    let lines = std::fs::read_to_string(&log).unwrap();
+    holder.pair.scheduler.enqueue(&run).await.unwrap();
+    let lines = holder.finish(task.id).await;
     let starts: Vec<&str> = lines.lines().filter(|line| line.starts_with("start")).collect();
     assert_eq!(starts.len(), 1, "{queue:?}: the agent ran once:\n{lines}");
     assert!(starts[0].ends_with(&std::process::id().to_string()), "{queue:?}: in the holder's process");
-    let other = std::fs::read_to_string(dir.join("agent.log.stats")).unwrap_or_else(|err| {
-        let output = std::fs::read_to_string(dir.join("agent.out")).unwrap_or_default();
+    let other = std::fs::read_to_string(holder.dir.join("agent.log.stats")).unwrap_or_else(|err| {
+        let output = std::fs::read_to_string(holder.dir.join("agent.out")).unwrap_or_default();
         panic!("{queue:?}: the other process left no stats ({err}); its output:\n{output}")
     });
     println!("{queue:?}: the other process: {other}");
     assert!(other.contains("agent_runs: 0"), "{other}");
     assert!(!other.contains("released: 0,"), "the other process found the claim held and released: {other}");
-    std::fs::remove_dir_all(dir).ok();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_same_operation_in_another_process_finds_the_claim_held_postgres_redis() {
-    the_same_operation_in_another_process_finds_the_claim_held(Queue::Redis).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_same_operation_in_another_process_finds_the_claim_held_postgres_postgres() {
-    the_same_operation_in_another_process_finds_the_claim_held(Queue::Postgres).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_blocked_holder_is_not_taken_over_by_another_process_postgres_redis() {
-    a_blocked_holder_is_not_taken_over_by_another_process(Queue::Redis).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_blocked_holder_is_not_taken_over_by_another_process_postgres_postgres() {
-    a_blocked_holder_is_not_taken_over_by_another_process(Queue::Postgres).await;
 }
 
 fn tempdir() -> PathBuf {
@@ -236,7 +248,7 @@ fn worker_process() {
             .in_schema(env("BINDU_TEST_DATABASE_SCHEMA"));
         let (queue, redis_options) = match std::env::var("BINDU_TEST_REDIS_URL") {
             Ok(url) => {
-                let mut options = bindu::testing::RedisServer::quick_scheduler_options_for(&url);
+                let mut options = bindu_test_support::RedisServer::quick_scheduler_options_for(&url);
                 options.redis.prefix = env("BINDU_TEST_REDIS_PREFIX");
                 options.min_idle = SHORT_LEASE;
                 options.max_deliveries = 5;
@@ -270,13 +282,7 @@ async fn tasks_left_without_a_run_are_rescued(queue: Queue) {
     let refusing = Arc::new(Faulty::new(Arc::clone(&pair.scheduler)));
     let client_scheduler: Arc<dyn Scheduler> = Arc::clone(&refusing) as Arc<dyn Scheduler>;
     let agent = TestAgent::echo();
-    let workers: Vec<_> = (0..2)
-        .map(|_| {
-            Worker::new(pair.storage.clone(), pair.scheduler.clone(), agent.clone())
-                .with_options(worker_options(4, lease))
-                .spawn()
-        })
-        .collect();
+    let workers = spawn_workers(&pair.storage, &pair.scheduler, &agent, 2, worker_options(4, lease));
     let (mut accepted, mut orphans) = (Vec::new(), 0);
     for i in 0..80 {
         if i == 20 {
@@ -306,17 +312,5 @@ async fn tasks_left_without_a_run_are_rescued(queue: Queue) {
     let rescued: u64 = workers.iter().map(|w| w.stats().rescued).sum();
     println!("{queue:?}: accepted {}, orphaned {orphans}, rescued {rescued}", accepted.len());
     assert!(rescued >= orphans as u64, "{queue:?}: rescued {rescued} of {orphans}");
-    for worker in workers {
-        worker.shutdown(LIMIT).await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn tasks_left_without_a_run_are_rescued_postgres_redis() {
-    tasks_left_without_a_run_are_rescued(Queue::Redis).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn tasks_left_without_a_run_are_rescued_postgres_postgres() {
-    tasks_left_without_a_run_are_rescued(Queue::Postgres).await;
+    shutdown_all(workers, LIMIT).await;
 }

@@ -63,8 +63,8 @@ fn quick(storage: StorageBackend, scheduler: SchedulerBackend) -> AppSettings {
 #[cfg(feature = "postgres")]
 mod postgres {
     use bindu::postgres::{PostgresOptions, PostgresSchedulerOptions};
-    use bindu::testing::PostgresServer;
     use bindu::{ContextId, Message, SchedulerExt, TaskId, TaskSendParams};
+    use bindu_test_support::PostgresServer;
     use futures_util::StreamExt;
 
     use super::*;
@@ -205,8 +205,8 @@ mod postgres {
 #[cfg(feature = "redis")]
 mod redis {
     use bindu::redis::{RedisOptions, RedisSchedulerOptions};
-    use bindu::testing::{RedisServer, RedisServerOptions};
     use bindu::{ContextId, Message, TaskId};
+    use bindu_test_support::{RedisServer, RedisServerOptions};
 
     use super::*;
 

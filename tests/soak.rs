@@ -13,10 +13,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bindu::settings::GuardSettings;
-use bindu::worker::{AgentInput, AgentOutput, Worker};
+use bindu::worker::{AgentInput, AgentOutput};
 use bindu::{ContextId, Message, RetryPolicy, SchedulerExt, TaskId, TaskSendParams, TaskState};
-use common::TestAgent;
 use common::servers::{Pair, Queue, worker_options};
+use common::{TestAgent, shutdown_all, spawn_workers};
 use tokio::time::Instant;
 
 const TASKS: usize = 400;
@@ -58,13 +58,7 @@ async fn soak(queue: Queue) {
         tokio::time::sleep(Duration::from_millis(100 + fastrand::u64(0..700))).await;
         Ok(AgentOutput::text(format!("answer to {}", input.history[0].text())))
     });
-    let workers: Vec<_> = (0..2)
-        .map(|_| {
-            Worker::new(pair.storage.clone(), pair.scheduler.clone(), agent.clone())
-                .with_options(worker_options(8, LEASE))
-                .spawn()
-        })
-        .collect();
+    let workers = spawn_workers(&pair.storage, &pair.scheduler, &agent, 2, worker_options(8, LEASE));
     let stop = Arc::new(AtomicBool::new(false));
     let outages = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut chaos_tasks =
@@ -160,9 +154,7 @@ async fn soak(queue: Queue) {
     assert_eq!(calls_once, accepted.len(), "{queue:?}: the agent ran exactly once per accepted task");
     assert!(agent.max_calls_per_task() <= 1, "{queue:?}: no task (accepted or not) ran twice");
     assert!(accepted.len() >= TASKS / 4, "{queue:?}: the soak accepted too little to prove anything");
-    for worker in workers {
-        worker.shutdown(Duration::from_secs(10)).await;
-    }
+    shutdown_all(workers, Duration::from_secs(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

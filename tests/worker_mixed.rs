@@ -5,8 +5,8 @@
 mod common;
 
 use bindu::settings::Env;
-use bindu::testing::{PostgresServer, RedisServer};
 use bindu::{App, AppSettings};
+use bindu_test_support::{PostgresServer, RedisServer};
 
 fn settings(vars: Vec<(&'static str, String)>) -> AppSettings {
     AppSettings::from(&Env::from_lookup(move |name| {

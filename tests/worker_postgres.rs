@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use bindu::postgres::{PostgresScheduler, PostgresSchedulerOptions, PostgresStorage};
 use bindu::settings::Env;
-use bindu::testing::PostgresServer;
 use bindu::worker::{AgentInput, AgentOutput, Worker};
 use bindu::{App, AppSettings, RetryPolicy, Retrying, Scheduler, Storage, TaskState};
+use bindu_test_support::PostgresServer;
 use common::{DropFlag, TestAgent, fast_options, submit, wait_for_state, wait_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,13 +14,13 @@ use bindu::memory::{InMemoryScheduler, InMemorySchedulerOptions};
 use bindu::postgres::{PostgresOptions, PostgresScheduler, PostgresSchedulerOptions, PostgresStorage};
 use bindu::redis::{RedisScheduler, RedisStorage};
 use bindu::settings::RetrySettings;
-use bindu::testing::{PostgresServer, RedisServer};
 use bindu::worker::{
     Agent, AgentError, AgentInput, AgentOutput, FnAgent, Worker, WorkerHandle, WorkerOptions,
 };
 use bindu::{
     ContextId, InMemoryStorage, Message, Retrying, Scheduler, SchedulerExt, Storage, TaskId, TaskSendParams,
 };
+use bindu_test_support::{PostgresServer, RedisServer};
 use tokio::runtime::Runtime;
 
 use crate::Mode;

@@ -7,14 +7,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bindu::postgres::{PostgresOptions, PostgresStorage};
-use bindu::testing::PostgresServer;
 use bindu::{ContextId, Message, RetrySettings, Retrying, Storage, TaskId, TaskState, TaskUpdate};
+use bindu_test_support::PostgresServer;
 use tokio_postgres::types::Json;
 use tokio_postgres::{Client, NoTls, Statement};
 
 use crate::Mode;
 use crate::recovery;
-use crate::stats::{Row, Samples, Table, short};
+use crate::stats::{Samples, Table};
 
 const COLUMNS: &str =
     "id, context_id, state, state_timestamp, status_message, history, artifacts, metadata, owner";
@@ -187,17 +187,8 @@ pub fn run(mode: Mode, table: &mut Table) {
                     raw.push(b);
                     ratio.push(a / b);
                 }
-                let r = ratio.median();
-                table.add(Row {
-                    section: "3 postgres vs raw driver",
-                    name: format!("{}, concurrency {concurrency}", op.name()),
-                    baseline: format!("{} ops/s raw", short(raw.median())),
-                    measured: format!("{} ops/s", short(ours.median())),
-                    comparison: format!("{r:.2}× raw"),
-                    spread: ratio.spread("×"),
-                    target: "≥ 0.8× raw".into(),
-                    verdict: if r >= 0.8 { "met".into() } else { "MISSED".into() },
-                });
+                let name = format!("{}, concurrency {concurrency}", op.name());
+                table.add_against_raw("3 postgres vs raw driver", name, &ours, &raw, &ratio);
             }
         }
     });

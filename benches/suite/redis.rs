@@ -8,19 +8,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bindu::redis::{RedisOptions, RedisScheduler, RedisSchedulerOptions};
-use bindu::testing::{RedisServer, RedisServerOptions};
 use bindu::{
     Action, ContextId, Message, RetrySettings, Retrying, SchedulerExt, TaskId, TaskOperation, TaskSendParams,
 };
+use bindu_test_support::{RedisServer, RedisServerOptions};
 use deadpool_redis::redis::{self, Script, Value, aio::MultiplexedConnection};
 use futures_util::StreamExt;
 
 use crate::Mode;
 use crate::recovery;
-use crate::stats::{Row, Samples, Table, short};
+use crate::stats::{Samples, Table};
+
+const SECTION: &str = "4 redis vs raw commands";
 
 const ENQUEUE: [&str; 2] = [
-    include_str!("../../src/redis/scheduler/lua/add.lua"),
+    include_str!("../../src/redis/scheduler/lua/append.lua"),
     include_str!("../../src/redis/scheduler/lua/enqueue.lua"),
 ];
 const ACK: [&str; 2] = [
@@ -223,7 +225,13 @@ pub fn run(mode: Mode, table: &mut Table) {
             raw.push(b);
             ratio.push(a / b);
         }
-        add(table, "end to end (enqueue → receive → ack), 1 producer + 1 consumer", &ours, &raw, &ratio);
+        table.add_against_raw(
+            SECTION,
+            "end to end (enqueue → receive → ack), 1 producer + 1 consumer".into(),
+            &ours,
+            &raw,
+            &ratio,
+        );
 
         // Enqueue alone, 1 and 64 producers.
         for producers in [1usize, 64] {
@@ -259,7 +267,13 @@ pub fn run(mode: Mode, table: &mut Table) {
                 raw.push(b);
                 ratio.push(a / b);
             }
-            add(table, &format!("enqueue alone, {producers} producer(s)"), &ours, &raw, &ratio);
+            table.add_against_raw(
+                SECTION,
+                format!("enqueue alone, {producers} producer(s)"),
+                &ours,
+                &raw,
+                &ratio,
+            );
         }
     });
     drop(server);
@@ -287,20 +301,6 @@ where
         handle.await.unwrap();
     }
     (per_producer * producers) as f64 / started.elapsed().as_secs_f64()
-}
-
-fn add(table: &mut Table, name: &str, ours: &Samples, raw: &Samples, ratio: &Samples) {
-    let r = ratio.median();
-    table.add(Row {
-        section: "4 redis vs raw commands",
-        name: name.to_owned(),
-        baseline: format!("{} ops/s raw", short(raw.median())),
-        measured: format!("{} ops/s", short(ours.median())),
-        comparison: format!("{r:.2}× raw"),
-        spread: ratio.spread("×"),
-        target: "≥ 0.8× raw".into(),
-        verdict: if r >= 0.8 { "met".into() } else { "MISSED".into() },
-    });
 }
 
 /// Section 5: a restarted Redis accepting connections again → the first successful enqueue

@@ -233,7 +233,7 @@ pub fn overhead(mode: Mode, table: &mut Table) {
 pub fn run(mode: Mode, table: &mut Table) {
     use bindu::postgres::PostgresStorage;
     use bindu::redis::RedisStorage;
-    use bindu::testing::{PostgresServer, RedisServer};
+    use bindu_test_support::{PostgresServer, RedisServer};
 
     struct Postgres(PostgresServer);
     impl Server for Postgres {

@@ -80,6 +80,28 @@ impl Table {
         self.rows.push(row);
     }
 
+    /// A throughput row against a raw baseline, met at 0.8× raw or better.
+    pub fn add_against_raw(
+        &mut self,
+        section: &'static str,
+        name: String,
+        ours: &Samples,
+        raw: &Samples,
+        ratio: &Samples,
+    ) {
+        let r = ratio.median();
+        self.add(Row {
+            section,
+            name,
+            baseline: format!("{} ops/s raw", short(raw.median())),
+            measured: format!("{} ops/s", short(ours.median())),
+            comparison: format!("{r:.2}× raw"),
+            spread: ratio.spread("×"),
+            target: "≥ 0.8× raw".into(),
+            verdict: if r >= 0.8 { "met".into() } else { "MISSED".into() },
+        });
+    }
+
     pub fn markdown(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(

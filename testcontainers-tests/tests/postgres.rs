@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use bindu::conformance::{scheduler, storage};
 use bindu::postgres::{PostgresOptions, PostgresScheduler, PostgresSchedulerOptions, PostgresStorage};
 use bindu::{ContextId, Message, RetryPolicy, Retrying, Storage, TaskId, TaskState, TaskUpdate, Transience};
-use testcontainers_tests::{free_port, postgres, unique_schema};
+use bindu_test_support::containers::postgres;
+use bindu_test_support::{free_port, unique_schema};
 
 const THROUGH_OUTAGE: RetryPolicy =
     RetryPolicy::new(60, Duration::from_millis(100), Duration::from_millis(500));

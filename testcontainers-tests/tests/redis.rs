@@ -3,20 +3,20 @@
 //! one while operations go through `Retrying`. One container for the file.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bindu::conformance::scheduler::{self, Expectations, next_for};
 use bindu::conformance::storage;
 use bindu::redis::{RedisScheduler, RedisSchedulerOptions, RedisStorage};
-use bindu::testing::RedisServer;
 use bindu::{
     ContextId, Message, RetryPolicy, Retrying, SchedulerExt, Storage, TaskId, TaskSendParams, Transience,
 };
+use bindu_test_support::RedisServer;
+use bindu_test_support::consumer::{self, ConsumerProcess};
+use bindu_test_support::containers::redis;
+use bindu_test_support::free_port;
 use futures_util::StreamExt;
-use testcontainers_tests::{free_port, redis};
 
 const EXPECT: Expectations = Expectations {
     redelivery_within: Duration::from_millis(1500),
@@ -38,6 +38,9 @@ fn run_params(task_id: TaskId) -> TaskSendParams {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_in_a_container() {
+    if let Some(options) = consumer::role() {
+        return consumer::hold_first_delivery(options).await;
+    }
     let rd = redis(Some(free_port())).await;
 
     // Conformance, plain and under Retrying, for both traits.
@@ -59,25 +62,21 @@ async fn redis_in_a_container() {
     storage::run_all(&retrying).await;
 
     // A consumer process killed after receiving, before acknowledging: another gets it.
-    let consumer_options = options(&rd.url);
-    let scheduler = RedisScheduler::connect_with(consumer_options.clone()).await.unwrap();
+    let prefix = bindu_test_support::unique_prefix();
+    let min_idle = Duration::from_millis(500);
+    let scheduler =
+        RedisScheduler::connect_with(consumer::options(&rd.url, &prefix, min_idle)).await.unwrap();
+    let mut child = ConsumerProcess::spawn("redis_in_a_container", &rd.url, &prefix, min_idle);
+    child.ready().await;
     let task_id = TaskId::new();
-    scheduler.run_task(&run_params(task_id)).await.unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_consumer"))
-        .args([&rd.url, &consumer_options.redis.prefix, "500"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the consumer process");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), format!("received {task_id}"));
-    child.kill().unwrap(); // SIGKILL: no chance to acknowledge or clean up
-    child.wait().unwrap();
+    let id = scheduler.run_task(&run_params(task_id)).await.unwrap();
+    assert_eq!(child.received().await, (id, 1));
+    child.kill().await; // SIGKILL: no chance to acknowledge or clean up
     let killed = Instant::now();
     let mut stream = scheduler.receive_task_operations().await.unwrap();
     let redelivered = next_for(&mut stream, &[task_id].into(), Duration::from_secs(10)).await;
     println!("redelivered {:?} after the consumer was killed", killed.elapsed());
-    assert_eq!(redelivered.delivery_count(), 2);
+    assert_eq!((redelivered.operation().id, redelivered.delivery_count()), (id, 2));
     redelivered.ack().await.unwrap();
     drop(stream);
 

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bindu::worker::{Agent, AgentError, AgentInput, AgentOutput, Worker, WorkerOptions};
+use bindu::worker::{Agent, AgentError, AgentInput, AgentOutput, Worker, WorkerHandle, WorkerOptions};
 use bindu::{
     ContextId, Message, RetryPolicy, Scheduler, SchedulerExt, Storage, Task, TaskId, TaskSendParams,
     TaskState,
@@ -135,6 +135,30 @@ pub async fn wait_for_state(
     storage.load_task(task_id, None).await.unwrap().unwrap()
 }
 
+/// `count` workers with `options` on `storage` and `scheduler`, running `agent`.
+pub fn spawn_workers(
+    storage: &Arc<dyn Storage>,
+    scheduler: &Arc<dyn Scheduler>,
+    agent: &Arc<TestAgent>,
+    count: usize,
+    options: WorkerOptions,
+) -> Vec<WorkerHandle> {
+    (0..count)
+        .map(|_| {
+            Worker::new(Arc::clone(storage), Arc::clone(scheduler), agent.clone())
+                .with_options(options)
+                .spawn()
+        })
+        .collect()
+}
+
+/// Shuts each worker down, giving each `limit`.
+pub async fn shutdown_all(workers: Vec<WorkerHandle>, limit: Duration) {
+    for worker in workers {
+        worker.shutdown(limit).await;
+    }
+}
+
 /// The end-to-end run the issue asks for on each pair of backends: `tasks` tasks through
 /// `workers` workers; every task ends terminal (completed) and no task runs twice.
 pub async fn many_tasks_through_several_workers(
@@ -144,13 +168,7 @@ pub async fn many_tasks_through_several_workers(
     workers: usize,
 ) -> (u32, Vec<bindu::worker::StatsSnapshot>) {
     let agent = TestAgent::echo();
-    let handles: Vec<_> = (0..workers)
-        .map(|_| {
-            Worker::new(Arc::clone(&storage), Arc::clone(&scheduler), agent.clone())
-                .with_options(fast_options(4))
-                .spawn()
-        })
-        .collect();
+    let handles = spawn_workers(&storage, &scheduler, &agent, workers, fast_options(4));
     let mut submitted = Vec::new();
     for i in 0..tasks {
         submitted.push(submit(&*storage, &*scheduler, &format!("task number {i}")).await);

@@ -8,9 +8,9 @@ use std::time::Duration;
 use bindu::postgres::{PostgresOptions, PostgresScheduler, PostgresSchedulerOptions, PostgresStorage};
 use bindu::redis::{RedisScheduler, RedisSchedulerOptions};
 use bindu::settings::GuardSettings;
-use bindu::testing::{PostgresServer, RedisServer, RedisServerOptions};
 use bindu::worker::{RescueOptions, WorkerOptions};
 use bindu::{RetryPolicy, Retrying, Scheduler, Storage};
+use bindu_test_support::{PostgresServer, RedisServer, RedisServerOptions};
 
 /// Which scheduler the pair uses; storage is always PostgreSQL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,8 +5,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bindu::settings::Env;
-use bindu::testing::{PostgresServer, RedisServer};
 use bindu::{App, AppSettings};
+use bindu_test_support::{PostgresServer, RedisServer};
 
 /// A deployment's environment: the variables `App` and `bindu-admin` read.
 #[derive(Clone, Debug)]

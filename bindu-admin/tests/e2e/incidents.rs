@@ -7,12 +7,12 @@ use std::time::Duration;
 use bindu::notify::{NotifierOptions, WebhookNotifier};
 use bindu::postgres::{PostgresOptions, PostgresScheduler, PostgresSchedulerOptions};
 use bindu::redis::RedisScheduler;
-use bindu::testing::{PostgresServer, RedisServer, RedisServerOptions};
 use bindu::worker::TaskListener;
 use bindu::{
     ContextId, Lanes, Message, PushNotificationConfig, RetryPolicy, Role, Scheduler, SchedulerExt, Storage,
     Task, TaskId, TaskSendParams, TaskState, TaskUpdate,
 };
+use bindu_test_support::{PostgresServer, RedisServer, RedisServerOptions};
 use futures_util::StreamExt;
 use serde_json::Value;
 

@@ -121,6 +121,19 @@ pub async fn assert_quiet(stream: &mut OperationStream, tasks: &HashSet<TaskId>,
     }
 }
 
+/// Opens a stream and enqueues `operation`: the stream, the task to wait on, and the first
+/// delivery.
+async fn first_delivery(
+    scheduler: &dyn Scheduler,
+    operation: TaskOperation,
+) -> (OperationStream, HashSet<TaskId>, Delivery) {
+    let mut stream = open(scheduler).await;
+    let wanted = set(&[operation.action.task_id()]);
+    enqueue(scheduler, operation).await;
+    let delivery = next_for(&mut stream, &wanted, Duration::from_secs(10)).await;
+    (stream, wanted, delivery)
+}
+
 fn set(ids: &[TaskId]) -> HashSet<TaskId> {
     ids.iter().copied().collect()
 }
@@ -182,11 +195,9 @@ pub async fn duplicate_enqueues_deliver_once(scheduler: &dyn Scheduler, expect: 
 /// A delivery dropped without acknowledgement comes again with a higher count; once
 /// acknowledged it does not.
 pub async fn unacknowledged_delivery_is_redelivered(scheduler: &dyn Scheduler, expect: Expectations) {
-    let mut stream = open(scheduler).await;
-    let task_id = TaskId::new();
-    let id = enqueue(scheduler, TaskOperation::cancel(TaskIdParams::new(task_id))).await;
-    let wanted = set(&[task_id]);
-    let first = next_for(&mut stream, &wanted, Duration::from_secs(10)).await;
+    let operation = TaskOperation::cancel(TaskIdParams::new(TaskId::new()));
+    let id = operation.id;
+    let (mut stream, wanted, first) = first_delivery(scheduler, operation).await;
     assert_eq!(first.delivery_count(), 1);
     drop(first);
     let wait = expect.redelivery_within + Duration::from_secs(5);
@@ -198,11 +209,8 @@ pub async fn unacknowledged_delivery_is_redelivered(scheduler: &dyn Scheduler, e
 
 /// A dead-lettered operation is not delivered again.
 pub async fn dead_lettered_operation_is_not_redelivered(scheduler: &dyn Scheduler, expect: Expectations) {
-    let mut stream = open(scheduler).await;
-    let task_id = TaskId::new();
-    enqueue(scheduler, TaskOperation::pause(TaskIdParams::new(task_id))).await;
-    let wanted = set(&[task_id]);
-    let delivery = next_for(&mut stream, &wanted, Duration::from_secs(10)).await;
+    let operation = TaskOperation::pause(TaskIdParams::new(TaskId::new()));
+    let (mut stream, wanted, delivery) = first_delivery(scheduler, operation).await;
     within("dead_letter", delivery.dead_letter("conformance: poison")).await.unwrap();
     drop(delivery);
     assert_quiet(&mut stream, &wanted, expect.redelivery_within.max(expect.quiet_period)).await;
@@ -211,11 +219,8 @@ pub async fn dead_lettered_operation_is_not_redelivered(scheduler: &dyn Schedule
 /// Acknowledging twice and keeping alive are harmless; keep-alive says whether the delivery is
 /// still held.
 pub async fn ack_and_keep_alive_are_idempotent(scheduler: &dyn Scheduler, expect: Expectations) {
-    let mut stream = open(scheduler).await;
-    let task_id = TaskId::new();
-    enqueue(scheduler, TaskOperation::resume(TaskIdParams::new(task_id))).await;
-    let wanted = set(&[task_id]);
-    let delivery = next_for(&mut stream, &wanted, Duration::from_secs(10)).await;
+    let operation = TaskOperation::resume(TaskIdParams::new(TaskId::new()));
+    let (mut stream, wanted, delivery) = first_delivery(scheduler, operation).await;
     assert_eq!(within("keep_alive", delivery.keep_alive()).await.unwrap(), Hold::Held);
     assert_eq!(within("keep_alive", delivery.keep_alive()).await.unwrap(), Hold::Held);
     within("ack", delivery.ack()).await.unwrap();

@@ -14,7 +14,7 @@ use crate::model::{DeadLetter, DeadLetterId, Lane, Lanes, Page, QueueStats};
 use crate::redis::error::command_error;
 
 static REPLAY: LazyLock<Script> =
-    LazyLock::new(|| Script::new(concat!(include_str!("lua/add.lua"), include_str!("lua/replay.lua"))));
+    LazyLock::new(|| Script::new(concat!(include_str!("lua/append.lua"), include_str!("lua/replay.lua"))));
 static STATS: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/stats.lua")));
 
 /// The dead-letter stream's entries of `page`, oldest first.

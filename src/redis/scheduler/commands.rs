@@ -16,7 +16,7 @@ use crate::model::{Lane, Lanes, OperationId};
 use crate::redis::error::{command_error, is_existing_group};
 
 static ENQUEUE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(concat!(include_str!("lua/add.lua"), include_str!("lua/enqueue.lua"))));
+    LazyLock::new(|| Script::new(concat!(include_str!("lua/append.lua"), include_str!("lua/enqueue.lua"))));
 
 /// The cursor that starts (and ends) a full scan of a group's pending entries.
 pub(super) const CURSOR_START: &str = "0-0";

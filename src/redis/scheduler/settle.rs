@@ -18,7 +18,8 @@ macro_rules! holder_script {
 }
 
 static ACK: LazyLock<Script> = holder_script!("lua/ack.lua");
-static DEAD_LETTER: LazyLock<Script> = holder_script!("lua/bury.lua", "lua/dead_letter.lua");
+static DEAD_LETTER: LazyLock<Script> =
+    holder_script!("lua/append.lua", "lua/bury.lua", "lua/dead_letter.lua");
 static RELEASE: LazyLock<Script> = holder_script!("lua/release.lua");
 static KEEP_ALIVE: LazyLock<Script> = holder_script!("lua/keep_alive.lua");
 

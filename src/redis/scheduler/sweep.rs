@@ -13,8 +13,13 @@ use super::entry::{self, Entry};
 use crate::error::Result;
 use crate::redis::error::command_error;
 
-static CLAIM: LazyLock<Script> =
-    LazyLock::new(|| Script::new(concat!(include_str!("lua/bury.lua"), include_str!("lua/claim.lua"))));
+static CLAIM: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("lua/append.lua"),
+        include_str!("lua/bury.lua"),
+        include_str!("lua/claim.lua")
+    ))
+});
 static FORGET_CONSUMERS: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("lua/forget_consumers.lua")));
 

@@ -6,8 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::process::{chown_all, free_port, is_root, signal_tree, temp_dir, user_ids};
-use crate::postgres::PostgresOptions;
+use bindu::postgres::PostgresOptions;
+
+use crate::names::unique_schema;
+use crate::ports::free_port;
+use crate::process::{chown_all, is_root, signal_tree, temp_dir, user_ids};
 
 const HOW_TO_INSTALL: &str = "PostgreSQL is needed for these tests: install it (Debian: `apt-get install postgresql`, \
      which `scripts/test` does for you) or set DATABASE_URL to a server the tests may use";
@@ -91,7 +94,7 @@ impl PostgresServer {
         assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
         let port = free_port();
         let url =
-            format!("postgres://postgres:{}@127.0.0.1:{port}/postgres", crate::redact::encode(password));
+            format!("postgres://postgres:{}@127.0.0.1:{port}/postgres", bindu::redact::encode(password));
         let mut server =
             Self { port, url, local: Some(Local { bin, data, user, child: None, durable: false }) };
         server.launch();
@@ -120,7 +123,7 @@ impl PostgresServer {
 
     /// Options for a fresh schema of its own, so tests sharing a server do not meet.
     pub fn options(&self) -> PostgresOptions {
-        let schema = format!("test_{}", uuid::Uuid::new_v4().simple());
+        let schema = unique_schema();
         PostgresOptions::from_url(&self.url).expect("a valid test URL").in_schema(schema)
     }
 
@@ -188,7 +191,7 @@ impl std::fmt::Debug for PostgresServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PostgresServer")
             .field("port", &self.port)
-            .field("url", &crate::redact::postgres(&self.url))
+            .field("url", &bindu::redact::postgres(&self.url))
             .field("local", &self.local)
             .finish()
     }

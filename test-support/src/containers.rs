@@ -1,12 +1,11 @@
-//! Container helpers for the integration tests: PostgreSQL and Redis from testcontainers-modules,
-//! on the images named by `BINDU_TEST_POSTGRES_IMAGE` / `BINDU_TEST_REDIS_IMAGE` (`name:tag`),
-//! else the official images.
+//! Containers (feature `containers`): PostgreSQL and Redis from testcontainers-modules, on the
+//! images named by `BINDU_TEST_POSTGRES_IMAGE` / `BINDU_TEST_REDIS_IMAGE` (`name:tag`), else the
+//! official images.
 //!
 //! On a machine without an image registry, `scripts/build-test-images` builds compatible local
 //! images and `scripts/test` sets those variables. A missing Docker engine or image fails the
 //! test with a message saying what to do; nothing is skipped.
 
-use std::net::TcpListener;
 use std::time::Duration;
 
 use testcontainers_modules::postgres::Postgres;
@@ -39,12 +38,6 @@ fn advice(what: &str, err: impl std::fmt::Display) -> String {
          `scripts/build-test-images` and set BINDU_TEST_POSTGRES_IMAGE / BINDU_TEST_REDIS_IMAGE \
          (`scripts/test` does both)."
     )
-}
-
-/// A loopback port that was free a moment ago, for containers that must keep their address
-/// across a stop and start.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
 /// A running PostgreSQL container and its URL.
@@ -108,9 +101,4 @@ async fn host_port<I: testcontainers_modules::testcontainers::Image>(
     port: ContainerPort,
 ) -> u16 {
     container.get_host_port_ipv4(port).await.expect("the container exposes its port")
-}
-
-/// A schema name no other test uses.
-pub fn unique_schema() -> String {
-    format!("tc_{}", uuid::Uuid::new_v4().simple())
 }

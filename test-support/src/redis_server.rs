@@ -17,8 +17,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::process::{free_port, temp_dir};
-use crate::redis::{RedisOptions, RedisSchedulerOptions};
+use bindu::redis::{RedisOptions, RedisSchedulerOptions};
+
+use crate::ports::free_port;
+use crate::process::temp_dir;
 
 /// How long a starting server may take to answer.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -103,7 +105,7 @@ impl RedisServer {
 
     /// A key prefix no other test uses.
     pub fn unique_prefix() -> String {
-        format!("bindu-test-{}", uuid::Uuid::new_v4().simple())
+        crate::names::unique_prefix()
     }
 
     /// Options for this server under a fresh prefix, with test timeouts (see
@@ -266,7 +268,7 @@ impl Drop for RedisServer {
 impl fmt::Debug for RedisServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisServer")
-            .field("url", &crate::redact::redis(&self.url))
+            .field("url", &bindu::redact::redis(&self.url))
             .field("local", &self.local.is_some())
             .finish()
     }

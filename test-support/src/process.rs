@@ -1,17 +1,7 @@
-//! Small process helpers shared by the throwaway test servers: free ports, users, signals.
-#![cfg_attr(not(all(feature = "postgres", feature = "redis")), allow(dead_code))]
+//! Small process helpers of the throwaway test servers: users, signals, directories.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// A TCP port on 127.0.0.1 that was free a moment ago.
-pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
 
 /// `(uid, gid)` of a system user, from `id`.
 pub(crate) fn user_ids(user: &str) -> Option<(u32, u32)> {

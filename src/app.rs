@@ -24,7 +24,7 @@ const QUEUE_SAMPLE_EVERY: Duration = Duration::from_secs(5);
 
 /// A connected storage and scheduler, each wrapped in [`Retrying`] with its role's policy, retry
 /// budget and circuit breaker (`RETRY__*`), named after its backend in metrics and spans (see
-/// [`telemetry`](crate::telemetry)); [`health`](Self::health) for readiness probes; unless
+/// [`telemetry`]); [`health`](App::health) for readiness probes; unless
 /// `RETENTION_INTERVAL` is 0, a background task pruning finished work (`RETENTION_*`, see
 /// [`retention`](crate::retention)), stopped by [`close`](Self::close). When a metrics recorder
 /// is installed, `connect` describes the metrics to it and the scheduler's queue is sampled every

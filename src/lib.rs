@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod error;
+mod forwarding;
 pub mod health;
 pub mod memory;
 pub mod model;

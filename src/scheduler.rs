@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use futures_core::Stream;
 
 use crate::error::Result;
+use crate::forwarding::{boxed_methods, through_pointer};
 use crate::model::{
     DeadLetter, DeadLetterId, Lanes, OperationId, Page, QueueStats, TaskIdParams, TaskOperation,
     TaskSendParams,
@@ -273,6 +274,26 @@ impl BatchHint {
     }
 }
 
+/// The [`Scheduler`] methods every wrapper forwards alike, one line each (see `forwarding.rs`):
+/// `scheduler_methods!(writer! { prefix })` is `writer! { prefix CALL => fn …; … }`, `CALL` naming
+/// the method's [`Call`](crate::retry::Call) entry. `enqueue`, `receive` and `receive_batched` are
+/// not in it: wrappers treat them each in their own way (counting enqueues, wrapping streams).
+macro_rules! scheduler_methods {
+    ($writer:ident! { $($prefix:tt)* }) => {
+        $writer! { $($prefix)*
+            PING => fn ping() -> ();
+            DEAD_LETTERS => fn dead_letters(page: Page) -> Vec<DeadLetter>;
+            REPLAY_DEAD_LETTER => fn replay_dead_letter<'i>(id: &'i DeadLetterId) -> bool;
+            DISCARD_DEAD_LETTER => fn discard_dead_letter<'i>(id: &'i DeadLetterId) -> bool;
+            STATS => fn stats() -> QueueStats;
+            PRUNE => fn prune(older_than: Duration, limit: usize) -> u64;
+            CLOSE => fn close() -> ();
+        }
+    };
+}
+
+pub(crate) use scheduler_methods;
+
 macro_rules! forward_scheduler {
     ($($wrapper:ty),*) => {$(
         #[async_trait]
@@ -287,27 +308,7 @@ macro_rules! forward_scheduler {
             async fn receive_batched(&self, lanes: Lanes, batch: BatchHint) -> Result<OperationStream> {
                 (**self).receive_batched(lanes, batch).await
             }
-            async fn ping(&self) -> Result<()> {
-                (**self).ping().await
-            }
-            async fn dead_letters(&self, page: Page) -> Result<Vec<DeadLetter>> {
-                (**self).dead_letters(page).await
-            }
-            async fn replay_dead_letter(&self, id: &DeadLetterId) -> Result<bool> {
-                (**self).replay_dead_letter(id).await
-            }
-            async fn discard_dead_letter(&self, id: &DeadLetterId) -> Result<bool> {
-                (**self).discard_dead_letter(id).await
-            }
-            async fn stats(&self) -> Result<QueueStats> {
-                (**self).stats().await
-            }
-            async fn prune(&self, older_than: Duration, limit: usize) -> Result<u64> {
-                (**self).prune(older_than, limit).await
-            }
-            async fn close(&self) -> Result<()> {
-                (**self).close().await
-            }
+            scheduler_methods!(boxed_methods! { body = through_pointer(); });
         }
     )*};
 }

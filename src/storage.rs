@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::error::Result;
+use crate::forwarding::{boxed_methods, through_pointer};
 use crate::model::{
     ClaimOutcome, ClaimRequest, ClaimToken, Context, ContextId, ContextSummary, FailedNotification, Feedback,
     Message, Metadata, Page, PushNotificationConfig, Renewal, StuckTask, Submission, Task, TaskId, TaskState,
@@ -211,104 +212,54 @@ pub trait Storage: Send + Sync {
     async fn close(&self) -> Result<()>;
 }
 
+/// Every [`Storage`] method, one line each, for the wrappers that forward them all (see
+/// `forwarding.rs`): `storage_methods!(writer! { prefix })` is `writer! { prefix CALL => fn …; … }`,
+/// `CALL` naming the method's [`Call`](crate::retry::Call) entry.
+macro_rules! storage_methods {
+    ($writer:ident! { $($prefix:tt)* }) => {
+        $writer! { $($prefix)*
+            LOAD_TASK => fn load_task(task_id: TaskId, history_length: Option<usize>) -> Option<Task>;
+            SUBMIT_TASK => fn submit_task<'m, 'o>(context_id: ContextId, message: &'m Message, owner: Option<&'o str>) -> Submission;
+            UPDATE_TASK => fn update_task<'u>(task_id: TaskId, update: &'u TaskUpdate) -> Task;
+            CLAIM_TASK => fn claim_task<'r>(task_id: TaskId, request: &'r ClaimRequest) -> ClaimOutcome;
+            RENEW_CLAIM => fn renew_claim(task_id: TaskId, token: ClaimToken, lease: Duration) -> Renewal;
+            RELEASE_CLAIM => fn release_claim(task_id: TaskId, token: ClaimToken) -> ();
+            STUCK_TASKS => fn stuck_tasks(older_than: Duration, limit: usize) -> Vec<StuckTask>;
+            UPDATE_TASK_STATE_IF => fn update_task_state_if(task_id: TaskId, from: TaskState, to: TaskState) -> bool;
+            LIST_TASKS => fn list_tasks<'o>(page: Page, owner: Option<&'o str>) -> Vec<Task>;
+            COUNT_TASKS => fn count_tasks(state: Option<TaskState>) -> u64;
+            LIST_TASKS_BY_CONTEXT => fn list_tasks_by_context<'o>(context_id: ContextId, page: Page, owner: Option<&'o str>) -> Vec<Task>;
+            LOAD_CONTEXT => fn load_context(context_id: ContextId) -> Option<Context>;
+            UPDATE_CONTEXT => fn update_context<'d, 'o>(context_id: ContextId, data: &'d Metadata, owner: Option<&'o str>) -> ();
+            APPEND_TO_CONTEXT => fn append_to_context<'m, 'o>(context_id: ContextId, messages: &'m [Message], owner: Option<&'o str>) -> ();
+            LIST_CONTEXTS => fn list_contexts<'o>(page: Page, owner: Option<&'o str>) -> Vec<ContextSummary>;
+            CLEAR_CONTEXT => fn clear_context(context_id: ContextId) -> ();
+            CLEAR_ALL => fn clear_all() -> ();
+            SAVE_WEBHOOK_CONFIG => fn save_webhook_config<'c>(task_id: TaskId, config: &'c PushNotificationConfig) -> ();
+            LOAD_WEBHOOK_CONFIG => fn load_webhook_config(task_id: TaskId) -> Option<PushNotificationConfig>;
+            DELETE_WEBHOOK_CONFIG => fn delete_webhook_config(task_id: TaskId) -> ();
+            LOAD_ALL_WEBHOOK_CONFIGS => fn load_all_webhook_configs() -> HashMap<TaskId, PushNotificationConfig>;
+            STORE_TASK_FEEDBACK => fn store_task_feedback<'f>(feedback: &'f Feedback) -> ();
+            GET_TASK_FEEDBACK => fn get_task_feedback(task_id: TaskId) -> Vec<Feedback>;
+            GET_TASK_OWNER => fn get_task_owner(task_id: TaskId) -> Option<String>;
+            GET_CONTEXT_OWNER => fn get_context_owner(context_id: ContextId) -> Option<String>;
+            RECORD_FAILED_NOTIFICATION => fn record_failed_notification<'f>(failure: &'f FailedNotification) -> ();
+            FAILED_NOTIFICATIONS => fn failed_notifications(page: Page) -> Vec<FailedNotification>;
+            REMOVE_FAILED_NOTIFICATION => fn remove_failed_notification(notification_id: Uuid) -> bool;
+            PRUNE_TASKS => fn prune_tasks(older_than: Duration, limit: usize) -> u64;
+            PING => fn ping() -> ();
+            CLOSE => fn close() -> ();
+        }
+    };
+}
+
+pub(crate) use storage_methods;
+
 macro_rules! forward_storage {
     ($($wrapper:ty),*) => {$(
-        #[async_trait]
         #[deny(clippy::missing_trait_methods)]
         impl<T: Storage + ?Sized> Storage for $wrapper {
-            async fn load_task(&self, task_id: TaskId, history_length: Option<usize>) -> Result<Option<Task>> {
-                (**self).load_task(task_id, history_length).await
-            }
-            async fn submit_task(&self, context_id: ContextId, message: &Message, owner: Option<&str>) -> Result<Submission> {
-                (**self).submit_task(context_id, message, owner).await
-            }
-            async fn update_task(&self, task_id: TaskId, update: &TaskUpdate) -> Result<Task> {
-                (**self).update_task(task_id, update).await
-            }
-            async fn claim_task(&self, task_id: TaskId, request: &ClaimRequest) -> Result<ClaimOutcome> {
-                (**self).claim_task(task_id, request).await
-            }
-            async fn renew_claim(&self, task_id: TaskId, token: ClaimToken, lease: Duration) -> Result<Renewal> {
-                (**self).renew_claim(task_id, token, lease).await
-            }
-            async fn release_claim(&self, task_id: TaskId, token: ClaimToken) -> Result<()> {
-                (**self).release_claim(task_id, token).await
-            }
-            async fn stuck_tasks(&self, older_than: Duration, limit: usize) -> Result<Vec<StuckTask>> {
-                (**self).stuck_tasks(older_than, limit).await
-            }
-            async fn update_task_state_if(&self, task_id: TaskId, from: TaskState, to: TaskState) -> Result<bool> {
-                (**self).update_task_state_if(task_id, from, to).await
-            }
-            async fn list_tasks(&self, page: Page, owner: Option<&str>) -> Result<Vec<Task>> {
-                (**self).list_tasks(page, owner).await
-            }
-            async fn count_tasks(&self, state: Option<TaskState>) -> Result<u64> {
-                (**self).count_tasks(state).await
-            }
-            async fn list_tasks_by_context(&self, context_id: ContextId, page: Page, owner: Option<&str>) -> Result<Vec<Task>> {
-                (**self).list_tasks_by_context(context_id, page, owner).await
-            }
-            async fn load_context(&self, context_id: ContextId) -> Result<Option<Context>> {
-                (**self).load_context(context_id).await
-            }
-            async fn update_context(&self, context_id: ContextId, data: &Metadata, owner: Option<&str>) -> Result<()> {
-                (**self).update_context(context_id, data, owner).await
-            }
-            async fn append_to_context(&self, context_id: ContextId, messages: &[Message], owner: Option<&str>) -> Result<()> {
-                (**self).append_to_context(context_id, messages, owner).await
-            }
-            async fn list_contexts(&self, page: Page, owner: Option<&str>) -> Result<Vec<ContextSummary>> {
-                (**self).list_contexts(page, owner).await
-            }
-            async fn clear_context(&self, context_id: ContextId) -> Result<()> {
-                (**self).clear_context(context_id).await
-            }
-            async fn clear_all(&self) -> Result<()> {
-                (**self).clear_all().await
-            }
-            async fn save_webhook_config(&self, task_id: TaskId, config: &PushNotificationConfig) -> Result<()> {
-                (**self).save_webhook_config(task_id, config).await
-            }
-            async fn load_webhook_config(&self, task_id: TaskId) -> Result<Option<PushNotificationConfig>> {
-                (**self).load_webhook_config(task_id).await
-            }
-            async fn delete_webhook_config(&self, task_id: TaskId) -> Result<()> {
-                (**self).delete_webhook_config(task_id).await
-            }
-            async fn load_all_webhook_configs(&self) -> Result<HashMap<TaskId, PushNotificationConfig>> {
-                (**self).load_all_webhook_configs().await
-            }
-            async fn store_task_feedback(&self, feedback: &Feedback) -> Result<()> {
-                (**self).store_task_feedback(feedback).await
-            }
-            async fn get_task_feedback(&self, task_id: TaskId) -> Result<Vec<Feedback>> {
-                (**self).get_task_feedback(task_id).await
-            }
-            async fn get_task_owner(&self, task_id: TaskId) -> Result<Option<String>> {
-                (**self).get_task_owner(task_id).await
-            }
-            async fn get_context_owner(&self, context_id: ContextId) -> Result<Option<String>> {
-                (**self).get_context_owner(context_id).await
-            }
-            async fn record_failed_notification(&self, failure: &FailedNotification) -> Result<()> {
-                (**self).record_failed_notification(failure).await
-            }
-            async fn failed_notifications(&self, page: Page) -> Result<Vec<FailedNotification>> {
-                (**self).failed_notifications(page).await
-            }
-            async fn remove_failed_notification(&self, notification_id: Uuid) -> Result<bool> {
-                (**self).remove_failed_notification(notification_id).await
-            }
-            async fn prune_tasks(&self, older_than: Duration, limit: usize) -> Result<u64> {
-                (**self).prune_tasks(older_than, limit).await
-            }
-            async fn ping(&self) -> Result<()> {
-                (**self).ping().await
-            }
-            async fn close(&self) -> Result<()> {
-                (**self).close().await
-            }
+            storage_methods!(boxed_methods! { body = through_pointer(); });
         }
     )*};
 }

@@ -26,8 +26,9 @@ pub fn run(mode: Mode, table: &mut Table) {
     let sides = [
         Side::new(Box::new(InMemoryStorage::new())),
         Side::new(Box::new(Retrying::with_policy(InMemoryStorage::new(), RetryPolicy::STORAGE))),
-        // `Box<T>`'s forwarding impl is a decorator that does nothing but its own async-trait
-        // call: it separates what any async-trait decorator costs from what the retry logic adds.
+        // `Box<T>`'s forwarding impl is a wrapper that adds one dynamic call and hands back the
+        // inner future as it is (no box of its own): Retrying minus it is what the retry logic
+        // and Retrying's one box add.
         Side::new(Box::new(Box::new(InMemoryStorage::new()))),
         Side::new(Box::new(
             Retrying::with_policy(InMemoryStorage::new(), RetryPolicy::STORAGE).named("memory"),

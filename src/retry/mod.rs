@@ -7,8 +7,8 @@ mod budget;
 mod call;
 mod deadline;
 mod execute;
-mod forward;
 mod policy;
+mod retried;
 mod scheduler;
 mod storage;
 
@@ -34,7 +34,7 @@ use crate::telemetry::Meter;
 /// It retries only errors the backend classified as transient, retries uncertain errors (the
 /// request may have been applied) only for idempotent operations (see [`Call`]), never retries
 /// permanent ones, and turns the last retryable failure into
-/// [`Error::Exhausted`](crate::Error::Exhausted). For
+/// [`Error::Exhausted`]. For
 /// [`receive`](crate::Scheduler::receive) only opening the stream is retried; a backend's stream
 /// reconnects by itself.
 ///

@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 
-use super::forward::forward;
+use super::retried::retried;
 use super::{Call, RetryPolicy, Retrying};
 use crate::error::Result;
+use crate::forwarding::boxed_methods;
 use crate::model::{DeadLetter, DeadLetterId, Lanes, Page, QueueStats, TaskOperation};
-use crate::scheduler::{BatchHint, OperationStream, Scheduler};
+use crate::scheduler::{BatchHint, OperationStream, Scheduler, scheduler_methods};
 use crate::telemetry::{call_span, count_enqueued, metered, trace_arg};
 
 #[deny(clippy::missing_trait_methods)]
@@ -71,16 +72,7 @@ impl<S: Scheduler> Scheduler for Retrying<S> {
         Box::pin(self.open_stream(move || self.inner.receive_batched(lanes, batch.clone())))
     }
 
-    forward! {
-        role = SCHEDULER, "scheduler";
-        PING => fn ping() -> ();
-        DEAD_LETTERS => fn dead_letters(page: Page) -> Vec<DeadLetter>;
-        REPLAY_DEAD_LETTER => fn replay_dead_letter<'i>(id: &'i DeadLetterId) -> bool;
-        DISCARD_DEAD_LETTER => fn discard_dead_letter<'i>(id: &'i DeadLetterId) -> bool;
-        STATS => fn stats() -> QueueStats;
-        PRUNE => fn prune(older_than: Duration, limit: usize) -> u64;
-        CLOSE => fn close() -> ();
-    }
+    scheduler_methods!(boxed_methods! { body = retried(SCHEDULER, "scheduler"); });
 }
 
 impl<S: Scheduler> Retrying<S> {

@@ -1,6 +1,6 @@
 //! Metrics and traces: how an operator sees retries, queues, workers and webhooks.
 //!
-//! **Metrics** go through the [`metrics`](::metrics) facade: the library records, the application
+//! **Metrics** go through the [`metrics`](https://docs.rs/metrics) facade: the library records, the application
 //! picks the exporter (Prometheus, OpenTelemetry, StatsD…) by installing a recorder, or none.
 //! Every name is in [`METRICS`] and in the README's table; [`describe`] gives the recorder their
 //! help texts ([`App::connect`](crate::App::connect) calls it when a recorder is installed).

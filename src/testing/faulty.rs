@@ -12,14 +12,15 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::error::{BackendError, Error, Result, Transience};
+use crate::forwarding::boxed_methods;
 use crate::model::{
     ClaimOutcome, ClaimRequest, ClaimToken, Context, ContextId, ContextSummary, DeadLetter, DeadLetterId,
     FailedNotification, Feedback, Lanes, Message, Metadata, Page, PushNotificationConfig, QueueStats,
     Renewal, StuckTask, Submission, Task, TaskId, TaskOperation, TaskState, TaskUpdate,
 };
 use crate::retry::Call;
-use crate::scheduler::{BatchHint, Hold, OperationStream, Receipt, Scheduler};
-use crate::storage::Storage;
+use crate::scheduler::{BatchHint, Hold, OperationStream, Receipt, Scheduler, scheduler_methods};
+use crate::storage::{Storage, storage_methods};
 
 /// One injected failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -181,122 +182,16 @@ impl Receipt for FaultyReceipt {
     }
 }
 
-#[async_trait]
+/// The body of every forwarded method: the inner call under the scripted faults.
+macro_rules! faulted {
+    (() $self:tt, $call:ident, $name:ident, $($arg:ident),*) => {
+        Box::pin($self.run(Call::$call, $self.inner.$name($($arg),*)))
+    };
+}
+
+#[deny(clippy::missing_trait_methods)]
 impl<S: Storage> Storage for Faulty<S> {
-    async fn load_task(&self, task_id: TaskId, history_length: Option<usize>) -> Result<Option<Task>> {
-        self.run(Call::LOAD_TASK, self.inner.load_task(task_id, history_length)).await
-    }
-    async fn submit_task(
-        &self,
-        context_id: ContextId,
-        message: &Message,
-        owner: Option<&str>,
-    ) -> Result<Submission> {
-        self.run(Call::SUBMIT_TASK, self.inner.submit_task(context_id, message, owner)).await
-    }
-    async fn update_task(&self, task_id: TaskId, update: &TaskUpdate) -> Result<Task> {
-        self.run(Call::UPDATE_TASK, self.inner.update_task(task_id, update)).await
-    }
-    async fn claim_task(&self, task_id: TaskId, request: &ClaimRequest) -> Result<ClaimOutcome> {
-        self.run(Call::CLAIM_TASK, self.inner.claim_task(task_id, request)).await
-    }
-    async fn renew_claim(&self, task_id: TaskId, token: ClaimToken, lease: Duration) -> Result<Renewal> {
-        self.run(Call::RENEW_CLAIM, self.inner.renew_claim(task_id, token, lease)).await
-    }
-    async fn release_claim(&self, task_id: TaskId, token: ClaimToken) -> Result<()> {
-        self.run(Call::RELEASE_CLAIM, self.inner.release_claim(task_id, token)).await
-    }
-    async fn stuck_tasks(&self, older_than: Duration, limit: usize) -> Result<Vec<StuckTask>> {
-        self.run(Call::STUCK_TASKS, self.inner.stuck_tasks(older_than, limit)).await
-    }
-    async fn update_task_state_if(&self, task_id: TaskId, from: TaskState, to: TaskState) -> Result<bool> {
-        self.run(Call::UPDATE_TASK_STATE_IF, self.inner.update_task_state_if(task_id, from, to)).await
-    }
-    async fn list_tasks(&self, page: Page, owner: Option<&str>) -> Result<Vec<Task>> {
-        self.run(Call::LIST_TASKS, self.inner.list_tasks(page, owner)).await
-    }
-    async fn count_tasks(&self, state: Option<TaskState>) -> Result<u64> {
-        self.run(Call::COUNT_TASKS, self.inner.count_tasks(state)).await
-    }
-    async fn list_tasks_by_context(
-        &self,
-        context_id: ContextId,
-        page: Page,
-        owner: Option<&str>,
-    ) -> Result<Vec<Task>> {
-        self.run(Call::LIST_TASKS_BY_CONTEXT, self.inner.list_tasks_by_context(context_id, page, owner)).await
-    }
-    async fn load_context(&self, context_id: ContextId) -> Result<Option<Context>> {
-        self.run(Call::LOAD_CONTEXT, self.inner.load_context(context_id)).await
-    }
-    async fn update_context(
-        &self,
-        context_id: ContextId,
-        data: &Metadata,
-        owner: Option<&str>,
-    ) -> Result<()> {
-        self.run(Call::UPDATE_CONTEXT, self.inner.update_context(context_id, data, owner)).await
-    }
-    async fn append_to_context(
-        &self,
-        context_id: ContextId,
-        messages: &[Message],
-        owner: Option<&str>,
-    ) -> Result<()> {
-        self.run(Call::APPEND_TO_CONTEXT, self.inner.append_to_context(context_id, messages, owner)).await
-    }
-    async fn list_contexts(&self, page: Page, owner: Option<&str>) -> Result<Vec<ContextSummary>> {
-        self.run(Call::LIST_CONTEXTS, self.inner.list_contexts(page, owner)).await
-    }
-    async fn clear_context(&self, context_id: ContextId) -> Result<()> {
-        self.run(Call::CLEAR_CONTEXT, self.inner.clear_context(context_id)).await
-    }
-    async fn clear_all(&self) -> Result<()> {
-        self.run(Call::CLEAR_ALL, self.inner.clear_all()).await
-    }
-    async fn save_webhook_config(&self, task_id: TaskId, config: &PushNotificationConfig) -> Result<()> {
-        self.run(Call::SAVE_WEBHOOK_CONFIG, self.inner.save_webhook_config(task_id, config)).await
-    }
-    async fn load_webhook_config(&self, task_id: TaskId) -> Result<Option<PushNotificationConfig>> {
-        self.run(Call::LOAD_WEBHOOK_CONFIG, self.inner.load_webhook_config(task_id)).await
-    }
-    async fn delete_webhook_config(&self, task_id: TaskId) -> Result<()> {
-        self.run(Call::DELETE_WEBHOOK_CONFIG, self.inner.delete_webhook_config(task_id)).await
-    }
-    async fn load_all_webhook_configs(&self) -> Result<HashMap<TaskId, PushNotificationConfig>> {
-        self.run(Call::LOAD_ALL_WEBHOOK_CONFIGS, self.inner.load_all_webhook_configs()).await
-    }
-    async fn store_task_feedback(&self, feedback: &Feedback) -> Result<()> {
-        self.run(Call::STORE_TASK_FEEDBACK, self.inner.store_task_feedback(feedback)).await
-    }
-    async fn get_task_feedback(&self, task_id: TaskId) -> Result<Vec<Feedback>> {
-        self.run(Call::GET_TASK_FEEDBACK, self.inner.get_task_feedback(task_id)).await
-    }
-    async fn get_task_owner(&self, task_id: TaskId) -> Result<Option<String>> {
-        self.run(Call::GET_TASK_OWNER, self.inner.get_task_owner(task_id)).await
-    }
-    async fn get_context_owner(&self, context_id: ContextId) -> Result<Option<String>> {
-        self.run(Call::GET_CONTEXT_OWNER, self.inner.get_context_owner(context_id)).await
-    }
-    async fn record_failed_notification(&self, failure: &FailedNotification) -> Result<()> {
-        self.run(Call::RECORD_FAILED_NOTIFICATION, self.inner.record_failed_notification(failure)).await
-    }
-    async fn failed_notifications(&self, page: Page) -> Result<Vec<FailedNotification>> {
-        self.run(Call::FAILED_NOTIFICATIONS, self.inner.failed_notifications(page)).await
-    }
-    async fn remove_failed_notification(&self, notification_id: Uuid) -> Result<bool> {
-        self.run(Call::REMOVE_FAILED_NOTIFICATION, self.inner.remove_failed_notification(notification_id))
-            .await
-    }
-    async fn prune_tasks(&self, older_than: Duration, limit: usize) -> Result<u64> {
-        self.run(Call::PRUNE_TASKS, self.inner.prune_tasks(older_than, limit)).await
-    }
-    async fn ping(&self) -> Result<()> {
-        self.run(Call::PING, self.inner.ping()).await
-    }
-    async fn close(&self) -> Result<()> {
-        self.run(Call::CLOSE, self.inner.close()).await
-    }
+    storage_methods!(boxed_methods! { body = faulted(); });
 }
 
 impl<S> Faulty<S> {
@@ -315,6 +210,7 @@ impl<S> Faulty<S> {
 }
 
 #[async_trait]
+#[deny(clippy::missing_trait_methods)]
 impl<S: Scheduler> Scheduler for Faulty<S> {
     async fn enqueue(&self, operation: &TaskOperation) -> Result<()> {
         self.run(Call::ENQUEUE, self.inner.enqueue(operation)).await
@@ -327,25 +223,5 @@ impl<S: Scheduler> Scheduler for Faulty<S> {
         let stream = self.run(Call::RECEIVE, self.inner.receive_batched(lanes, batch)).await?;
         Ok(self.faulty_stream(stream))
     }
-    async fn ping(&self) -> Result<()> {
-        self.run(Call::PING, self.inner.ping()).await
-    }
-    async fn dead_letters(&self, page: Page) -> Result<Vec<DeadLetter>> {
-        self.run(Call::DEAD_LETTERS, self.inner.dead_letters(page)).await
-    }
-    async fn replay_dead_letter(&self, id: &DeadLetterId) -> Result<bool> {
-        self.run(Call::REPLAY_DEAD_LETTER, self.inner.replay_dead_letter(id)).await
-    }
-    async fn discard_dead_letter(&self, id: &DeadLetterId) -> Result<bool> {
-        self.run(Call::DISCARD_DEAD_LETTER, self.inner.discard_dead_letter(id)).await
-    }
-    async fn stats(&self) -> Result<QueueStats> {
-        self.run(Call::STATS, self.inner.stats()).await
-    }
-    async fn prune(&self, older_than: Duration, limit: usize) -> Result<u64> {
-        self.run(Call::PRUNE, self.inner.prune(older_than, limit)).await
-    }
-    async fn close(&self) -> Result<()> {
-        self.run(Call::CLOSE, self.inner.close()).await
-    }
+    scheduler_methods!(boxed_methods! { body = faulted(); });
 }

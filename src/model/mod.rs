@@ -4,28 +4,34 @@
 //! input), UUID strings for ids, `kind` tags on tasks, messages and parts.
 
 mod claim;
+mod context;
+mod feedback;
 mod ids;
 mod limits;
 mod message;
 mod notification;
 mod operation;
 mod operations;
-mod records;
+mod page;
 mod state;
 mod task;
+mod webhook;
 
 pub use claim::{
     Claim, ClaimDecision, ClaimOutcome, ClaimRequest, RUN_KEY, Renewal, StuckReason, StuckTask, lease_end,
 };
+pub use context::{Context, ContextSummary};
+pub use feedback::Feedback;
 pub use ids::{ArtifactId, ClaimToken, ContextId, MessageId, OperationId, TaskId};
 pub use limits::InputLimits;
 pub use message::{DataPart, FileContent, FilePart, Message, Part, Role, TextPart, metadata};
 pub use notification::{FailedNotification, FailureReason};
 pub use operation::{Action, Lane, Lanes, TaskIdParams, TaskOperation, TaskSendParams};
 pub use operations::{DeadLetter, DeadLetterId, QueueStats};
-pub use records::{Context, ContextSummary, Feedback, Page, PushNotificationConfig};
+pub use page::Page;
 pub use state::TaskState;
 pub use task::{Admission, Artifact, Submission, SubmitOutcome, Task, TaskStatus, TaskUpdate};
+pub use webhook::PushNotificationConfig;
 
 /// Free-form JSON object.
 pub type Metadata = serde_json::Map<String, serde_json::Value>;

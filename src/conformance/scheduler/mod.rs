@@ -88,18 +88,20 @@ fn run_op(task_id: TaskId) -> TaskOperation {
     TaskOperation::run(run_params(task_id))
 }
 
+/// The next delivery for one of `tasks`, acknowledging any other on the way.
+async fn search(stream: &mut OperationStream, tasks: &HashSet<TaskId>) -> Delivery {
+    loop {
+        let delivery = stream.next().await.expect("the stream ended").expect("a delivery");
+        if tasks.contains(&delivery.operation().action.task_id()) {
+            return delivery;
+        }
+        delivery.ack().await.expect("ack a leftover");
+    }
+}
+
 /// The next delivery for one of `tasks`, acknowledging any other; panics after `wait`.
 pub async fn next_for(stream: &mut OperationStream, tasks: &HashSet<TaskId>, wait: Duration) -> Delivery {
-    let search = async {
-        loop {
-            let delivery = stream.next().await.expect("the stream ended").expect("a delivery");
-            if tasks.contains(&delivery.operation().action.task_id()) {
-                return delivery;
-            }
-            delivery.ack().await.expect("ack a leftover");
-        }
-    };
-    match tokio::time::timeout(wait, search).await {
+    match tokio::time::timeout(wait, search(stream, tasks)).await {
         Ok(delivery) => delivery,
         Err(_) => panic!("conformance: no delivery for {tasks:?} within {wait:?}"),
     }
@@ -107,16 +109,7 @@ pub async fn next_for(stream: &mut OperationStream, tasks: &HashSet<TaskId>, wai
 
 /// Asserts that nothing for `tasks` arrives within `period`.
 pub async fn assert_quiet(stream: &mut OperationStream, tasks: &HashSet<TaskId>, period: Duration) {
-    let search = async {
-        loop {
-            let delivery = stream.next().await.expect("the stream ended").expect("a delivery");
-            if tasks.contains(&delivery.operation().action.task_id()) {
-                return delivery;
-            }
-            delivery.ack().await.expect("ack a leftover");
-        }
-    };
-    if let Ok(delivery) = tokio::time::timeout(period, search).await {
+    if let Ok(delivery) = tokio::time::timeout(period, search(stream, tasks)).await {
         panic!("conformance: unexpected delivery {delivery:?}");
     }
 }

@@ -3,19 +3,25 @@
 
 mod claims;
 mod contexts;
+mod feedback;
 mod inputs;
+mod lifecycle;
 mod lists;
-mod records;
+mod owners;
 mod retention;
 mod tasks;
+mod webhooks;
 
 pub use claims::*;
 pub use contexts::*;
+pub use feedback::*;
 pub use inputs::*;
+pub use lifecycle::*;
 pub use lists::*;
-pub use records::*;
+pub use owners::*;
 pub use retention::*;
 pub use tasks::*;
+pub use webhooks::*;
 
 use crate::model::{ContextId, Message, Submission, Task, TaskId, TaskState, TaskUpdate};
 use crate::storage::Storage;

@@ -209,13 +209,7 @@ mod tests {
 
     use super::*;
     use crate::postgres::{PostgresOptions, PostgresStorage};
-    use bindu_test_support::{PostgresServer, TEST_PASSWORD, unique_schema};
-
-    /// Options for a fresh schema on `server`. (`server.options()` would be of the copy of this
-    /// crate that the support crate links, not of the one under test.)
-    fn fresh(server: &PostgresServer) -> PostgresOptions {
-        PostgresOptions::from_url(server.url()).unwrap().in_schema(unique_schema())
-    }
+    use crate::testing::{PostgresServer, TEST_PASSWORD};
 
     /// A real error with SQLSTATE `code`, raised by the server.
     async fn raised(client: &deadpool_postgres::Object, code: &str) -> tokio_postgres::Error {
@@ -226,7 +220,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn real_driver_errors_are_classified() {
         let server = PostgresServer::start();
-        let storage = PostgresStorage::connect_with(fresh(&server)).await.unwrap();
+        let storage = PostgresStorage::connect_with(server.options()).await.unwrap();
         let client = storage.pool().get().await.unwrap();
         use Transience::{Permanent, Transient, Uncertain};
         // (code, inside a transaction or connecting, during a commit)
@@ -277,7 +271,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_lost_connection_is_uncertain_only_when_it_may_have_committed() {
         let server = PostgresServer::start();
-        let storage = PostgresStorage::connect_with(fresh(&server)).await.unwrap();
+        let storage = PostgresStorage::connect_with(server.options()).await.unwrap();
         for (phase, expected) in
             [(Phase::Commit, Transience::Uncertain), (Phase::Transaction, Transience::Transient)]
         {

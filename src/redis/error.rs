@@ -160,7 +160,7 @@ mod tests {
     use redis::{AsyncConnectionConfig, Client, Value};
 
     use super::*;
-    use bindu_test_support::{RedisServer, RedisServerOptions};
+    use crate::testing::{RedisServer, RedisServerOptions};
 
     fn parsed(reply: &str) -> RedisError {
         redis::parse_redis_value(reply.as_bytes()).unwrap().extract_error().unwrap_err()

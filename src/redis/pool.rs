@@ -222,7 +222,7 @@ pub(crate) async fn warn_unless_noeviction(con: &mut impl ConnectionLike, shown_
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bindu_test_support::{RedisServer, RedisServerOptions};
+    use crate::testing::{RedisServer, RedisServerOptions};
 
     async fn client_id(con: &mut PooledConnection) -> i64 {
         redis::cmd("CLIENT").arg("ID").query_async(con).await.unwrap()

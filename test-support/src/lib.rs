@@ -2,7 +2,8 @@
 //! and examples run against, and the helpers that go with them, written once.
 //!
 //! - [`PostgresServer`] and [`RedisServer`]: throwaway servers started from the installed
-//!   binaries on free loopback ports, which a test can kill, restart, freeze and resume;
+//!   binaries on free loopback ports, which a test can kill, restart, freeze and resume (from
+//!   `bindu::testing`, where applications' own tests find them too);
 //! - [`containers`] (feature `containers`): the same servers in Docker containers, through
 //!   testcontainers, on locally built images when no registry is reachable;
 //! - [`consumer`]: a consumer process that receives an operation and is killed before it
@@ -14,13 +15,7 @@
 pub mod consumer;
 #[cfg(feature = "containers")]
 pub mod containers;
-mod names;
-mod ports;
-mod postgres_server;
-mod process;
-mod redis_server;
 
-pub use names::{unique_prefix, unique_schema};
-pub use ports::free_port;
-pub use postgres_server::{PostgresServer, TEST_PASSWORD};
-pub use redis_server::{RedisServer, RedisServerOptions};
+pub use bindu::testing::{
+    PostgresServer, RedisServer, RedisServerOptions, TEST_PASSWORD, free_port, unique_prefix, unique_schema,
+};

@@ -112,7 +112,7 @@ mod tests {
 
     use super::*;
     use crate::redis::{RedisOptions, pool};
-    use bindu_test_support::{RedisServer, RedisServerOptions};
+    use crate::testing::{RedisServer, RedisServerOptions};
 
     async fn ping(con: &mut SharedHandle<'_>) -> std::result::Result<(), redis::RedisError> {
         redis::cmd("PING").query_async::<()>(con).await

@@ -17,10 +17,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bindu::redis::{RedisOptions, RedisSchedulerOptions};
+use crate::redis::{RedisOptions, RedisSchedulerOptions};
 
-use crate::ports::free_port;
-use crate::process::temp_dir;
+use super::ports::free_port;
+use super::process::temp_dir;
 
 /// How long a starting server may take to answer.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -105,7 +105,7 @@ impl RedisServer {
 
     /// A key prefix no other test uses.
     pub fn unique_prefix() -> String {
-        crate::names::unique_prefix()
+        super::names::unique_prefix()
     }
 
     /// Options for this server under a fresh prefix, with test timeouts (see
@@ -268,7 +268,7 @@ impl Drop for RedisServer {
 impl fmt::Debug for RedisServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisServer")
-            .field("url", &bindu::redact::redis(&self.url))
+            .field("url", &crate::redact::redis(&self.url))
             .field("local", &self.local.is_some())
             .finish()
     }

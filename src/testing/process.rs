@@ -1,4 +1,5 @@
 //! Small process helpers of the throwaway test servers: users, signals, directories.
+#![cfg_attr(not(all(feature = "postgres", feature = "redis")), allow(dead_code))]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

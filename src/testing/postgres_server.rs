@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bindu::postgres::PostgresOptions;
+use crate::postgres::PostgresOptions;
 
-use crate::names::unique_schema;
-use crate::ports::free_port;
-use crate::process::{chown_all, is_root, signal_tree, temp_dir, user_ids};
+use super::names::unique_schema;
+use super::ports::free_port;
+use super::process::{chown_all, is_root, signal_tree, temp_dir, user_ids};
 
 const HOW_TO_INSTALL: &str = "PostgreSQL is needed for these tests: install it (Debian: `apt-get install postgresql`, \
      which `scripts/test` does for you) or set DATABASE_URL to a server the tests may use";
@@ -94,7 +94,7 @@ impl PostgresServer {
         assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
         let port = free_port();
         let url =
-            format!("postgres://postgres:{}@127.0.0.1:{port}/postgres", bindu::redact::encode(password));
+            format!("postgres://postgres:{}@127.0.0.1:{port}/postgres", crate::redact::encode(password));
         let mut server =
             Self { port, url, local: Some(Local { bin, data, user, child: None, durable: false }) };
         server.launch();
@@ -191,7 +191,7 @@ impl std::fmt::Debug for PostgresServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PostgresServer")
             .field("port", &self.port)
-            .field("url", &bindu::redact::postgres(&self.url))
+            .field("url", &crate::redact::postgres(&self.url))
             .field("local", &self.local)
             .finish()
     }

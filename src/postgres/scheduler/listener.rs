@@ -9,6 +9,7 @@
 //! transaction per enqueue.
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
@@ -37,16 +38,16 @@ impl std::fmt::Debug for Listeners {
 }
 
 impl Listeners {
-    /// Registers a receiver of `lanes`: the returned [`Notify`] is woken for every notification
-    /// about them, for as long as the returned [`Listener`] is held (starting one if none is).
+    /// Registers a receiver of `lanes`: the returned [`Wake`] is woken for notifications about
+    /// them, for as long as the returned [`Listener`] is held (starting one if none is).
     pub(crate) fn subscribe(
         &self,
         options: &PostgresOptions,
         channel: &str,
         lanes: Lanes,
         closed: &CancellationToken,
-    ) -> (Arc<Notify>, Arc<Listener>) {
-        let wake = Arc::new(Notify::new());
+    ) -> (Arc<Wake>, Arc<Listener>) {
+        let wake = Arc::new(Wake::default());
         self.receivers.add(lanes, &wake);
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
         let listener = current.upgrade().unwrap_or_else(|| {
@@ -63,22 +64,71 @@ impl Listeners {
     }
 }
 
+/// A receiver's wake-up: the [`Notify`] it waits on, and whether it is waiting now.
+#[derive(Debug, Default)]
+pub(crate) struct Wake {
+    notify: Notify,
+    idle: AtomicBool,
+}
+
+impl Wake {
+    /// Waits for a wake-up, at most `wait`. While it waits the receiver counts as idle, so that a
+    /// notification goes to it rather than to every receiver. A wake-up sent before the wait
+    /// began is not lost: `Notify` keeps it.
+    pub(crate) async fn idle_for(&self, wait: Duration) {
+        self.idle.store(true, Ordering::SeqCst);
+        let _ = tokio::time::timeout(wait, self.notify.notified()).await;
+        self.idle.store(false, Ordering::SeqCst);
+    }
+
+    /// Wakes it if it is idle (it is then no longer counted as idle); whether it was.
+    fn wake_if_idle(&self) -> bool {
+        let was_idle = self.idle.swap(false, Ordering::SeqCst);
+        if was_idle {
+            self.notify.notify_one();
+        }
+        was_idle
+    }
+
+    fn wake(&self) {
+        self.notify.notify_one();
+    }
+}
+
 /// The receivers to wake, by lane. A receiver that went away is forgotten at the next wake-up.
 #[derive(Default)]
-struct Receivers(Mutex<Vec<(Lanes, Weak<Notify>)>>);
+struct Receivers(Mutex<Vec<(Lanes, Weak<Wake>)>>);
 
 impl Receivers {
-    fn add(&self, lanes: Lanes, wake: &Arc<Notify>) {
+    fn add(&self, lanes: Lanes, wake: &Arc<Wake>) {
         let mut receivers = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         receivers.retain(|(_, wake)| wake.strong_count() > 0);
         receivers.push((lanes, Arc::downgrade(wake)));
     }
 
-    /// Wakes the receivers of the notification's lane. An unknown payload (an earlier release
-    /// sent none) wakes them all: a look too many costs one query.
+    /// One operation was enqueued in the notification's lane: one idle receiver of the lane is
+    /// enough to claim it (with whatever else it can take). Waking every receiver would make all
+    /// but one claim nothing, a transaction each. When none is idle, every receiver of the lane
+    /// is woken, to look again once it is free; an unknown payload (an earlier release sent
+    /// none) wakes everyone. Notifications are hints: receivers also poll.
     fn notified(&self, payload: &str) {
-        let lane = [Lane::Runs, Lane::Control].into_iter().find(|lane| lane.as_str() == payload);
-        self.wake(|lanes| lane.is_none_or(|lane| lanes.includes(lane)));
+        match [Lane::Runs, Lane::Control].into_iter().find(|lane| lane.as_str() == payload) {
+            Some(lane) => {
+                if !self.wake_one_idle(lane) {
+                    self.wake(|lanes| lanes.includes(lane));
+                }
+            }
+            None => self.wake_all(),
+        }
+    }
+
+    fn wake_one_idle(&self, lane: Lane) -> bool {
+        let receivers = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        receivers
+            .iter()
+            .filter(|(lanes, _)| lanes.includes(lane))
+            .filter_map(|(_, wake)| wake.upgrade())
+            .any(|wake| wake.wake_if_idle())
     }
 
     fn wake_all(&self) {
@@ -90,7 +140,7 @@ impl Receivers {
         receivers.retain(|(lanes, wake)| match wake.upgrade() {
             Some(wake) => {
                 if wanted(*lanes) {
-                    wake.notify_one();
+                    wake.wake();
                 }
                 true
             }
@@ -211,23 +261,59 @@ mod tests {
 
     use super::*;
 
+    fn woken(wake: &Wake) -> bool {
+        wake.notify.notified().now_or_never().is_some()
+    }
+
+    fn idle(wake: &Wake) {
+        wake.idle.store(true, Ordering::SeqCst);
+    }
+
     #[test]
     fn notifications_wake_the_receivers_of_their_lane() {
         let receivers = Receivers::default();
-        let (runs, all) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let (runs, all) = (Arc::new(Wake::default()), Arc::new(Wake::default()));
         receivers.add(Lanes::Runs, &runs);
         receivers.add(Lanes::All, &all);
-        let woken = |wake: &Notify| wake.notified().now_or_never().is_some();
         receivers.notified("control");
         assert!(!woken(&runs), "a control operation does not wake a runs receiver");
         assert!(woken(&all));
         receivers.notified("runs");
-        assert!(woken(&runs) && woken(&all));
+        assert!(woken(&runs) && woken(&all), "none idle: every receiver of the lane looks again");
         receivers.notified("");
         assert!(woken(&runs) && woken(&all), "an earlier release's notification wakes everyone");
         drop(all);
         receivers.wake_all();
         assert_eq!(receivers.0.lock().unwrap().len(), 1, "a receiver that went away is forgotten");
         assert!(woken(&runs));
+    }
+
+    #[test]
+    fn one_idle_receiver_is_woken_per_notification() {
+        let receivers = Receivers::default();
+        let wakes: Vec<_> = (0..3).map(|_| Arc::new(Wake::default())).collect();
+        for wake in &wakes {
+            receivers.add(Lanes::Runs, wake);
+        }
+        idle(&wakes[1]);
+        idle(&wakes[2]);
+        receivers.notified("runs");
+        assert_eq!(wakes.iter().map(|w| woken(w)).collect::<Vec<_>>(), [false, true, false]);
+        // The one woken is no longer idle: the next notification goes to another.
+        receivers.notified("runs");
+        assert_eq!(wakes.iter().map(|w| woken(w)).collect::<Vec<_>>(), [false, false, true]);
+        // None idle now: all of them look again once they are free.
+        receivers.notified("runs");
+        assert_eq!(wakes.iter().map(|w| woken(w)).collect::<Vec<_>>(), [true, true, true]);
+    }
+
+    #[tokio::test]
+    async fn a_wake_up_sent_just_before_the_wait_is_kept() {
+        let wake = Wake::default();
+        wake.wake();
+        let started = std::time::Instant::now();
+        wake.idle_for(Duration::from_secs(10)).await;
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(!wake.idle.load(Ordering::SeqCst), "not idle once woken");
     }
 }

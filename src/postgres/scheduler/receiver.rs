@@ -6,10 +6,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
-
 use super::Shared;
-use super::listener::Listener;
+use super::listener::{Listener, Wake};
 use super::queries::Claimed;
 use super::receipt::LeaseReceipt;
 use crate::error::{Error, Result};
@@ -31,7 +29,7 @@ pub(crate) struct Receiver {
     batch: Option<BatchHint>,
     /// Deliveries claimed together, handed out one by one (each leased meanwhile).
     claimed: VecDeque<Delivery>,
-    wake: Arc<Notify>,
+    wake: Arc<Wake>,
     _listener: Arc<Listener>,
     failures: u32,
     ended: bool,
@@ -90,7 +88,7 @@ impl Receiver {
                 }
             };
             tokio::select! {
-                _ = tokio::time::timeout(wait, self.wake.notified()) => {}
+                () = self.wake.idle_for(wait) => {}
                 () = closed.cancelled() => {}
             }
         }

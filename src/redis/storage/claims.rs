@@ -12,7 +12,7 @@ use deadpool_redis::redis::{self, Script};
 use super::RedisStorage;
 use super::codec::{StoredTask, claim_from, decode, millis};
 use super::tasks::Current;
-use super::tx::{MAX_CONFLICTS, abandon, contention, exec, read_error, server_now, watch, write_error};
+use super::tx::{MAX_CONFLICTS, abandon, contention, exec, read_error, server_now, write_error};
 use crate::error::Result;
 use crate::model::{ClaimDecision, ClaimOutcome, ClaimRequest, ClaimToken, Renewal, StuckTask, TaskId};
 
@@ -26,10 +26,8 @@ fn lease_millis(lease: Duration) -> u64 {
 impl RedisStorage {
     pub(super) async fn claim_task(&self, task_id: TaskId, request: &ClaimRequest) -> Result<ClaimOutcome> {
         let mut conn = self.connection().await?;
-        let (key, claim_key) = (self.keys.task(task_id), self.keys.claim(task_id));
         for _ in 0..MAX_CONFLICTS {
-            watch(&mut conn, &[&key, &claim_key]).await?;
-            let Current { stored, claim, now } = self.load_current(&mut conn, task_id).await?;
+            let Current { stored, claim, now } = self.watch_current(&mut conn, task_id).await?;
             let Some(mut stored) = stored else {
                 return abandon(&mut conn, Ok(ClaimOutcome::Missing)).await;
             };

@@ -7,7 +7,7 @@ use deadpool_redis::redis::{self, AsyncCommands};
 
 use super::RedisStorage;
 use super::codec::{StoredContext, StoredTask, claim_from, decode};
-use super::tx::{MAX_CONFLICTS, abandon, contention, exec, get, read_error, time_of, watch};
+use super::tx::{MAX_CONFLICTS, abandon, contention, exec, get, read_error, time_of};
 use crate::error::{Entity, Error, Result};
 use crate::model::{
     Admission, Claim, ContextId, Message, Metadata, Submission, SubmitOutcome, Task, TaskId, TaskState,
@@ -32,11 +32,21 @@ impl RedisStorage {
         get(conn, &self.keys.task(task_id)).await?.map(|text| decode("stored task", &text)).transpose()
     }
 
-    /// The task, its claim and the server's time, in one round trip.
-    pub(super) async fn load_current(&self, conn: &mut PooledConnection, task_id: TaskId) -> Result<Current> {
+    /// `WATCH`es the task and its claim, and reads both and the server's time, in one round trip
+    /// (the server runs a pipeline's commands in order, so the reads come after the `WATCH`).
+    pub(super) async fn watch_current(
+        &self,
+        conn: &mut PooledConnection,
+        task_id: TaskId,
+    ) -> Result<Current> {
+        let (task_key, claim_key) = (self.keys.task(task_id), self.keys.claim(task_id));
         let (text, fields, time): (Option<String>, HashMap<String, String>, (i64, i64)) = redis::pipe()
-            .get(self.keys.task(task_id))
-            .hgetall(self.keys.claim(task_id))
+            .cmd("WATCH")
+            .arg(&task_key)
+            .arg(&claim_key)
+            .ignore()
+            .get(&task_key)
+            .hgetall(&claim_key)
             .cmd("TIME")
             .query_async(conn)
             .await
@@ -75,8 +85,23 @@ impl RedisStorage {
         let mut conn = self.connection().await?;
         let (task_key, context_key) = (self.keys.task(task_id), self.keys.context(context_id));
         for _ in 0..MAX_CONFLICTS {
-            watch(&mut conn, &[&task_key, &context_key]).await?;
-            if let Some(mut stored) = self.load_stored(&mut conn, task_id).await? {
+            // WATCH, both reads and the sequence number in one round trip. Sequence numbers are
+            // taken inside WATCH (INCR touches no watched key); one a continuation or a retry
+            // does not use is a gap in an ordering, nothing more.
+            let (task, context, seq): (Option<String>, Option<String>, u64) = redis::pipe()
+                .cmd("WATCH")
+                .arg(&task_key)
+                .arg(&context_key)
+                .ignore()
+                .get(&task_key)
+                .get(&context_key)
+                .incr(self.keys.sequence(), 1)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| read_error("submit_task", e))?;
+            if let Some(mut stored) =
+                task.map(|text| decode::<StoredTask>("stored task", &text)).transpose()?
+            {
                 match stored.task.admit(stored.owner.as_deref(), context_id, &message, owner) {
                     Err(err) => return abandon(&mut conn, Err(err)).await,
                     Ok(Admission::Duplicate) => {
@@ -95,17 +120,13 @@ impl RedisStorage {
                 }
                 continue;
             }
-            let context: Option<StoredContext> = get(&mut conn, &context_key)
-                .await?
-                .map(|text| decode("stored context", &text))
-                .transpose()?;
+            let context: Option<StoredContext> =
+                context.map(|text| decode("stored context", &text)).transpose()?;
             if let Some(context) = &context
                 && context.owner.as_deref() != owner
             {
                 return abandon(&mut conn, Err(Error::ownership(Entity::Context, context_id))).await;
             }
-            // Sequence numbers are taken inside WATCH: INCR does not touch watched keys.
-            let seq = self.next_sequence(&mut conn).await?;
             let task = Task::submitted(task_id, context_id, message.clone());
             let stored = StoredTask { task, owner: owner.map(str::to_owned), seq };
             let mut pipe = redis::pipe();
@@ -133,11 +154,9 @@ impl RedisStorage {
 
     pub(super) async fn update_task(&self, task_id: TaskId, update: &TaskUpdate) -> Result<Task> {
         let mut conn = self.connection().await?;
-        let (key, claim_key) = (self.keys.task(task_id), self.keys.claim(task_id));
         for _ in 0..MAX_CONFLICTS {
             // The claim is watched too: a write that keeps it must not undo a renewal.
-            watch(&mut conn, &[&key, &claim_key]).await?;
-            let Current { stored, claim, .. } = self.load_current(&mut conn, task_id).await?;
+            let Current { stored, claim, .. } = self.watch_current(&mut conn, task_id).await?;
             let Some(mut stored) = stored else {
                 return abandon(&mut conn, Err(Error::not_found(Entity::Task, task_id))).await;
             };
@@ -164,10 +183,8 @@ impl RedisStorage {
         to: TaskState,
     ) -> Result<bool> {
         let mut conn = self.connection().await?;
-        let (key, claim_key) = (self.keys.task(task_id), self.keys.claim(task_id));
         for _ in 0..MAX_CONFLICTS {
-            watch(&mut conn, &[&key, &claim_key]).await?;
-            let Current { stored, claim, .. } = self.load_current(&mut conn, task_id).await?;
+            let Current { stored, claim, .. } = self.watch_current(&mut conn, task_id).await?;
             let Some(mut stored) = stored.filter(|s| s.task.status.state == from) else {
                 return abandon(&mut conn, Ok(false)).await;
             };

@@ -85,9 +85,9 @@ fn shows(shown: &str, password: Option<&[u8]>) -> bool {
     }
 }
 
-/// `text` percent-encoded but for RFC 3986's unreserved characters: safe anywhere in a URL (a
-/// password put into a connection URL, say).
-pub fn encode(text: &str) -> String {
+/// `text` percent-encoded but for RFC 3986's unreserved characters: safe anywhere in a URL.
+#[cfg_attr(not(any(feature = "postgres", feature = "redis")), allow(dead_code))]
+pub(crate) fn encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {

@@ -28,6 +28,15 @@ use crate::model::{
 ///   never changes again ([`Error::TaskImmutable`](crate::Error::TaskImmutable)).
 /// - **Ordering.** Every list is ordered by creation, oldest first; [`Page`] windows it.
 /// - **Copies.** Every returned value is an owned copy; nothing aliases stored state.
+/// - **Conversations.** A task's history and artifacts are append-only records keyed by their
+///   ids, stored so that an append costs what it appends and reading the last *n* messages costs
+///   *n*, however long the conversation. Reads and writes that return a task therefore return
+///   only the end of its history: [`load_task`](Storage::load_task) the last `history_length`
+///   messages, [`submit_task`](Storage::submit_task) and [`update_task`](Storage::update_task)
+///   what `load_task(id, Some(k))` would return just after the write, `k` being the number of
+///   messages the write names (at least 1: the submitted message, or an update's messages).
+///   Artifacts always come back whole. Only [`claim_task`](Storage::claim_task) (the agent needs
+///   the conversation) and `load_task(id, None)` return the whole history.
 /// - **Idempotent** operations may be replayed after an uncertain failure with the same outcome;
 ///   [`Retrying`](crate::Retrying) relies on what each method says here.
 #[async_trait]
@@ -36,7 +45,8 @@ pub trait Storage: Send + Sync {
     /// `n > 0`; `None` when it does not exist. Idempotent (a read).
     async fn load_task(&self, task_id: TaskId, history_length: Option<usize>) -> Result<Option<Task>>;
 
-    /// Accepts `message` for the task named by `message.task_id`, atomically:
+    /// Accepts `message` for the task named by `message.task_id`, atomically, and returns the task
+    /// with its last message (see **Conversations** above):
     ///
     /// - no such task: creates the context if needed (owned by `owner`; an existing context owned
     ///   by someone else is an [`Error::Ownership`](crate::Error::Ownership)) and the task in
@@ -60,7 +70,8 @@ pub trait Storage: Send + Sync {
     ) -> Result<Submission>;
 
     /// Applies `update` (new state, appended artifacts and messages, merged metadata) and returns
-    /// the task. [`Error::NotFound`](crate::Error::NotFound) for an unknown task;
+    /// the task with its last `max(1, update.messages.len())` messages (see **Conversations**
+    /// above; [`TaskUpdate::returned_history`]). [`Error::NotFound`](crate::Error::NotFound) for an unknown task;
     /// [`Error::StateConflict`](crate::Error::StateConflict) when `update.expected` does not
     /// match; [`Error::Fenced`](crate::Error::Fenced) when `update.expected_metadata` or
     /// `update.claim` does not; [`Error::TaskImmutable`](crate::Error::TaskImmutable) on a
@@ -68,6 +79,9 @@ pub trait Storage: Send + Sync {
     /// moves the task out of `working` drops its claim. Messages and artifacts whose ids are
     /// already stored are skipped. Idempotent: replaying an update that was applied returns the
     /// task unchanged (see [`TaskUpdate::is_applied_to`]).
+    ///
+    /// The check needs, of the stored history and artifacts, only the records whose ids the
+    /// update names: backends look those up by id instead of reading the conversation.
     async fn update_task(&self, task_id: TaskId, update: &TaskUpdate) -> Result<Task>;
 
     /// Claims the task for the run `request.run` under `request.token`, atomically, by the rule of

@@ -277,11 +277,21 @@ impl TaskUpdate {
         self
     }
 
+    /// How many of the task's last messages [`Storage::update_task`](crate::Storage::update_task)
+    /// returns: as many as the update names, at least one.
+    pub fn returned_history(&self) -> usize {
+        self.messages.len().max(1)
+    }
+
     /// Whether this update may be applied to `task` (holding `claim`) under the state machine:
     /// `Ok(true)` to apply, `Ok(false)` when it is already applied (an idempotent replay: nothing
     /// to do), [`Error::TaskImmutable`] on a terminal task, [`Error::StateConflict`] when
     /// [`TaskUpdate::expected`] does not match, [`Error::Fenced`] when
     /// [`TaskUpdate::expected_metadata`] or [`TaskUpdate::claim`] does not.
+    ///
+    /// Of `task`'s history and artifacts only membership is looked at (here and in
+    /// [`Task::apply`]): a backend may pass a task holding just the stored records whose ids this
+    /// update names, never the whole conversation.
     ///
     /// After applying, the backend keeps the claim only if [`Claim::survives`] the new state.
     pub fn check(&self, task: &Task, claim: Option<&Claim>) -> Result<bool> {

@@ -265,3 +265,134 @@ async fn a_database_of_the_previous_release_is_upgraded_in_place() {
     assert_eq!((delivery.operation(), delivery.delivery_count()), (&run, 1));
     delivery.ack().await.unwrap();
 }
+
+/// The previous release (schema version 4) kept a task's history and artifacts as JSON arrays in
+/// its row. Connecting the new release moves them to rows (migration 0005) in place: every
+/// message and artifact is kept, in order; the end of the history is read without the rest;
+/// appends continue after the last position; old ids still make replays duplicates. The old
+/// release, meeting version 5, refuses the schema (its check, kept by this one, is the 9999 case
+/// of `migrations_are_idempotent_and_safe_when_processes_start_at_once`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_histories_of_the_previous_release_become_rows() {
+    let server = PostgresServer::shared();
+    let options = server.options();
+    let schema = options.schema.clone().unwrap();
+    let (client, connection) = tokio_postgres::connect(server.url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA \"{schema}\"; SET search_path TO \"{schema}\";
+             CREATE TABLE bindu_schema_migrations (
+                 version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now()
+             );
+             {}
+             {}
+             {}
+             {}
+             INSERT INTO bindu_schema_migrations (version, name)
+             VALUES (1, 'initial'), (2, 'operations'), (3, 'claims_and_lanes'), (4, 'operations_tooling');",
+            include_str!("../src/postgres/migrations/0001_initial.sql"),
+            include_str!("../src/postgres/migrations/0002_operations.sql"),
+            include_str!("../src/postgres/migrations/0003_claims_and_lanes.sql"),
+            include_str!("../src/postgres/migrations/0004_operations_tooling.sql"),
+        ))
+        .await
+        .unwrap();
+
+    // As the previous release wrote them: a 300-message conversation with artifacts, a task
+    // with one message, and a task with none (a row written by hand).
+    let context_id = ContextId::new();
+    client.execute("INSERT INTO contexts (id) VALUES ($1)", &[&context_id.0]).await.unwrap();
+    let old = |turns: usize, artifacts: usize| {
+        let task_id = TaskId::new();
+        let history: Vec<Message> = (0..turns)
+            .map(|turn| {
+                let message = if turn % 2 == 0 {
+                    Message::user_text(format!("question {turn}"))
+                } else {
+                    Message::agent_text(format!("answer {turn}"))
+                };
+                message.for_task(task_id).stamped_for_submit(context_id).unwrap().1
+            })
+            .collect();
+        let artifacts = (0..artifacts)
+            .map(|i| bindu::Artifact::new(format!("part {i}"), vec![bindu::Part::text("…")]))
+            .collect();
+        let timestamp = DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap();
+        Task {
+            id: task_id,
+            context_id,
+            status: TaskStatus { state: TaskState::InputRequired, timestamp, message: None },
+            artifacts,
+            history,
+            metadata: bindu::Metadata::new(),
+        }
+    };
+    let tasks = [old(300, 4), old(1, 0), old(0, 0)];
+    for task in &tasks {
+        client
+            .execute(
+                "INSERT INTO tasks (id, context_id, state, state_timestamp, history, artifacts, metadata)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &task.id.0,
+                    &context_id.0,
+                    &task.status.state.as_str(),
+                    &task.status.timestamp,
+                    &Json(&task.history),
+                    &Json(&task.artifacts),
+                    &Json(&task.metadata),
+                ],
+            )
+            .await
+            .unwrap();
+    }
+
+    let storage = PostgresStorage::connect_with(options.clone()).await.unwrap();
+    assert_all_migrations_recorded(&client, &schema).await;
+    let rows: i64 = client
+        .query_one(&format!("SELECT count(*) FROM \"{schema}\".task_messages"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 301, "every message is a row");
+    for task in &tasks {
+        assert_eq!(storage.load_task(task.id, None).await.unwrap().as_ref(), Some(task), "kept, in order");
+    }
+    let long = &tasks[0];
+    let last = storage.load_task(long.id, Some(2)).await.unwrap().unwrap();
+    assert_eq!(last.history, long.history[298..]);
+    assert_eq!(last.artifacts, long.artifacts);
+
+    // Old ids still deduplicate; a new message lands after the last old one.
+    let resent = storage.submit_task(context_id, &long.history[10], None).await.unwrap();
+    assert_eq!(resent.outcome, bindu::SubmitOutcome::Duplicate);
+    let replay = bindu::TaskUpdate::to(TaskState::Working)
+        .with_message(long.history[41].clone())
+        .with_artifact(long.artifacts[1].clone());
+    storage.update_task(long.id, &replay).await.unwrap();
+    let next = Message::user_text("after the upgrade").for_task(long.id);
+    let continued = storage.submit_task(context_id, &next, None).await.unwrap();
+    assert_eq!(continued.outcome, bindu::SubmitOutcome::Continued);
+    let full = storage.load_task(long.id, None).await.unwrap().unwrap();
+    assert_eq!(full.history.len(), 301);
+    assert_eq!(full.history[..300], long.history[..]);
+    assert_eq!(full.history[300].message_id, next.message_id);
+    assert_eq!(full.artifacts, long.artifacts, "no artifact twice");
+    let empty = Message::user_text("first words").for_task(tasks[2].id);
+    storage.submit_task(context_id, &empty, None).await.unwrap();
+    assert_eq!(storage.load_task(tasks[2].id, None).await.unwrap().unwrap().history.len(), 1);
+
+    // The old columns are gone: an old release that skipped the version check could not
+    // silently read an empty history.
+    let columns: i64 = client
+        .query_one(
+            "SELECT count(*) FROM information_schema.columns
+             WHERE table_schema = $1 AND table_name = 'tasks' AND column_name IN ('history', 'artifacts')",
+            &[&schema],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(columns, 0);
+}

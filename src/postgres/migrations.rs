@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (2, "operations", include_str!("migrations/0002_operations.sql")),
     (3, "claims_and_lanes", include_str!("migrations/0003_claims_and_lanes.sql")),
     (4, "operations_tooling", include_str!("migrations/0004_operations_tooling.sql")),
+    (5, "conversation_rows", include_str!("migrations/0005_conversation_rows.sql")),
 ];
 
 /// The newest schema version this build knows.

@@ -163,10 +163,15 @@ impl Service {
         }
         let mut follower = self.follower(watch);
         let mut task = task;
+        if stream::settled(task.status.state) {
+            return Ok(task);
+        }
         while !stream::settled(task.status.state) {
             task = follower.next_state(&task).await?;
         }
-        Ok(task)
+        // What the watch saw is what the worker's write returned: the end of the conversation.
+        // The answer is the task whole.
+        self.task(task.id).await
     }
 
     /// Accepts a message and follows its task until it settles.
@@ -313,10 +318,16 @@ impl Service {
         }
         let watch = self.hub.watch(task_id);
         let task = match submitted.outcome {
-            SubmitOutcome::Created | SubmitOutcome::Continued => {
+            SubmitOutcome::Created => {
                 self.hub.publish(&submitted.task);
                 self.schedule(&submitted.task, message).await?;
                 submitted.task
+            }
+            SubmitOutcome::Continued => {
+                // Storage returns the end of a continued conversation; the client gets it whole.
+                self.hub.publish(&submitted.task);
+                self.schedule(&submitted.task, message).await?;
+                self.task(task_id).await?
             }
             SubmitOutcome::Duplicate => {
                 // A resend: the run is the first send's. Read the task as it is now (the watch

@@ -159,7 +159,8 @@ pub async fn fenced_writes_need_the_claim(storage: &dyn Storage) {
         .with_message(Message::agent_text("halfway"))
         .fenced_by(request.token);
     let stored = step!(storage.update_task(task.id, &progress)).unwrap();
-    assert_eq!(stored.history.len(), 2);
+    assert_eq!(stored.history.last().map(Message::text).as_deref(), Some("halfway"));
+    assert_eq!(load(storage, task.id).await.history.len(), 2);
     assert!(
         matches!(step!(storage.renew_claim(task.id, request.token, LEASE)).unwrap(), Renewal::Held { .. }),
         "a write that stays in working keeps the claim"

@@ -43,6 +43,7 @@ pub async fn run_all(storage: &dyn Storage) {
     loaded_tasks_are_copies(storage).await;
     update_sets_state_and_appends(storage).await;
     update_is_idempotent(storage).await;
+    long_conversations_append_and_read_the_end(storage).await;
     update_unknown_task_is_not_found(storage).await;
     terminal_tasks_are_immutable(storage).await;
     update_checks_expected_state(storage).await;

@@ -74,10 +74,13 @@ pub async fn continuation_appends_and_resubmits(storage: &dyn Storage) {
     let task = continued.task;
     assert_eq!(task.status.state, TaskState::Submitted);
     assert!(task.status.timestamp >= waiting.status.timestamp);
-    let ids: Vec<MessageId> = task.history.iter().map(|m| m.message_id).collect();
+    // A submit returns the end of the conversation: the message it appended.
+    assert_eq!(task.history.len(), 1, "a submit returns its message, not the whole history");
+    assert_eq!(task.history[0].message_id, reply.message_id);
+    assert_eq!(task.history[0].context_id, Some(first.context_id));
+    assert_eq!(step!(storage.load_task(first.id, Some(1))).unwrap().unwrap(), task);
+    let ids: Vec<MessageId> = load(storage, first.id).await.history.iter().map(|m| m.message_id).collect();
     assert_eq!(ids, [first.history[0].message_id, reply.message_id]);
-    assert_eq!(task.history[1].context_id, Some(first.context_id));
-    assert_eq!(load(storage, first.id).await, task);
 }
 
 /// A terminal task accepts no new message.
@@ -165,8 +168,11 @@ pub async fn load_task_truncates_history(storage: &dyn Storage) {
     for i in 0..4 {
         update = update.with_message(Message::agent_text(format!("reply {i}")));
     }
-    let full = step!(storage.update_task(task.id, &update)).unwrap();
+    let written = step!(storage.update_task(task.id, &update)).unwrap();
+    assert_eq!(written.history.len(), 4, "an update returns as many messages as it names");
+    let full = load(storage, task.id).await;
     assert_eq!(full.history.len(), 5);
+    assert_eq!(written.history, full.history[1..]);
     let last3 = step!(storage.load_task(task.id, Some(3))).unwrap().unwrap();
     assert_eq!(last3.history, full.history[2..]);
     assert_eq!(step!(storage.load_task(task.id, Some(0))).unwrap().unwrap(), full);
@@ -200,15 +206,16 @@ pub async fn update_sets_state_and_appends(storage: &dyn Storage) {
     let completed = step!(storage.update_task(task.id, &done)).unwrap();
     assert_eq!(completed.status.state, TaskState::Completed);
     assert_eq!(completed.artifacts, [artifact]);
-    assert_eq!(completed.history.len(), 2);
-    let stored = &completed.history[1];
+    assert_eq!(completed.history.len(), 1, "the update's one message");
+    let stored = &completed.history[0];
     assert_eq!(
         (stored.message_id, stored.task_id, stored.context_id),
         (reply.message_id, Some(task.id), Some(task.context_id))
     );
     assert_eq!(completed.metadata.get("a"), Some(&json!(1)), "merge keeps other keys");
     assert_eq!(completed.metadata.get("b"), Some(&json!("y")), "merge overwrites");
-    assert_eq!(load(storage, task.id).await, completed);
+    assert_eq!(step!(storage.load_task(task.id, Some(1))).unwrap().unwrap(), completed);
+    assert_eq!(load(storage, task.id).await.history.len(), 2);
 }
 
 /// Replaying an update (a retry after an uncertain failure) stores nothing twice, and succeeds
@@ -227,7 +234,65 @@ pub async fn update_is_idempotent(storage: &dyn Storage) {
     let replayed =
         step!(storage.update_task(task.id, &done)).expect("a replay of an applied update succeeds");
     assert_eq!(completed, replayed);
-    assert_eq!((replayed.history.len(), replayed.artifacts.len()), (3, 1));
+    assert_eq!((replayed.history.len(), replayed.artifacts.len()), (1, 1));
+    assert_eq!(load(storage, task.id).await.history.len(), 3, "nothing stored twice");
+}
+
+/// A long conversation: appends keep their order, `load_task(id, Some(n))` returns the last `n`,
+/// a write returns the end of the history (as many messages as it names, at least one) and every
+/// artifact, and message and artifact ids stay idempotency keys however far back they are.
+pub async fn long_conversations_append_and_read_the_end(storage: &dyn Storage) {
+    let first = new_task(storage, None).await.task;
+    let task_id = first.id;
+    let mut sent = vec![first.history[0].message_id];
+    let mut artifacts = Vec::new();
+    for turn in 0..40 {
+        let message = Message::agent_text(format!("turn {turn}"));
+        sent.push(message.message_id);
+        let mut update = TaskUpdate::to(TaskState::Working).with_message(message.clone());
+        if turn % 10 == 0 {
+            let artifact = Artifact::new(format!("chunk {turn}"), vec![Part::text("…")]);
+            artifacts.push(artifact.clone());
+            update = update.with_artifact(artifact);
+        }
+        let written = step!(storage.update_task(task_id, &update)).unwrap();
+        assert_eq!(written.history.len(), 1, "turn {turn}: the write returns its message");
+        assert_eq!(written.history[0].message_id, message.message_id);
+        assert_eq!(written.artifacts, artifacts, "turn {turn}: artifacts come back whole, in order");
+    }
+    let ids = |messages: &[Message]| messages.iter().map(|m| m.message_id).collect::<Vec<_>>();
+    let last5 = step!(storage.load_task(task_id, Some(5))).unwrap().unwrap();
+    assert_eq!(ids(&last5.history), sent[sent.len() - 5..]);
+    assert_eq!(last5.artifacts, artifacts);
+    let full = load(storage, task_id).await;
+    assert_eq!(ids(&full.history), sent, "every message, in order");
+    assert!(full.history.iter().all(|m| m.task_id == Some(task_id)));
+
+    // Replays of old records change nothing, and a replay returns the end of the history.
+    let old = full.history[3].clone();
+    let replay = TaskUpdate::to(TaskState::Working).with_message(old).with_artifact(artifacts[0].clone());
+    let replayed = step!(storage.update_task(task_id, &replay)).unwrap();
+    assert_eq!(ids(&replayed.history), sent[sent.len() - 1..]);
+    let resent = step!(storage.submit_task(first.context_id, &first.history[0], None)).unwrap();
+    assert_eq!(resent.outcome, SubmitOutcome::Duplicate);
+    assert_eq!(resent.task.history.len(), 1);
+    // An update naming two messages, one old and one new, appends the new one only.
+    let fresh = Message::agent_text("the last word");
+    let mixed = TaskUpdate::to(TaskState::InputRequired)
+        .with_message(full.history[7].clone())
+        .with_message(fresh.clone());
+    let written = step!(storage.update_task(task_id, &mixed)).unwrap();
+    sent.push(fresh.message_id);
+    assert_eq!(ids(&written.history), sent[sent.len() - 2..]);
+    let full = load(storage, task_id).await;
+    assert_eq!(ids(&full.history), sent, "nothing stored twice");
+    assert_eq!(full.artifacts, artifacts);
+    // A continuation of the long conversation returns its message only.
+    let more = Message::user_text("one more thing").for_task(task_id);
+    let continued = step!(storage.submit_task(first.context_id, &more, None)).unwrap();
+    assert_eq!(continued.outcome, SubmitOutcome::Continued);
+    assert_eq!(ids(&continued.task.history), [more.message_id]);
+    assert_eq!(load(storage, task_id).await.history.len(), sent.len() + 1);
 }
 
 /// Updating an unknown task is `NotFound`.

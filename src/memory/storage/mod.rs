@@ -1,6 +1,7 @@
 //! [`InMemoryStorage`]: the storage contract on sharded concurrent maps.
 
 mod retention;
+mod stored;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,12 +15,12 @@ use uuid::Uuid;
 
 use crate::error::{Entity, Error, Result};
 use crate::model::{
-    Admission, Claim, ClaimDecision, ClaimOutcome, ClaimRequest, ClaimToken, Context, ContextId,
-    ContextSummary, FailedNotification, Feedback, InputLimits, Message, Metadata, Page,
-    PushNotificationConfig, Renewal, StuckTask, Submission, SubmitOutcome, Task, TaskId, TaskState,
-    TaskStatus, TaskUpdate, lease_end,
+    Admission, ClaimDecision, ClaimOutcome, ClaimRequest, ClaimToken, Context, ContextId, ContextSummary,
+    FailedNotification, Feedback, InputLimits, Message, Metadata, Page, PushNotificationConfig, Renewal,
+    StuckTask, Submission, SubmitOutcome, Task, TaskId, TaskState, TaskStatus, TaskUpdate, lease_end,
 };
 use crate::storage::Storage;
+use stored::StoredTask;
 
 /// Storage in process memory.
 ///
@@ -39,24 +40,6 @@ pub struct InMemoryStorage {
     sequence: AtomicU64,
     closed: AtomicBool,
     limits: InputLimits,
-}
-
-#[derive(Debug)]
-struct StoredTask {
-    task: Task,
-    owner: Option<String>,
-    created: u64,
-    /// Held only while the task is `working` (see [`Claim`]).
-    claim: Option<Claim>,
-}
-
-impl StoredTask {
-    /// Drops the claim when the task left `working`.
-    fn settle_claim(&mut self) {
-        if !Claim::survives(self.task.status.state) {
-            self.claim = None;
-        }
-    }
 }
 
 #[derive(Debug)]
@@ -144,25 +127,11 @@ fn owner_matches(stored: &Option<String>, filter: Option<&str>) -> bool {
     filter.is_none_or(|owner| stored.as_deref() == Some(owner))
 }
 
-/// A copy of `task` holding only the last `history_length` messages.
-fn copy_with_history(task: &Task, history_length: Option<usize>) -> Task {
-    let keep = history_length.filter(|&n| n > 0).unwrap_or(usize::MAX);
-    let skip = task.history.len().saturating_sub(keep);
-    Task {
-        id: task.id,
-        context_id: task.context_id,
-        status: task.status.clone(),
-        artifacts: task.artifacts.clone(),
-        history: task.history[skip..].to_vec(),
-        metadata: task.metadata.clone(),
-    }
-}
-
 #[async_trait]
 impl Storage for InMemoryStorage {
     async fn load_task(&self, task_id: TaskId, history_length: Option<usize>) -> Result<Option<Task>> {
         self.check_open()?;
-        Ok(self.tasks.get(&task_id).map(|stored| copy_with_history(&stored.task, history_length)))
+        Ok(self.tasks.get(&task_id).map(|stored| stored.copy(history_length)))
     }
 
     async fn submit_task(
@@ -179,16 +148,16 @@ impl Storage for InMemoryStorage {
         match self.tasks.entry(task_id) {
             Entry::Occupied(mut entry) => {
                 let stored = entry.get_mut();
-                match stored.task.admit(stored.owner.as_deref(), context_id, &message, owner)? {
-                    Admission::Duplicate => {
-                        Ok(Submission { task: stored.task.clone(), outcome: SubmitOutcome::Duplicate })
-                    }
+                let mut view = stored.view([&message]);
+                let outcome = match view.admit(stored.owner.as_deref(), context_id, &message, owner)? {
+                    Admission::Duplicate => SubmitOutcome::Duplicate,
                     Admission::Append => {
-                        stored.task.continue_with(message);
-                        stored.settle_claim();
-                        Ok(Submission { task: stored.task.clone(), outcome: SubmitOutcome::Continued })
+                        view.continue_with(message);
+                        stored.absorb(view, 0);
+                        SubmitOutcome::Continued
                     }
-                }
+                };
+                Ok(Submission { task: stored.copy(Some(1)), outcome })
             }
             Entry::Vacant(entry) => {
                 match context {
@@ -207,7 +176,7 @@ impl Storage for InMemoryStorage {
                 let task = Task::submitted(task_id, context_id, message);
                 let created = self.next_sequence();
                 let owner = owner.map(str::to_owned);
-                entry.insert(StoredTask { task: task.clone(), owner, created, claim: None });
+                entry.insert(StoredTask::new(task.clone(), owner, created));
                 Ok(Submission { task, outcome: SubmitOutcome::Created })
             }
         }
@@ -218,11 +187,13 @@ impl Storage for InMemoryStorage {
         self.limits.check_update(update)?;
         let mut stored =
             self.tasks.get_mut(&task_id).ok_or_else(|| Error::not_found(Entity::Task, task_id))?;
-        if update.check(&stored.task, stored.claim.as_ref())? {
-            stored.task.apply(update);
-            stored.settle_claim();
+        let mut view = stored.view(&update.messages);
+        if update.check(&view, stored.claim.as_ref())? {
+            let found = view.history.len();
+            view.apply(update);
+            stored.absorb(view, found);
         }
-        Ok(stored.task.clone())
+        Ok(stored.copy(Some(update.returned_history())))
     }
 
     async fn claim_task(&self, task_id: TaskId, request: &ClaimRequest) -> Result<ClaimOutcome> {

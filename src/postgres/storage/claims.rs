@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::Object;
 use tokio_postgres::types::Json;
 
-use super::codec::{self, CLAIM_COLUMNS, TASK_COLUMNS};
+use super::codec::{self, CLAIM_COLUMNS};
 use crate::error::Result;
 use crate::model::{
     ClaimDecision, ClaimOutcome, ClaimRequest, ClaimToken, ContextId, Renewal, StuckReason, StuckTask, TaskId,
@@ -28,7 +28,9 @@ pub(crate) async fn claim_task(
     let tx = client.transaction().await.map_err(in_transaction)?;
     let lock = tx
         .prepare_cached(&format!(
-            "SELECT {TASK_COLUMNS}, {CLAIM_COLUMNS}, now() AS now FROM tasks WHERE id = $1 FOR UPDATE"
+            // The whole history: the agent runs on the conversation.
+            "SELECT {}, {CLAIM_COLUMNS}, now() AS now FROM tasks WHERE id = $1 FOR UPDATE",
+            codec::task_columns("NULL")
         ))
         .await
         .map_err(in_transaction)?;

@@ -8,9 +8,40 @@ use tokio_postgres::types::Json;
 use crate::error::{Error, Result};
 use crate::model::{Claim, ClaimToken, ContextId, Message, OperationId, Task, TaskId, TaskState, TaskStatus};
 
-/// The task columns every task query selects, in this order.
-pub(crate) const TASK_COLUMNS: &str =
-    "id, context_id, state, state_timestamp, status_message, history, artifacts, metadata, owner";
+/// A task's own columns: everything but its conversation.
+const HEAD_COLUMNS: &str = "id, context_id, state, state_timestamp, status_message, metadata, owner";
+
+/// Every artifact of the task, in order, as one JSON array.
+const ARTIFACTS: &str = "(SELECT coalesce(jsonb_agg(a.body ORDER BY a.position), '[]')
+                          FROM task_artifacts a WHERE a.task_id = tasks.id) AS artifacts";
+
+/// The select list of a task (from `tasks`) with its last `last` messages, `last` being an SQL
+/// expression: a `bigint` parameter, or `NULL` for all of them. Reading the end walks the primary
+/// key backwards: `last` rows, however long the history.
+pub(crate) fn task_columns(last: &str) -> String {
+    format!(
+        "{HEAD_COLUMNS}, {ARTIFACTS},
+         (SELECT coalesce(jsonb_agg(m.body ORDER BY m.position), '[]')
+          FROM (SELECT body, position FROM task_messages WHERE task_id = tasks.id
+                ORDER BY position DESC LIMIT {last}) m) AS history"
+    )
+}
+
+/// The select list a write decides on (see `TaskUpdate::check`): the task with, as its history,
+/// only the stored messages whose ids are in `ids` (a `uuid[]` parameter) and the last `last`
+/// (an `integer` parameter), each found by index; every artifact; and the next positions
+/// (`message_count`, `artifact_count`).
+pub(crate) fn view_columns(ids: &str, last: &str) -> String {
+    format!(
+        "{HEAD_COLUMNS}, {ARTIFACTS}, message_count, artifact_count,
+         (SELECT coalesce(jsonb_agg(m.body ORDER BY m.position), '[]')
+          FROM (SELECT body, position FROM task_messages
+                WHERE task_id = tasks.id AND message_id = ANY({ids})
+                UNION
+                SELECT body, position FROM task_messages
+                WHERE task_id = tasks.id AND position >= tasks.message_count - {last}) m) AS history"
+    )
+}
 
 /// The claim kept beside a task (all three set, or all three NULL).
 pub(crate) const CLAIM_COLUMNS: &str = "claim_token, claim_run, lease_until";

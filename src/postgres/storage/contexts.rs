@@ -118,7 +118,7 @@ pub(crate) async fn get_context_owner(client: &Object, context_id: ContextId) ->
 
 pub(crate) async fn clear_all(client: &Object) -> Result<()> {
     client
-        .batch_execute("TRUNCATE failed_notifications, task_feedback, webhook_configs, tasks, contexts")
+        .batch_execute("TRUNCATE failed_notifications, task_feedback, webhook_configs, task_messages, task_artifacts, tasks, contexts")
         .await
         .map_err(committing)
 }

@@ -3,7 +3,7 @@
 use deadpool_postgres::Object;
 use tokio_postgres::types::ToSql;
 
-use super::codec::{self, TASK_COLUMNS};
+use super::codec;
 use crate::error::Result;
 use crate::model::{ContextId, ContextSummary, Page, Task, TaskId, TaskState};
 use crate::postgres::error::committing;
@@ -18,13 +18,16 @@ pub(crate) async fn list_tasks(client: &Object, page: Page, owner: Option<&str>)
     let (limit, offset) = window(page);
     let rows = match owner {
         Some(owner) => {
-            let sql =
-                format!("SELECT {TASK_COLUMNS} FROM tasks WHERE owner = $1 ORDER BY seq LIMIT $2 OFFSET $3");
+            let sql = format!(
+                "SELECT {} FROM tasks WHERE owner = $1 ORDER BY seq LIMIT $2 OFFSET $3",
+                codec::task_columns("NULL")
+            );
             let statement = client.prepare_cached(&sql).await.map_err(committing)?;
             client.query(&statement, &[&owner, &limit, &offset]).await
         }
         None => {
-            let sql = format!("SELECT {TASK_COLUMNS} FROM tasks ORDER BY seq LIMIT $1 OFFSET $2");
+            let sql =
+                format!("SELECT {} FROM tasks ORDER BY seq LIMIT $1 OFFSET $2", codec::task_columns("NULL"));
             let statement = client.prepare_cached(&sql).await.map_err(committing)?;
             client.query(&statement, &[&limit, &offset]).await
         }
@@ -53,8 +56,9 @@ pub(crate) async fn list_tasks_by_context(
 ) -> Result<Vec<Task>> {
     let (limit, offset) = window(page);
     let sql = format!(
-        "SELECT {TASK_COLUMNS} FROM tasks WHERE context_id = $1 AND ($2::text IS NULL OR owner = $2)
-         ORDER BY seq LIMIT $3 OFFSET $4"
+        "SELECT {} FROM tasks WHERE context_id = $1 AND ($2::text IS NULL OR owner = $2)
+         ORDER BY seq LIMIT $3 OFFSET $4",
+        codec::task_columns("NULL")
     );
     let statement = client.prepare_cached(&sql).await.map_err(committing)?;
     let params: [&(dyn ToSql + Sync); 4] = [&context_id.0, &owner, &limit, &offset];

@@ -102,7 +102,9 @@ async fn transition(
 ) -> Result<Option<Task>> {
     let policy = policy.unwrap_or(&ctx.options.retry);
     for _ in 0..5 {
-        let loaded = ctx.step_with(policy, Call::LOAD_TASK, || ctx.storage.load_task(task_id, None)).await?;
+        // State and metadata decide; the conversation is not read (its last message is all it costs).
+        let loaded =
+            ctx.step_with(policy, Call::LOAD_TASK, || ctx.storage.load_task(task_id, Some(1))).await?;
         let Some(task) = loaded else { return Ok(None) };
         let Some(update) = decide(&task) else { return Ok(None) };
         let update = update.expecting(task.status.state);

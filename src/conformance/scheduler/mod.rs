@@ -56,6 +56,7 @@ pub async fn run_all(scheduler: &dyn Scheduler, expect: Expectations) {
     dead_lettered_operation_is_not_redelivered(scheduler, expect).await;
     ack_and_keep_alive_are_idempotent(scheduler, expect).await;
     competing_receivers_share_the_work(scheduler, expect).await;
+    acknowledgements_at_once_all_settle(scheduler, expect).await;
     batched_receivers_deliver_each_operation_once(scheduler, expect).await;
     redelivery_stops_after_the_limit(scheduler, expect).await;
     released_delivery_comes_back_uncounted(scheduler, expect).await;
@@ -221,6 +222,35 @@ pub async fn ack_and_keep_alive_are_idempotent(scheduler: &dyn Scheduler, expect
     assert_eq!(within("keep_alive", delivery.keep_alive()).await.unwrap(), Hold::Lost, "settled");
     within("release", delivery.release(Duration::from_millis(1))).await.unwrap();
     drop(delivery);
+    assert_quiet(&mut stream, &wanted, expect.redelivery_within.max(expect.quiet_period)).await;
+}
+
+/// Deliveries acknowledged at once (a worker finishing many runs together, which backends may
+/// write as one group) are all settled, none twice, none lost: nothing is delivered again.
+pub async fn acknowledgements_at_once_all_settle(scheduler: &dyn Scheduler, expect: Expectations) {
+    let tasks: Vec<TaskId> = (0..24).map(|_| TaskId::new()).collect();
+    for task_id in &tasks {
+        enqueue(scheduler, run_op(*task_id)).await;
+    }
+    let wanted = set(&tasks);
+    let mut stream = within("receive batched", scheduler.receive_batched(Lanes::All, BatchHint::new(24)))
+        .await
+        .expect("open the operation stream");
+    let mut deliveries = Vec::new();
+    while deliveries.len() < tasks.len() {
+        deliveries
+            .push(next_for(&mut stream, &wanted, expect.redelivery_within + Duration::from_secs(5)).await);
+    }
+    let acks = deliveries.iter().map(|delivery| within("ack", delivery.ack()));
+    for acked in futures_util::future::join_all(acks).await {
+        acked.expect("ack");
+    }
+    // Acknowledging again, together, is as harmless as once.
+    let again = deliveries.iter().map(|delivery| within("ack", delivery.ack()));
+    for acked in futures_util::future::join_all(again).await {
+        acked.expect("a second ack");
+    }
+    drop(deliveries);
     assert_quiet(&mut stream, &wanted, expect.redelivery_within.max(expect.quiet_period)).await;
 }
 

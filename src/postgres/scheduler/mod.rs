@@ -8,6 +8,7 @@
 //! deliver nothing twice, and it can run inside the caller's transaction
 //! ([`PostgresScheduler::enqueue_in`]) so a task and its run commit together.
 
+mod acks;
 mod admin;
 mod listener;
 mod options;
@@ -48,6 +49,8 @@ struct Shared {
     closed: CancellationToken,
     /// The receivers' LISTEN connection.
     listeners: listener::Listeners,
+    /// Acknowledgements waiting to be written together.
+    acks: acks::AckGroups,
 }
 
 impl Shared {
@@ -86,6 +89,7 @@ impl PostgresScheduler {
             options,
             closed: CancellationToken::new(),
             listeners: listener::Listeners::default(),
+            acks: acks::AckGroups::default(),
         };
         shared.run(async |client| migrations::migrate(client, &schema).await).await?;
         Ok(Self { shared: Arc::new(shared) })

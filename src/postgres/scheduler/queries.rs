@@ -196,6 +196,25 @@ impl Queue {
         Ok(())
     }
 
+    /// [`Queue::ack`] for several deliveries in one statement: each `ids[i]` if `holders[i]`
+    /// still holds it.
+    pub(crate) async fn ack_all<C: GenericClient>(
+        &self,
+        client: &C,
+        ids: &[uuid::Uuid],
+        holders: &[&str],
+    ) -> Result<()> {
+        let sql = format!(
+            "UPDATE {} o SET state = 'done', leased_by = NULL, lease_until = NULL, updated_at = now()
+             FROM {ASYNC_COMMIT}, unnest($1::uuid[], $2::text[]) AS acked (id, holder)
+             WHERE o.id = acked.id AND o.state = 'leased' AND o.leased_by = acked.holder",
+            self.table
+        );
+        let statement = client.prepare_cached(&sql).await.map_err(committing)?;
+        client.execute(&statement, &[&ids, &holders]).await.map_err(committing)?;
+        Ok(())
+    }
+
     /// Moves the delivery to the dead letters with `reason`, if `holder` still holds it.
     pub(crate) async fn dead_letter<C: GenericClient>(
         &self,

@@ -20,8 +20,7 @@ pub(crate) struct LeaseReceipt {
 #[async_trait]
 impl Receipt for LeaseReceipt {
     async fn ack(&self) -> Result<()> {
-        let (queue, id, holder) = (&self.shared.queue, self.id, &self.holder);
-        self.shared.run(async |client| queue.ack(&*client, id, holder).await).await
+        super::acks::ack(&self.shared, self.id, &self.holder).await
     }
 
     async fn dead_letter(&self, reason: &str) -> Result<()> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::health::{self, Health};
 use crate::memory::{InMemoryScheduler, InMemoryStorage};
-use crate::model::InputLimits;
+use crate::model::{ContextId, InputLimits, Message, Submission};
 #[cfg(any(feature = "postgres", feature = "redis"))]
 use crate::redact;
 use crate::retention::Pruner;
@@ -48,12 +48,39 @@ pub struct App {
     bare: Backends,
     /// Shared by the clones; dropping the last one stops it too.
     pruner: Option<Arc<Pruner>>,
+    /// Both backends on one PostgreSQL database: [`submit`](Self::submit) commits once.
+    #[cfg(feature = "postgres")]
+    pipeline: Option<crate::postgres::PostgresPipeline>,
 }
 
-/// A backend's two handles: itself, and in its decorator.
+/// A backend's two handles: itself, and in its decorator; and a PostgreSQL backend by its own
+/// type, to combine with the other half ([`PostgresPipeline`](crate::postgres::PostgresPipeline)).
 struct Connected<T: ?Sized> {
     bare: Arc<T>,
     decorated: Arc<T>,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    postgres: Half,
+}
+
+/// One half of a [`PostgresPipeline`](crate::postgres::PostgresPipeline), or none.
+enum Half {
+    None,
+    #[cfg(feature = "postgres")]
+    Storage(Arc<crate::postgres::PostgresStorage>),
+    #[cfg(feature = "postgres")]
+    Scheduler(Arc<crate::postgres::PostgresScheduler>),
+}
+
+/// Submits and schedules in one transaction when both halves are PostgreSQL: they then share
+/// `DATABASE_URL`, so one database.
+#[cfg(feature = "postgres")]
+fn pipeline(storage: &Half, scheduler: &Half) -> Option<crate::postgres::PostgresPipeline> {
+    match (storage, scheduler) {
+        (Half::Storage(storage), Half::Scheduler(scheduler)) => {
+            Some(crate::postgres::PostgresPipeline::new(Arc::clone(storage), Arc::clone(scheduler)))
+        }
+        _ => None,
+    }
 }
 
 #[derive(Clone)]
@@ -110,6 +137,8 @@ impl App {
         )
         .map(Arc::new);
         Ok(Self {
+            #[cfg(feature = "postgres")]
+            pipeline: pipeline(&storage.postgres, &scheduler.postgres),
             storage: storage.decorated,
             scheduler: scheduler.decorated,
             settings: settings.clone(),
@@ -126,7 +155,45 @@ impl App {
         settings: AppSettings,
     ) -> Self {
         let bare = Backends { storage: Arc::clone(&storage), scheduler: Arc::clone(&scheduler) };
-        Self { storage, scheduler, settings, bare, pruner: None }
+        Self {
+            storage,
+            scheduler,
+            settings,
+            bare,
+            pruner: None,
+            #[cfg(feature = "postgres")]
+            pipeline: None,
+        }
+    }
+
+    /// Accepts `message` for the task it names ([`Storage::submit_task`]) and schedules the run
+    /// it calls for ([`Submission::run_for`]): a new or continued task's, or a resend's while the
+    /// task still waits for it. Safe to call again with the same message: nothing runs twice.
+    ///
+    /// When both backends are PostgreSQL (one database), the submit and the run commit in one
+    /// transaction ([`PostgresPipeline`](crate::postgres::PostgresPipeline)), retried as one
+    /// under the storage policy; otherwise each goes through its own `Retrying`. A failure after
+    /// the submit leaves the task waiting: calling again (a client's resend) schedules it, and
+    /// the worker's rescue of waiting tasks would too.
+    pub async fn submit(
+        &self,
+        context_id: ContextId,
+        message: &Message,
+        owner: Option<&str>,
+    ) -> Result<Submission> {
+        #[cfg(feature = "postgres")]
+        if let Some(pipeline) = &self.pipeline {
+            let call = Call::idempotent("submit_and_schedule");
+            return execute_with_retry(&self.settings.retry.storage, call, || {
+                pipeline.submit(context_id, message, owner)
+            })
+            .await;
+        }
+        let submission = self.storage.submit_task(context_id, message, owner).await?;
+        if let Some(run) = submission.run_for(message) {
+            self.scheduler.enqueue(&run).await?;
+        }
+        Ok(submission)
     }
 
     /// One real round trip to each backend — without retries, each bounded by
@@ -159,7 +226,7 @@ async fn connect_storage(settings: &AppSettings) -> Result<Connected<dyn Storage
     let (retry, limits) = (&settings.retry, settings.input);
     match &settings.storage {
         StorageBackend::Memory => {
-            Ok(storage_decorator(InMemoryStorage::with_limits(limits), "memory", retry))
+            Ok(storage_decorator(Arc::new(InMemoryStorage::with_limits(limits)), "memory", retry))
         }
         StorageBackend::Postgres { url, schema } => {
             postgres_storage(url, schema.as_deref(), limits, retry).await
@@ -171,7 +238,7 @@ async fn connect_storage(settings: &AppSettings) -> Result<Connected<dyn Storage
 async fn connect_scheduler(settings: &AppSettings) -> Result<Connected<dyn Scheduler>> {
     match &settings.scheduler {
         SchedulerBackend::Memory => {
-            Ok(scheduler_decorator(InMemoryScheduler::new(), "memory", &settings.retry))
+            Ok(scheduler_decorator(Arc::new(InMemoryScheduler::new()), "memory", &settings.retry))
         }
         SchedulerBackend::Redis { url, prefix } => redis_scheduler(url, prefix, settings).await,
         SchedulerBackend::Postgres { url, schema } => {
@@ -202,7 +269,11 @@ async fn postgres_storage(
         || PostgresStorage::connect_with(options.clone()),
     )
     .await?;
-    Ok(storage_decorator(storage, "postgres", retry))
+    let storage = Arc::new(storage);
+    Ok(Connected {
+        postgres: Half::Storage(Arc::clone(&storage)),
+        ..storage_decorator(storage, "postgres", retry)
+    })
 }
 
 #[cfg(feature = "postgres")]
@@ -226,7 +297,11 @@ async fn postgres_scheduler(
         || PostgresScheduler::connect_with(options.clone()),
     )
     .await?;
-    Ok(scheduler_decorator(scheduler, "postgres", retry))
+    let scheduler = Arc::new(scheduler);
+    Ok(Connected {
+        postgres: Half::Scheduler(Arc::clone(&scheduler)),
+        ..scheduler_decorator(scheduler, "postgres", retry)
+    })
 }
 
 /// A bad schema is the schema's fault, not the URL's.
@@ -274,7 +349,7 @@ async fn redis_scheduler(
         || RedisScheduler::connect_with(options.clone()),
     )
     .await?;
-    Ok(scheduler_decorator(scheduler, "redis", retry))
+    Ok(scheduler_decorator(Arc::new(scheduler), "redis", retry))
 }
 
 #[cfg(feature = "redis")]
@@ -295,7 +370,7 @@ async fn redis_storage(
             RedisStorage::connect_with(options.clone())
         })
         .await?;
-    Ok(storage_decorator(storage, "redis", retry))
+    Ok(storage_decorator(Arc::new(storage), "redis", retry))
 }
 
 /// A bad prefix is the prefix's fault, not the URL's.
@@ -322,28 +397,26 @@ async fn redis_scheduler(_: &str, _: &str, _: &AppSettings) -> Result<Connected<
 /// A storage backend, and the same in its decorator, named `backend`: the storage policy, budget
 /// and breaker of `retry`.
 fn storage_decorator<S: Storage + 'static>(
-    storage: S,
+    bare: Arc<S>,
     backend: &'static str,
     retry: &RetrySettings,
 ) -> Connected<dyn Storage> {
-    let bare = Arc::new(storage);
     let decorated =
         retry.storage_guards.apply(Retrying::with_policy(Arc::clone(&bare), retry.storage).named(backend));
-    Connected { bare, decorated: Arc::new(decorated) }
+    Connected { bare, decorated: Arc::new(decorated), postgres: Half::None }
 }
 
 /// A scheduler backend, and the same in its decorator, named `backend`: the scheduler policy,
 /// budget and breaker of `retry`.
 fn scheduler_decorator<S: Scheduler + 'static>(
-    scheduler: S,
+    bare: Arc<S>,
     backend: &'static str,
     retry: &RetrySettings,
 ) -> Connected<dyn Scheduler> {
-    let bare = Arc::new(scheduler);
     let decorated = retry
         .scheduler_guards
         .apply(Retrying::with_policy(Arc::clone(&bare), retry.scheduler).named(backend));
-    Connected { bare, decorated: Arc::new(decorated) }
+    Connected { bare, decorated: Arc::new(decorated), postgres: Half::None }
 }
 
 /// The storage's `backend` label.

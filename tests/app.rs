@@ -126,3 +126,26 @@ async fn finished_tasks_past_their_retention_are_pruned_in_the_background_until_
     worker.shutdown(Duration::from_secs(5)).await;
     app.close().await;
 }
+
+/// `App::submit` accepts a message and schedules its run; a resend schedules nothing new, and a
+/// resend of a message whose run was lost schedules it again — under the same operation id.
+#[tokio::test]
+async fn submit_schedules_the_run_once() {
+    let app = App::connect(&AppSettings::default()).await.unwrap();
+    let message = bindu::Message::user_text("run me").for_task(bindu::TaskId::new());
+    let context_id = bindu::ContextId::new();
+    let first = app.submit(context_id, &message, None).await.unwrap();
+    assert_eq!(first.outcome, bindu::SubmitOutcome::Created);
+    let waiting = || async { app.scheduler.stats().await.unwrap().waiting_runs };
+    assert_eq!(waiting().await, 1);
+    let again = app.submit(context_id, &message, None).await.unwrap();
+    assert_eq!(again.outcome, bindu::SubmitOutcome::Duplicate);
+    assert_eq!(waiting().await, 1, "the same run, not a second one");
+    // Once the task left `submitted`, a resend schedules nothing.
+    let working = bindu::TaskUpdate::to(TaskState::Working);
+    app.storage.update_task(first.task.id, &working).await.unwrap();
+    let late = app.submit(context_id, &message, None).await.unwrap();
+    assert_eq!(late.outcome, bindu::SubmitOutcome::Duplicate);
+    assert!(late.run_for(&message).is_none());
+    app.close().await;
+}

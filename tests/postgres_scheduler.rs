@@ -277,3 +277,43 @@ async fn a_batched_claim_takes_the_hint_in_one_statement() {
     let scheduler = PostgresScheduler::connect_with(options).await.unwrap();
     scheduler::a_batched_read_takes_the_hint_at_once(&scheduler).await;
 }
+
+/// With both backends on PostgreSQL, `App::submit` commits the task and its run in one
+/// transaction: when the run cannot be queued, the task is not stored either; a resend queues
+/// nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_submit_commits_the_task_and_its_run_together() {
+    let server = PostgresServer::shared();
+    let schema = server.options().schema.clone().unwrap();
+    let lookup = |name: &str| match name {
+        "STORAGE_TYPE" | "SCHEDULER_TYPE" => Some("postgres".to_owned()),
+        "DATABASE_URL" => Some(server.url().to_owned()),
+        "DATABASE_SCHEMA" => Some(schema.clone()),
+        "RETENTION_INTERVAL" => Some("0".to_owned()),
+        _ => None,
+    };
+    let settings = bindu::AppSettings::from(&bindu::settings::Env::from_lookup(lookup)).unwrap();
+    let app = bindu::App::connect(&settings).await.unwrap();
+    let context_id = ContextId::new();
+    let message = Message::user_text("together").for_task(TaskId::new());
+    let waiting = async || app.scheduler.stats().await.unwrap().waiting_runs;
+    assert_eq!(app.submit(context_id, &message, None).await.unwrap().outcome, bindu::SubmitOutcome::Created);
+    assert_eq!(waiting().await, 1);
+    assert_eq!(
+        app.submit(context_id, &message, None).await.unwrap().outcome,
+        bindu::SubmitOutcome::Duplicate
+    );
+    assert_eq!(waiting().await, 1, "a resend queues nothing twice");
+
+    let (client, connection) = tokio_postgres::connect(server.url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let table = |from: &str, to: &str| format!("ALTER TABLE \"{schema}\".{from} RENAME TO {to}");
+    client.batch_execute(&table("operations", "operations_away")).await.unwrap();
+    let lost = Message::user_text("no run, no task").for_task(TaskId::new());
+    app.submit(context_id, &lost, None).await.expect_err("the run cannot be queued");
+    assert!(app.storage.load_task(lost.task_id.unwrap(), None).await.unwrap().is_none(), "rolled back");
+    client.batch_execute(&table("operations_away", "operations")).await.unwrap();
+    assert_eq!(app.submit(context_id, &lost, None).await.unwrap().outcome, bindu::SubmitOutcome::Created);
+    assert_eq!(waiting().await, 2);
+    app.close().await;
+}

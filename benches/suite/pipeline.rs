@@ -3,7 +3,9 @@
 //! acknowledgement — for every storage + scheduler pair, with the round trips each task costs
 //! (from the servers' own statistics), the servers' own limit in the same run (a raw single-row
 //! `UPDATE` loop on PostgreSQL, a raw command loop on Redis, 32 clients each), and the latency
-//! from `run_task` to the agent starting, one task at a time.
+//! from `run_task` to the agent starting, one task at a time. PostgreSQL + PostgreSQL submits and
+//! schedules in one transaction (`PostgresPipeline`, what `App::submit` picks for it), and is
+//! measured the other way too (`-separate`: two calls), side by side.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -11,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bindu::memory::{InMemoryScheduler, InMemorySchedulerOptions};
-use bindu::postgres::{PostgresOptions, PostgresScheduler, PostgresSchedulerOptions, PostgresStorage};
+use bindu::postgres::{
+    PostgresOptions, PostgresPipeline, PostgresScheduler, PostgresSchedulerOptions, PostgresStorage,
+};
 use bindu::redis::{RedisScheduler, RedisStorage};
 use bindu::settings::RetrySettings;
 use bindu::worker::{
@@ -149,13 +153,52 @@ fn worker_options() -> WorkerOptions {
     WorkerOptions { concurrency: SLOTS, agent_may_block: false, ..WorkerOptions::default() }
 }
 
-async fn submit(storage: &dyn Storage, scheduler: &dyn Scheduler) -> (TaskId, Instant) {
-    let message = Message::user_text("a task for the pipeline").for_task(TaskId::new());
-    let task = storage.submit_task(ContextId::new(), &message, None).await.unwrap().task;
-    let params = TaskSendParams::new(task.id, task.context_id, Some(message));
-    let scheduled = Instant::now();
-    scheduler.run_task(&params).await.unwrap();
-    (task.id, scheduled)
+/// How producers hand tasks to the pipeline.
+#[derive(Clone)]
+enum Producer {
+    /// `submit_task`, then `run_task`: a transaction each on PostgreSQL.
+    Separate(Arc<dyn Storage>, Arc<dyn Scheduler>),
+    /// Both in one transaction, as `App::submit` does when both backends are PostgreSQL.
+    Together(PostgresPipeline),
+}
+
+impl Producer {
+    async fn new(
+        kind: (Kind, Kind),
+        together: bool,
+        servers: &Servers,
+        backends: (&Arc<dyn Storage>, &Arc<dyn Scheduler>),
+    ) -> Self {
+        if !together {
+            return Self::Separate(backends.0.clone(), backends.1.clone());
+        }
+        assert_eq!(kind, (Kind::Postgres, Kind::Postgres), "one transaction needs one database");
+        let mut options = servers.postgres.options();
+        options.pool_size = 32;
+        let storage = PostgresStorage::connect_with(options.clone()).await.unwrap();
+        let scheduler =
+            PostgresScheduler::connect_with(PostgresSchedulerOptions::new(options)).await.unwrap();
+        Self::Together(PostgresPipeline::new(Arc::new(storage), Arc::new(scheduler)))
+    }
+
+    /// Submits a task and schedules its run; returns it and when its run was scheduled.
+    async fn submit(&self) -> (TaskId, Instant) {
+        let message = Message::user_text("a task for the pipeline").for_task(TaskId::new());
+        match self {
+            Self::Separate(storage, scheduler) => {
+                let task = storage.submit_task(ContextId::new(), &message, None).await.unwrap().task;
+                let params = TaskSendParams::new(task.id, task.context_id, Some(message));
+                let scheduled = Instant::now();
+                scheduler.run_task(&params).await.unwrap();
+                (task.id, scheduled)
+            }
+            Self::Together(pipeline) => {
+                let scheduled = Instant::now();
+                let task = pipeline.submit(ContextId::new(), &message, None).await.unwrap().task;
+                (task.id, scheduled)
+            }
+        }
+    }
 }
 
 /// Commits of the PostgreSQL server so far (its own statistics, flushed first).
@@ -180,19 +223,19 @@ async fn redis_commands(url: &str) -> u64 {
         .unwrap_or(0)
 }
 
-async fn measure(kind: (Kind, Kind), servers: &Servers, window: Duration) -> Measured {
+async fn measure(kind: (Kind, Kind), together: bool, servers: &Servers, window: Duration) -> Measured {
     let (storage, scheduler) = (storage(kind.0, servers).await, scheduler(kind.1, servers).await);
+    let producer = Producer::new(kind, together, servers, (&storage, &scheduler)).await;
     let started: Started = Arc::default();
     let workers = workers(&storage, &scheduler, &started);
     let stop = Arc::new(AtomicBool::new(false));
     let submitted = Arc::new(AtomicU64::new(0));
     let producers: Vec<_> = (0..PRODUCERS)
         .map(|_| {
-            let (storage, scheduler, stop, submitted) =
-                (storage.clone(), scheduler.clone(), stop.clone(), submitted.clone());
+            let (producer, stop, submitted) = (producer.clone(), stop.clone(), submitted.clone());
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
-                    submit(&*storage, &*scheduler).await;
+                    producer.submit().await;
                     submitted.fetch_add(1, Ordering::Relaxed);
                 }
             })
@@ -213,7 +256,7 @@ async fn measure(kind: (Kind, Kind), servers: &Servers, window: Duration) -> Mea
     started.recording.store(true, Ordering::Relaxed);
     let mut latency = Samples::default();
     for _ in 0..if window < Duration::from_secs(1) { 10 } else { 200 } {
-        let (task, scheduled) = submit(&*storage, &*scheduler).await;
+        let (task, scheduled) = producer.submit().await;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(at) = started.at.lock().unwrap().get(&task) {
@@ -228,9 +271,9 @@ async fn measure(kind: (Kind, Kind), servers: &Servers, window: Duration) -> Mea
     for worker in workers {
         worker.shutdown(Duration::from_secs(5)).await;
     }
-    drop((storage, scheduler));
+    drop((storage, scheduler, producer));
     let batch = if window < Duration::from_secs(1) { 64 } else { 1024 };
-    let (commits_per_task, commands_per_task) = round_trips(kind, servers, batch).await;
+    let (commits_per_task, commands_per_task) = round_trips(kind, together, servers, batch).await;
     let uses = |k: Kind| kind.0 == k || kind.1 == k;
     Measured {
         tasks_per_second: done as f64 / elapsed.as_secs_f64(),
@@ -245,7 +288,7 @@ async fn measure(kind: (Kind, Kind), servers: &Servers, window: Duration) -> Mea
 /// late but always when the backend exits, so each count is taken after the pipeline's
 /// connections closed; what connecting and starting cost (migration checks, a worker's first
 /// reads) is measured by a pipeline that runs nothing, and taken out.
-async fn round_trips(kind: (Kind, Kind), servers: &Servers, batch: u64) -> (f64, f64) {
+async fn round_trips(kind: (Kind, Kind), together: bool, servers: &Servers, batch: u64) -> (f64, f64) {
     let postgres_options = servers.postgres.options();
     let snapshot = || async {
         // The closed connections' backends flush their statistics as they exit.
@@ -254,14 +297,15 @@ async fn round_trips(kind: (Kind, Kind), servers: &Servers, batch: u64) -> (f64,
     };
     let pipeline = |tasks: u64| async move {
         let (storage, scheduler) = (storage(kind.0, servers).await, scheduler(kind.1, servers).await);
+        let producer = Producer::new(kind, together, servers, (&storage, &scheduler)).await;
         let workers = workers(&storage, &scheduler, &Arc::default());
         let producers: Vec<_> = (0..PRODUCERS as u64)
             .map(|i| {
-                let (storage, scheduler) = (storage.clone(), scheduler.clone());
+                let producer = producer.clone();
                 let share = tasks / PRODUCERS as u64 + u64::from(i < tasks % PRODUCERS as u64);
                 tokio::spawn(async move {
                     for _ in 0..share {
-                        submit(&*storage, &*scheduler).await;
+                        producer.submit().await;
                     }
                 })
             })
@@ -404,20 +448,27 @@ pub fn run(mode: Mode, table: &mut Table) {
             verdict: "—".into(),
         });
         let kinds = [Kind::Memory, Kind::Postgres, Kind::Redis];
-        let mut pairs: Vec<(Kind, Kind, &Servers, &str)> = Vec::new();
+        // PostgreSQL + PostgreSQL submits and schedules in one transaction, as `App::submit`
+        // does; one more row measures it the other way (two calls) side by side.
+        let mut pairs: Vec<(Kind, Kind, &Servers, &str, bool)> = Vec::new();
         for storage in kinds {
             for queue in kinds {
-                pairs.push((storage, queue, &durable, "fsync on"));
+                let together = (storage, queue) == (Kind::Postgres, Kind::Postgres);
+                pairs.push((storage, queue, &durable, "fsync on", together));
             }
         }
-        pairs.push((Kind::Postgres, Kind::Postgres, &test, "test settings"));
-        pairs.push((Kind::Postgres, Kind::Redis, &test, "test settings"));
-        for (storage, queue, servers, settings) in pairs {
-            let name = format!("{}+{}", storage.name(), queue.name()).to_lowercase();
+        pairs.push((Kind::Postgres, Kind::Postgres, &durable, "fsync on", false));
+        pairs.push((Kind::Postgres, Kind::Postgres, &test, "test settings", true));
+        pairs.push((Kind::Postgres, Kind::Redis, &test, "test settings", false));
+        for (storage, queue, servers, settings, together) in pairs {
+            let mut name = format!("{}+{}", storage.name(), queue.name()).to_lowercase();
+            if !together && (storage, queue) == (Kind::Postgres, Kind::Postgres) {
+                name.push_str("-separate");
+            }
             if only.as_deref().is_some_and(|only| only.to_lowercase() != name) {
                 continue;
             }
-            let measured = measure((storage, queue), servers, window).await;
+            let measured = measure((storage, queue), together, servers, window).await;
             let uses_postgres = storage == Kind::Postgres || queue == Kind::Postgres;
             let mut cost = Vec::new();
             if let Some(tx) = measured.postgres_transactions_per_task {
@@ -440,10 +491,15 @@ pub fn run(mode: Mode, table: &mut Table) {
             table.add(Row {
                 section: "7 pipeline",
                 name: format!(
-                    "{} + {}{}",
+                    "{} + {}{}{}",
                     storage.name(),
                     queue.name(),
-                    if uses_postgres { format!(" ({settings})") } else { String::new() }
+                    if uses_postgres { format!(" ({settings})") } else { String::new() },
+                    match (together, storage == queue && uses_postgres) {
+                        (true, _) => ", submit + run in one transaction (App::submit)",
+                        (false, true) => ", submit_task then run_task",
+                        (false, false) => "",
+                    }
                 ),
                 baseline: if cost.is_empty() { "—".into() } else { cost.join(", ") },
                 measured: format!("{} tasks/s", short(measured.tasks_per_second)),

@@ -347,3 +347,20 @@ pub struct Submission {
     /// What the submit did.
     pub outcome: SubmitOutcome,
 }
+
+impl Submission {
+    /// The run this submit of `message` calls for: a created or continued task's; a duplicate's
+    /// only while the task still waits for that very message's run (a resend healing a first
+    /// submit whose scheduling failed). The run's id derives from the message, so scheduling it
+    /// again never runs the task twice. `None`: nothing to schedule.
+    pub fn run_for(&self, message: &Message) -> Option<super::TaskOperation> {
+        let waits_for_it = self.task.status.state == TaskState::Submitted
+            && self.task.history.last().is_some_and(|last| last.message_id == message.message_id);
+        let needed = match self.outcome {
+            SubmitOutcome::Created | SubmitOutcome::Continued => true,
+            SubmitOutcome::Duplicate => waits_for_it,
+        };
+        let params = super::TaskSendParams::new(self.task.id, self.task.context_id, Some(message.clone()));
+        needed.then(|| super::TaskOperation::run(params))
+    }
+}

@@ -18,6 +18,7 @@
 mod error;
 mod migrations;
 mod options;
+mod pipeline;
 mod pool;
 mod scheduler;
 mod storage;
@@ -27,6 +28,7 @@ use std::time::Duration;
 
 pub use migrations::LATEST_VERSION;
 pub use options::{PostgresOptions, TlsMode};
+pub use pipeline::PostgresPipeline;
 pub use scheduler::{PostgresScheduler, PostgresSchedulerOptions};
 pub use storage::PostgresStorage;
 

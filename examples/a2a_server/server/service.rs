@@ -312,11 +312,29 @@ impl Service {
         let (context_id, task_id) = self.place(&send.message).await?;
         let message = send.message.for_task(task_id);
         let storage = &self.app.storage;
-        let submitted = storage.submit_task(context_id, &message, None).await.about(task_id)?;
-        if let Some(config) = &send.push {
-            storage.save_webhook_config(task_id, config).await.about(task_id)?;
-        }
+        // Watching from before the run is queued: no update is missed.
         let watch = self.hub.watch(task_id);
+        let Some(config) = &send.push else {
+            // No webhook to store first: the task and its run in one step (one transaction when
+            // both backends are PostgreSQL).
+            let submitted = self.app.submit(context_id, &message, None).await.about(task_id)?;
+            let task = match submitted.outcome {
+                // Nobody else can be watching a task that did not exist.
+                SubmitOutcome::Created => submitted.task,
+                SubmitOutcome::Continued => {
+                    // The end of the conversation came back; the client gets it whole, and those
+                    // following the task see it as it is now (the run may have moved it on).
+                    let task = self.task(task_id).await?;
+                    self.hub.publish(&task);
+                    task
+                }
+                SubmitOutcome::Duplicate => self.task(task_id).await?,
+            };
+            return Ok((task, watch));
+        };
+        let submitted = storage.submit_task(context_id, &message, None).await.about(task_id)?;
+        // Stored before the run is queued, so that the run's notifications find it.
+        storage.save_webhook_config(task_id, config).await.about(task_id)?;
         let task = match submitted.outcome {
             SubmitOutcome::Created => {
                 self.hub.publish(&submitted.task);

@@ -83,6 +83,26 @@ impl PostgresStorage {
     async fn on_connection<T>(&self, operation: impl AsyncFnOnce(&mut Object) -> Result<T>) -> Result<T> {
         pool::run(&self.pool, self.options.request_timeout, operation).await
     }
+
+    /// [`Storage::submit_task`], then `then` in the same transaction (given the submission),
+    /// then one commit: both or neither.
+    pub(crate) async fn submit_then(
+        &self,
+        context_id: ContextId,
+        message: &Message,
+        owner: Option<&str>,
+        then: impl AsyncFnOnce(&deadpool_postgres::Transaction<'_>, &Submission) -> Result<()>,
+    ) -> Result<Submission> {
+        self.options.limits.check_message(message)?;
+        self.on_connection(async |client| {
+            let tx = client.transaction().await.map_err(crate::postgres::error::in_transaction)?;
+            let submission = tasks::submit_in(&tx, context_id, message, owner).await?;
+            then(&tx, &submission).await?;
+            tx.commit().await.map_err(crate::postgres::error::committing)?;
+            Ok(submission)
+        })
+        .await
+    }
 }
 
 #[async_trait]

@@ -142,8 +142,24 @@ pub(crate) async fn submit_task(
     message: &Message,
     owner: Option<&str>,
 ) -> Result<Submission> {
-    let (task_id, message) = message.stamped_for_submit(context_id)?;
     let tx = client.transaction().await.map_err(in_transaction)?;
+    let submission = submit_in(&tx, context_id, message, owner).await?;
+    // A duplicate wrote nothing: dropping the transaction rolls it back without a round trip.
+    if submission.outcome != SubmitOutcome::Duplicate {
+        tx.commit().await.map_err(committing)?;
+    }
+    Ok(submission)
+}
+
+/// [`submit_task`] inside `tx`, which the caller commits: e.g. with the run it schedules
+/// ([`PostgresPipeline`](crate::postgres::PostgresPipeline)).
+pub(crate) async fn submit_in(
+    tx: &Transaction<'_>,
+    context_id: ContextId,
+    message: &Message,
+    owner: Option<&str>,
+) -> Result<Submission> {
+    let (task_id, message) = message.stamped_for_submit(context_id)?;
     // Every statement is prepared once per connection: one round trip each after that.
     let new_context = tx
         .prepare_cached("INSERT INTO contexts (id, owner) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
@@ -172,7 +188,7 @@ pub(crate) async fn submit_task(
     // Twice at most: if a concurrent submit creates the task between our look and our insert,
     // the insert does nothing and the second look finds (and locks) the committed row.
     for _ in 0..2 {
-        if let Some(mut view) = lock_view(&tx, task_id, messages, 1).await? {
+        if let Some(mut view) = lock_view(tx, task_id, messages, 1).await? {
             let admission = view.task.admit(view.owner.as_deref(), context_id, &message, owner)?;
             if admission == Admission::Duplicate {
                 let mut task = view.task;
@@ -182,8 +198,7 @@ pub(crate) async fn submit_task(
             let found = view.task.history.len();
             view.task.continue_with(message);
             // A continuation goes back to `submitted`, which no claim survives.
-            let task = view.write(&tx, found, &Metadata::new(), 1).await?;
-            tx.commit().await.map_err(committing)?;
+            let task = view.write(tx, found, &Metadata::new(), 1).await?;
             return Ok(Submission { task, outcome: SubmitOutcome::Continued });
         }
         tx.execute(&new_context, &[&context_id.0, &owner]).await.map_err(in_transaction)?;
@@ -198,7 +213,6 @@ pub(crate) async fn submit_task(
         if let Some(row) = tx.query_opt(&new_task, &params).await.map_err(in_transaction)? {
             let mut task = Task::submitted(task_id, context_id, message);
             task.status.timestamp = codec::get(&row, "state_timestamp")?;
-            tx.commit().await.map_err(committing)?;
             return Ok(Submission { task, outcome: SubmitOutcome::Created });
         }
     }

@@ -12,9 +12,9 @@ use bindu::conformance::storage;
 use bindu::conformance::within;
 use bindu::redis::{RedisScheduler, RedisStorage};
 use bindu::{
-    ClaimOutcome, ClaimRequest, ContextId, Error, Lanes, Message, OperationId, Page, RetryPolicy, Retrying,
-    Scheduler, Storage, StuckReason, Task, TaskId, TaskIdParams, TaskOperation, TaskSendParams, TaskState,
-    TaskStatus, TaskUpdate,
+    Artifact, ClaimOutcome, ClaimRequest, ContextId, Error, Lanes, Message, OperationId, Page, Part,
+    RetryPolicy, Retrying, Scheduler, Storage, StuckReason, SubmitOutcome, Task, TaskId, TaskIdParams,
+    TaskOperation, TaskSendParams, TaskState, TaskStatus, TaskUpdate, Transience,
 };
 use bindu_test_support::{RedisServer, RedisServerOptions};
 use chrono::{TimeDelta, Utc};
@@ -219,7 +219,7 @@ async fn data_of_the_previous_release_is_read_claimed_rescued_and_delivered() {
     );
     let (storage, _other) = (a.unwrap(), b.unwrap());
     let version: String = redis::cmd("GET").arg(format!("{tag}:schema")).query_async(&mut con).await.unwrap();
-    assert_eq!(version, "3", "the layout version is written once the data is migrated");
+    assert_eq!(version, "4", "the layout version is written once the data is migrated");
 
     for task in [&waiting, &running, &finished] {
         assert_eq!(storage.load_task(task.id, None).await.unwrap().as_ref(), Some(task), "read as written");
@@ -285,7 +285,7 @@ async fn finished_tasks_of_layout_2_are_indexed_for_retention() {
 
     let storage = RedisStorage::connect_with(options).await.unwrap();
     let version: String = redis::cmd("GET").arg(format!("{tag}:schema")).query_async(&mut con).await.unwrap();
-    assert_eq!(version, "3");
+    assert_eq!(version, "4");
     let due: f64 = redis::cmd("ZSCORE")
         .arg(format!("{tag}:due"))
         .arg(waiting.id.to_string())
@@ -296,4 +296,150 @@ async fn finished_tasks_of_layout_2_are_indexed_for_retention() {
     assert_eq!(storage.prune_tasks(Duration::from_secs(3600), 100).await.unwrap(), 1);
     assert!(storage.load_task(finished.id, None).await.unwrap().is_none());
     assert_eq!(storage.load_task(waiting.id, None).await.unwrap().as_ref(), Some(&waiting));
+}
+
+/// A task of layout 3: `messages` alternating user and agent messages, `artifacts` artifacts,
+/// all in its one JSON string.
+fn long_old_task(state: TaskState, messages: usize, artifacts: usize) -> Task {
+    let mut task = old_task(state, TimeDelta::minutes(5));
+    for i in 1..messages {
+        let mut message = if i % 2 == 1 {
+            Message::agent_text(format!("answer {i}"))
+        } else {
+            Message::user_text(format!("question {i}"))
+        };
+        (message.task_id, message.context_id) = (Some(task.id), Some(task.context_id));
+        task.history.push(message);
+    }
+    task.artifacts = (0..artifacts)
+        .map(|i| Artifact::new(format!("result {i}"), vec![Part::text(format!("{i}"))]))
+        .collect();
+    task
+}
+
+fn ids(task: &Task) -> Vec<bindu::MessageId> {
+    task.history.iter().map(|m| m.message_id).collect()
+}
+
+/// Data of layout 3 (each task one JSON string with its history and artifacts) is split on
+/// connect: every message and artifact kept in order, the end of a history read alone, appends
+/// continuing at the right position, old message ids still idempotency keys. A task already
+/// split (a migration cut short) is left as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_of_layout_3_are_split_into_head_and_conversation() {
+    let server = RedisServer::start();
+    let options = server.quick_options();
+    let tag = format!("{{{}}}:store", options.prefix);
+    let mut con = raw(server.url()).await;
+    // A task written by this release before the data was put back to layout 3 by hand: already
+    // split, as after an interrupted migration.
+    let split = {
+        let storage = RedisStorage::connect_with(options.clone()).await.unwrap();
+        let message = Message::user_text("already split").for_task(TaskId::new());
+        let task = storage.submit_task(ContextId::new(), &message, None).await.unwrap().task;
+        let update = TaskUpdate::to(TaskState::Working)
+            .with_message(Message::agent_text("on it"))
+            .with_artifact(Artifact::new("draft", vec![Part::text("x")]));
+        storage.update_task(task.id, &update).await.unwrap();
+        storage.load_task(task.id, None).await.unwrap().unwrap()
+    };
+    let (open, done) =
+        (long_old_task(TaskState::InputRequired, 7, 3), long_old_task(TaskState::Completed, 4, 2));
+    let mut pipe = redis::pipe();
+    write_old_task(&mut pipe, &tag, &open, 10);
+    write_old_task(&mut pipe, &tag, &done, 11);
+    pipe.zadd(format!("{tag}:finished"), done.id.to_string(), done.status.timestamp.timestamp_millis())
+        .ignore();
+    pipe.set(format!("{tag}:schema"), 3).ignore();
+    let () = pipe.query_async(&mut con).await.unwrap();
+
+    let storage = RedisStorage::connect_with(options).await.unwrap();
+    let version: String = redis::cmd("GET").arg(format!("{tag}:schema")).query_async(&mut con).await.unwrap();
+    assert_eq!(version, "4");
+    for task in [&open, &done, &split] {
+        assert_eq!(storage.load_task(task.id, None).await.unwrap().as_ref(), Some(task), "kept in order");
+        let last = storage.load_task(task.id, Some(1)).await.unwrap().unwrap();
+        assert_eq!(ids(&last), ids(task)[ids(task).len() - 1..], "the last message alone");
+        assert_eq!(last.artifacts, task.artifacts, "artifacts whole");
+        let head: String =
+            redis::cmd("GET").arg(format!("{tag}:task:{}", task.id)).query_async(&mut con).await.unwrap();
+        let head: serde_json::Value = serde_json::from_str(&head).unwrap();
+        assert_eq!(head["task"]["history"], json!([]), "the head holds no history");
+        assert_eq!(head["task"]["artifacts"], json!([]), "the head holds no artifacts");
+        let count: usize = redis::cmd("LLEN")
+            .arg(format!("{tag}:messages:{}", task.id))
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(count, task.history.len(), "no message twice");
+    }
+    assert_eq!(ids(&storage.load_task(open.id, Some(3)).await.unwrap().unwrap()), ids(&open)[4..]);
+
+    // An append continues at position 7; a replay of an old id (older than what the write
+    // returns) is recognised and appends nothing.
+    let answer = Message::agent_text("answer 7");
+    let update = TaskUpdate::to(TaskState::InputRequired)
+        .with_message(open.history[1].clone())
+        .with_message(answer.clone())
+        .with_artifact(open.artifacts[0].clone())
+        .with_artifact(Artifact::new("result 3", vec![Part::text("3")]));
+    let returned = storage.update_task(open.id, &update).await.unwrap();
+    assert_eq!(ids(&returned), [open.history[6].message_id, answer.message_id], "the last two");
+    assert_eq!(returned.artifacts.len(), 4);
+    let position: usize = redis::cmd("HGET")
+        .arg(format!("{tag}:message-ids:{}", open.id))
+        .arg(answer.message_id.to_string())
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(position, 7);
+    let again = storage.update_task(open.id, &update).await.unwrap();
+    assert_eq!(again, returned, "a replayed update changes nothing");
+    let submitted = storage.submit_task(open.context_id, &open.history[0], None).await.unwrap();
+    assert_eq!(submitted.outcome, SubmitOutcome::Duplicate, "an old message id is still a key");
+    assert_eq!(ids(&submitted.task), [answer.message_id], "the last message");
+    let mut expected = ids(&open);
+    expected.push(answer.message_id);
+    let whole = storage.load_task(open.id, None).await.unwrap().unwrap();
+    assert_eq!(ids(&whole), expected, "appended once, at the end");
+    assert_eq!(whole.artifacts.len(), 4);
+    let reply = Message::user_text("question 8").for_task(open.id);
+    let continued = storage.submit_task(open.context_id, &reply, None).await.unwrap();
+    assert_eq!((continued.outcome, ids(&continued.task)), (SubmitOutcome::Continued, vec![reply.message_id]));
+    match storage.claim_task(open.id, &ClaimRequest::new(OperationId::new(), Duration::from_secs(30))).await {
+        Ok(ClaimOutcome::Claimed { task, .. }) => assert_eq!(task.history.len(), 9, "a claim gets it all"),
+        other => panic!("claimable: {other:?}"),
+    }
+
+    // Retention deletes the conversation with its task.
+    assert_eq!(storage.prune_tasks(Duration::ZERO, 100).await.unwrap(), 1);
+    for key in ["task", "messages", "message-ids", "artifacts"] {
+        let exists: bool =
+            redis::cmd("EXISTS").arg(format!("{tag}:{key}:{}", done.id)).query_async(&mut con).await.unwrap();
+        assert!(!exists, "{key} of the pruned task");
+    }
+    storage.clear_context(open.context_id).await.unwrap();
+    for key in ["task", "messages", "message-ids", "artifacts"] {
+        let exists: bool =
+            redis::cmd("EXISTS").arg(format!("{tag}:{key}:{}", open.id)).query_async(&mut con).await.unwrap();
+        assert!(!exists, "{key} of the cleared task");
+    }
+}
+
+/// Data of a layout newer than this release's is refused, permanently, naming both layouts.
+#[tokio::test]
+async fn a_newer_layout_is_refused() {
+    let server = RedisServer::start();
+    let options = server.quick_options();
+    let mut con = raw(server.url()).await;
+    let () = redis::cmd("SET")
+        .arg(format!("{{{}}}:store:schema", options.prefix))
+        .arg(5)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let err = RedisStorage::connect_with(options).await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("layout 5") && text.contains("layout 4"), "{text}");
+    assert_eq!(err.transience(), Transience::Permanent, "{err:?}");
 }

@@ -11,6 +11,7 @@ use deadpool_redis::redis::{self, Script};
 
 use super::RedisStorage;
 use super::codec::{StoredTask, claim_from, decode, millis};
+use super::conversation::Window;
 use super::tasks::Current;
 use super::tx::{MAX_CONFLICTS, abandon, contention, exec, read_error, server_now, write_error};
 use crate::error::Result;
@@ -27,7 +28,10 @@ impl RedisStorage {
     pub(super) async fn claim_task(&self, task_id: TaskId, request: &ClaimRequest) -> Result<ClaimOutcome> {
         let mut conn = self.connection().await?;
         for _ in 0..MAX_CONFLICTS {
-            let Current { stored, claim, now } = self.watch_current(&mut conn, task_id).await?;
+            // The whole history: a claimed task goes to the agent, which needs the conversation.
+            let conversation = Some((Window::All, &[][..]));
+            let Current { stored, claim, now, extent } =
+                self.watch_current(&mut conn, task_id, conversation).await?;
             let Some(mut stored) = stored else {
                 return abandon(&mut conn, Ok(ClaimOutcome::Missing)).await;
             };
@@ -48,7 +52,7 @@ impl RedisStorage {
             let before = stored.task.status.state;
             request.apply(&mut stored.task, now);
             let mut pipe = redis::pipe();
-            self.queue_task(&mut pipe, &stored, Some(before), Some(&request.claim_at(now)))?;
+            self.queue_task(&mut pipe, &stored, extent, Some(before), Some(&request.claim_at(now)))?;
             if exec(&mut conn, &mut pipe, "claim_task").await? {
                 return Ok(ClaimOutcome::Claimed { task: Box::new(stored.task), takeover: outcome });
             }

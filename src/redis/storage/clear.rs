@@ -19,7 +19,7 @@ impl RedisStorage {
                 return abandon(&mut conn, Err(Error::not_found(Entity::Context, context_id))).await;
             };
             let ids = self.ids(&mut conn, &members, Page::ALL).await?;
-            let tasks = self.read_tasks(&mut conn, &ids).await?;
+            let tasks = self.read_heads(&mut conn, &ids).await?;
             let mut pipe = redis::pipe();
             for (id, stored) in &tasks {
                 self.queue_remove_task(&mut pipe, id, stored.as_ref().ok());
@@ -50,6 +50,7 @@ impl RedisStorage {
     /// cannot be read) it is taken out of every state set.
     pub(super) fn queue_remove_task(&self, pipe: &mut Pipeline, id: &str, stored: Option<&StoredTask>) {
         pipe.del(self.keys.task(id)).ignore();
+        self.queue_remove_conversation(pipe, id);
         pipe.del(self.keys.webhook(id)).ignore().srem(self.keys.webhooks(), id).ignore();
         pipe.del(self.keys.feedback(id)).ignore();
         self.queue_remove_failures(pipe, id);

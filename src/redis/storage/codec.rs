@@ -17,6 +17,30 @@ pub(super) struct StoredTask {
     pub(super) seq: u64,
 }
 
+/// What `{p}:store:task:<id>` holds: a [`StoredTask`] whose task has no history and no
+/// artifacts (those have keys of their own), encoded without copying them.
+#[derive(Serialize)]
+struct StoredHead<'t> {
+    task: &'t Task,
+    owner: Option<&'t str>,
+    seq: u64,
+}
+
+/// `stored` as its head: everything but the conversation.
+pub(super) fn encode_head(stored: &StoredTask) -> Result<String> {
+    let task = &stored.task;
+    // A struct literal, not `..`: a field added to `Task` must be placed here on purpose.
+    let head = Task {
+        id: task.id,
+        context_id: task.context_id,
+        status: task.status.clone(),
+        artifacts: Vec::new(),
+        history: Vec::new(),
+        metadata: task.metadata.clone(),
+    };
+    encode(&StoredHead { task: &head, owner: stored.owner.as_deref(), seq: stored.seq })
+}
+
 /// A context.
 #[derive(Serialize, Deserialize)]
 pub(super) struct StoredContext {

@@ -1,4 +1,4 @@
-//! What every task write queues besides the task's JSON, so that its indexes never disagree with
+//! What every task write queues besides the task's head and conversation, so that its indexes never disagree with
 //! it: the state sets (for counts), the claim (only while `working`), the due set (for
 //! [`stuck_tasks`](crate::Storage::stuck_tasks)) and the finished set (for
 //! [`prune_tasks`](crate::Storage::prune_tasks)).
@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use deadpool_redis::redis::Pipeline;
 
 use super::RedisStorage;
-use super::codec::{StoredTask, claim_fields, encode, millis};
+use super::codec::{StoredTask, claim_fields, encode_head, millis};
+use super::conversation::Extent;
 use crate::error::Result;
 use crate::model::{Claim, StuckTask, Task, TaskState};
 
@@ -19,18 +20,22 @@ pub(super) fn stuck_since(task: &Task, claim: Option<&Claim>) -> Option<DateTime
 }
 
 impl RedisStorage {
-    /// Queues the writes that store `stored` as it now is, holding `claim` (`None` drops any),
-    /// after being in state `before` (`None` for a new task).
+    /// Queues the writes that store `stored` as it now is — its head, and what its task holds
+    /// beyond `extent` (what the write appended) — holding `claim` (`None` drops any), after
+    /// being in state `before` (`None` for a new task). The head is written even when only the
+    /// conversation changed: writers watch the head alone.
     pub(super) fn queue_task(
         &self,
         pipe: &mut Pipeline,
         stored: &StoredTask,
+        extent: Extent,
         before: Option<TaskState>,
         claim: Option<&Claim>,
     ) -> Result<()> {
         let task = &stored.task;
         let id = task.id.to_string();
-        pipe.set(self.keys.task(task.id), encode(stored)?).ignore();
+        pipe.set(self.keys.task(task.id), encode_head(stored)?).ignore();
+        self.queue_append(pipe, task, extent)?;
         match before {
             None => {
                 pipe.sadd(self.keys.state(task.status.state), &id).ignore();
@@ -57,7 +62,8 @@ impl RedisStorage {
         Ok(())
     }
 
-    /// Queues the removal of a task's indexes, claim and due entry (not its JSON).
+    /// Queues the removal of a task's indexes, claim and due entry (not its head nor its
+    /// conversation).
     pub(super) fn queue_unindex(&self, pipe: &mut Pipeline, stored: &StoredTask) {
         let id = stored.task.id;
         pipe.del(self.keys.claim(id)).ignore();

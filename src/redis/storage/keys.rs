@@ -8,9 +8,16 @@ use crate::model::{ContextId, TaskState};
 /// multi-key transactions stay valid there, and all live under `{prefix}:store:`, apart from the
 /// scheduler's keys of the same prefix (so that `clear_all` never touches queued operations).
 ///
+/// A task's conversation is not under `task:<id>…`, so that `task_pattern` matches heads only.
+/// Artifacts have no id hash: every read returns them whole (the storage contract), so a write
+/// tests their ids against what it has read anyway.
+///
 /// | key | type | holds |
 /// |---|---|---|
-/// | `{p}:store:task:<id>` | string | the task, its owner and creation number (JSON) |
+/// | `{p}:store:task:<id>` | string | the task's head: the task without its history and artifacts, its owner and creation number (JSON) |
+/// | `{p}:store:messages:<id>` | list | the task's history, oldest first (one message's JSON per element) |
+/// | `{p}:store:message-ids:<id>` | hash | message id → its position in `messages:<id>` (0-based): the idempotency keys, looked up without reading the history |
+/// | `{p}:store:artifacts:<id>` | list | the task's artifacts, oldest first (JSON) |
 /// | `{p}:store:claim:<id>` | hash | the task's claim (`token`, `run`, `lease_until` in ms), only while it is `working` |
 /// | `{p}:store:due` | sorted set | the ids of the tasks that may get stuck (`submitted`, `resumed`, `working`), scored by when they are stuck from (ms): the state's timestamp, or the lease's end |
 /// | `{p}:store:finished` | sorted set | the ids of the terminal tasks, scored by when they finished (ms), for `prune_tasks` |
@@ -27,7 +34,7 @@ use crate::model::{ContextId, TaskState};
 /// | `{p}:store:failed-order` | sorted set | notification ids, scored by creation number when first recorded |
 /// | `{p}:store:task-failed:<task>` | set | the notification ids of a task's failed notifications |
 /// | `{p}:store:sequence` | counter | the last creation number |
-/// | `{p}:store:schema` | string | the layout version the data is in (absent: the first, without claims and due set; 2: without the finished set) |
+/// | `{p}:store:schema` | string | the layout version the data is in (absent: the first, without claims and due set; 2: without the finished set; 3: each task one JSON string with its history and artifacts) |
 /// | `{p}:store:migration` | string, expires | held by the process bringing the data to the current layout |
 #[derive(Clone, Debug)]
 pub(super) struct StorageKeys {
@@ -41,6 +48,15 @@ impl StorageKeys {
     // Ids are taken as `Display`: typed ids, or ids read back from an index.
     pub(super) fn task(&self, id: impl Display) -> String {
         format!("{}:task:{id}", self.tag)
+    }
+    pub(super) fn messages(&self, id: impl Display) -> String {
+        format!("{}:messages:{id}", self.tag)
+    }
+    pub(super) fn message_ids(&self, id: impl Display) -> String {
+        format!("{}:message-ids:{id}", self.tag)
+    }
+    pub(super) fn artifacts(&self, id: impl Display) -> String {
+        format!("{}:artifacts:{id}", self.tag)
     }
     pub(super) fn claim(&self, id: impl Display) -> String {
         format!("{}:claim:{id}", self.tag)

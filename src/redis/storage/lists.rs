@@ -62,9 +62,9 @@ impl RedisStorage {
         conn.zrange(key, start, stop).await.map_err(|e| read_error("list", e))
     }
 
-    /// The stored tasks of `ids`, in that order, each decoded or not; those deleted meanwhile are
-    /// left out.
-    pub(super) async fn read_tasks<'i>(
+    /// The heads of `ids` (tasks without their conversation), in that order, each decoded or
+    /// not; those deleted meanwhile are left out.
+    pub(super) async fn read_heads<'i>(
         &self,
         conn: &mut PooledConnection,
         ids: &'i [String],
@@ -82,7 +82,7 @@ impl RedisStorage {
             .collect())
     }
 
-    /// The stored tasks of `ids`, in that order, skipping any deleted meanwhile or unreadable.
+    /// The whole tasks of `ids`, in that order, skipping any deleted meanwhile or unreadable.
     pub(super) async fn tasks_of(
         &self,
         conn: &mut PooledConnection,

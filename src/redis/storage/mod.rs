@@ -1,6 +1,8 @@
 //! [`RedisStorage`]: the storage contract on Redis.
 //!
-//! One JSON value per task and per context, sorted sets (scored by a creation counter) for the
+//! One JSON value per context and per task head (a task without its conversation), a task's
+//! messages and artifacts in lists of their own (so that appending costs what it appends and
+//! reading the last *n* messages costs *n*; see `conversation`), sorted sets (scored by a creation counter) for the
 //! ordered lists — overall, per owner, per context — and a set per state for counts; keys under
 //! the prefix's hash tag (see [`StorageKeys`](keys::StorageKeys)). Every write is an optimistic
 //! transaction: `WATCH` the keys, read, decide with the same rules as every backend
@@ -16,13 +18,14 @@
 //! stuck by when it is stuck from, and moves with every write, so `stuck_tasks` is one range
 //! query; the finished set scores each terminal task by when it finished, so `prune_tasks` is one
 //! too. Failed notifications are a hash with a sorted set for their order and a set per task, so
-//! that they go with their task. Data written by earlier layouts is indexed once on connect (see
-//! `migration`).
+//! that they go with their task. Data written by earlier layouts is indexed, and its tasks split into
+//! head and conversation, once on connect (see `migration`).
 
 mod claims;
 mod clear;
 mod codec;
 mod contexts;
+mod conversation;
 mod feedback;
 mod index;
 mod keys;

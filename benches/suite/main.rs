@@ -1,6 +1,7 @@
 //! The benchmark suite behind `BENCHMARKS.md`: decorator overhead, in-memory throughput, the
 //! backends against their raw drivers, and recovery time. One command runs it all and writes the
-//! table: `scripts/bench` (see that script for the options).
+//! table: `scripts/bench` (see that script for the options). The growth section (8) also runs the
+//! previous release, built by `scripts/bench` (see `growth.rs`).
 //!
 //! `--quick` runs every measurement briefly (CI's smoke mode: it must build and run, and is never
 //! a pass/fail on timing); `--markdown FILE` writes the table.
@@ -8,6 +9,10 @@
 mod alloc;
 mod decorator;
 mod fixture;
+#[cfg(all(feature = "postgres", feature = "redis"))]
+mod growth;
+#[cfg(all(feature = "postgres", feature = "redis"))]
+mod growth_measure;
 mod memory;
 #[cfg(all(feature = "postgres", feature = "redis"))]
 mod pipeline;
@@ -68,6 +73,10 @@ fn main() {
         resilience::overhead(mode, &mut table);
         #[cfg(all(feature = "postgres", feature = "redis"))]
         resilience::run(mode, &mut table);
+    }
+    #[cfg(all(feature = "postgres", feature = "redis"))]
+    if wanted("growth") {
+        growth::run(mode, &mut table);
     }
     if let Some(path) = markdown {
         std::fs::write(&path, table.markdown()).expect("write the markdown table");

@@ -30,7 +30,7 @@ pub(crate) async fn claim_task(
         .prepare_cached(&format!(
             // The whole history: the agent runs on the conversation.
             "SELECT {}, {CLAIM_COLUMNS}, now() AS now FROM tasks WHERE id = $1 FOR UPDATE",
-            codec::task_columns("NULL")
+            codec::task_columns()
         ))
         .await
         .map_err(in_transaction)?;

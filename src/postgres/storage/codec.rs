@@ -11,17 +11,27 @@ use crate::model::{Claim, ClaimToken, ContextId, Message, OperationId, Task, Tas
 /// A task's own columns: everything but its conversation.
 const HEAD_COLUMNS: &str = "id, context_id, state, state_timestamp, status_message, metadata, owner";
 
-/// Every artifact of the task, in order, as one JSON array.
-const ARTIFACTS: &str = "(SELECT coalesce(jsonb_agg(a.body ORDER BY a.position), '[]')
+/// Every artifact of the task, in order, as one JSON array. (`json_agg` rather than
+/// `jsonb_agg`: it concatenates the stored values' text instead of building a new document.)
+const ARTIFACTS: &str = "(SELECT coalesce(json_agg(a.body ORDER BY a.position), '[]')
                           FROM task_artifacts a WHERE a.task_id = tasks.id) AS artifacts";
 
-/// The select list of a task (from `tasks`) with its last `last` messages, `last` being an SQL
-/// expression: a `bigint` parameter, or `NULL` for all of them. Reading the end walks the primary
-/// key backwards: `last` rows, however long the history.
-pub(crate) fn task_columns(last: &str) -> String {
+/// The select list of a task (from `tasks`) with its whole history.
+pub(crate) fn task_columns() -> String {
     format!(
         "{HEAD_COLUMNS}, {ARTIFACTS},
-         (SELECT coalesce(jsonb_agg(m.body ORDER BY m.position), '[]')
+         (SELECT coalesce(json_agg(m.body ORDER BY m.position), '[]')
+          FROM task_messages m WHERE m.task_id = tasks.id) AS history"
+    )
+}
+
+/// The select list of a task (from `tasks`) with its last `last` messages, `last` being a
+/// `bigint` parameter. Reading the end walks the primary key backwards: `last` rows, however
+/// long the history.
+pub(crate) fn task_columns_last(last: &str) -> String {
+    format!(
+        "{HEAD_COLUMNS}, {ARTIFACTS},
+         (SELECT coalesce(json_agg(m.body ORDER BY m.position), '[]')
           FROM (SELECT body, position FROM task_messages WHERE task_id = tasks.id
                 ORDER BY position DESC LIMIT {last}) m) AS history"
     )
@@ -34,7 +44,7 @@ pub(crate) fn task_columns(last: &str) -> String {
 pub(crate) fn view_columns(ids: &str, last: &str) -> String {
     format!(
         "{HEAD_COLUMNS}, {ARTIFACTS}, message_count, artifact_count,
-         (SELECT coalesce(jsonb_agg(m.body ORDER BY m.position), '[]')
+         (SELECT coalesce(json_agg(m.body ORDER BY m.position), '[]')
           FROM (SELECT body, position FROM task_messages
                 WHERE task_id = tasks.id AND message_id = ANY({ids})
                 UNION

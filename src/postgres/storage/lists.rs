@@ -20,14 +20,13 @@ pub(crate) async fn list_tasks(client: &Object, page: Page, owner: Option<&str>)
         Some(owner) => {
             let sql = format!(
                 "SELECT {} FROM tasks WHERE owner = $1 ORDER BY seq LIMIT $2 OFFSET $3",
-                codec::task_columns("NULL")
+                codec::task_columns()
             );
             let statement = client.prepare_cached(&sql).await.map_err(committing)?;
             client.query(&statement, &[&owner, &limit, &offset]).await
         }
         None => {
-            let sql =
-                format!("SELECT {} FROM tasks ORDER BY seq LIMIT $1 OFFSET $2", codec::task_columns("NULL"));
+            let sql = format!("SELECT {} FROM tasks ORDER BY seq LIMIT $1 OFFSET $2", codec::task_columns());
             let statement = client.prepare_cached(&sql).await.map_err(committing)?;
             client.query(&statement, &[&limit, &offset]).await
         }
@@ -58,7 +57,7 @@ pub(crate) async fn list_tasks_by_context(
     let sql = format!(
         "SELECT {} FROM tasks WHERE context_id = $1 AND ($2::text IS NULL OR owner = $2)
          ORDER BY seq LIMIT $3 OFFSET $4",
-        codec::task_columns("NULL")
+        codec::task_columns()
     );
     let statement = client.prepare_cached(&sql).await.map_err(committing)?;
     let params: [&(dyn ToSql + Sync); 4] = [&context_id.0, &owner, &limit, &offset];

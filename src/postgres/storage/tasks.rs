@@ -23,16 +23,21 @@ pub(crate) async fn load_task(
     task_id: TaskId,
     history_length: Option<usize>,
 ) -> Result<Option<Task>> {
-    let statement = client
-        .prepare_cached(&format!("SELECT {} FROM tasks WHERE id = $1", codec::task_columns("$2::bigint")))
-        .await
-        .map_err(in_transaction)?;
-    // `NULL`: every message.
-    let last = history_length.filter(|&n| n > 0).map(|n| i64::try_from(n).unwrap_or(i64::MAX));
-    let Some(row) = client.query_opt(&statement, &[&task_id.0, &last]).await.map_err(committing)? else {
-        return Ok(None);
-    };
-    codec::task(&row).map(Some)
+    let row = match history_length.filter(|&n| n > 0) {
+        Some(last) => {
+            let sql = format!("SELECT {} FROM tasks WHERE id = $1", codec::task_columns_last("$2::bigint"));
+            let statement = client.prepare_cached(&sql).await.map_err(in_transaction)?;
+            let last = i64::try_from(last).unwrap_or(i64::MAX);
+            client.query_opt(&statement, &[&task_id.0, &last]).await
+        }
+        None => {
+            let sql = format!("SELECT {} FROM tasks WHERE id = $1", codec::task_columns());
+            let statement = client.prepare_cached(&sql).await.map_err(in_transaction)?;
+            client.query_opt(&statement, &[&task_id.0]).await
+        }
+    }
+    .map_err(committing)?;
+    row.as_ref().map(codec::task).transpose()
 }
 
 /// The locking read a write decides on: the task (`FOR UPDATE`) with, as its history, the stored

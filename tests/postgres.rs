@@ -127,13 +127,21 @@ async fn reserved_word_schemas_and_roles_without_create_on_the_database_work() {
     PostgresStorage::connect_with(options).await.expect("connects again to an up-to-date schema");
 }
 
-/// The previous release's schema (migrations 0001 and 0002, recorded as that release recorded
-/// them), with tasks and queued operations in it, is upgraded in place by connecting: nothing is
-/// lost, and what was queued is still delivered, control operations on the control lane.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_database_of_the_previous_release_is_upgraded_in_place() {
-    let server = PostgresServer::shared();
-    let options = server.options();
+/// The migrations of earlier releases, as they recorded them.
+const RELEASED: [(i32, &str, &str); 4] = [
+    (1, "initial", include_str!("../src/postgres/migrations/0001_initial.sql")),
+    (2, "operations", include_str!("../src/postgres/migrations/0002_operations.sql")),
+    (3, "claims_and_lanes", include_str!("../src/postgres/migrations/0003_claims_and_lanes.sql")),
+    (4, "operations_tooling", include_str!("../src/postgres/migrations/0004_operations_tooling.sql")),
+];
+
+/// The schema of `options` as a release at schema `version` left it, and a client to write
+/// into it as that release did.
+async fn schema_of_release(
+    server: &PostgresServer,
+    options: &bindu::postgres::PostgresOptions,
+    version: i32,
+) -> (tokio_postgres::Client, String) {
     let schema = options.schema.clone().unwrap();
     let (client, connection) = tokio_postgres::connect(server.url(), tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);
@@ -142,15 +150,28 @@ async fn a_database_of_the_previous_release_is_upgraded_in_place() {
             "CREATE SCHEMA \"{schema}\"; SET search_path TO \"{schema}\";
              CREATE TABLE bindu_schema_migrations (
                  version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now()
-             );
-             {}
-             {}
-             INSERT INTO bindu_schema_migrations (version, name) VALUES (1, 'initial'), (2, 'operations');",
-            include_str!("../src/postgres/migrations/0001_initial.sql"),
-            include_str!("../src/postgres/migrations/0002_operations.sql"),
+             );"
         ))
         .await
         .unwrap();
+    for (number, name, sql) in RELEASED.iter().filter(|(number, _, _)| *number <= version) {
+        client.batch_execute(sql).await.unwrap();
+        client
+            .execute("INSERT INTO bindu_schema_migrations (version, name) VALUES ($1, $2)", &[number, name])
+            .await
+            .unwrap();
+    }
+    (client, schema)
+}
+
+/// The previous release's schema (migrations 0001 and 0002, recorded as that release recorded
+/// them), with tasks and queued operations in it, is upgraded in place by connecting: nothing is
+/// lost, and what was queued is still delivered, control operations on the control lane.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_of_the_previous_release_is_upgraded_in_place() {
+    let server = PostgresServer::shared();
+    let options = server.options();
+    let (client, schema) = schema_of_release(&server, &options, 2).await;
 
     // Written as the previous release wrote them: a waiting task, one a dead worker left
     // `working` (its run id in the metadata, no claim), a finished one.
@@ -276,28 +297,7 @@ async fn a_database_of_the_previous_release_is_upgraded_in_place() {
 async fn long_histories_of_the_previous_release_become_rows() {
     let server = PostgresServer::shared();
     let options = server.options();
-    let schema = options.schema.clone().unwrap();
-    let (client, connection) = tokio_postgres::connect(server.url(), tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
-    client
-        .batch_execute(&format!(
-            "CREATE SCHEMA \"{schema}\"; SET search_path TO \"{schema}\";
-             CREATE TABLE bindu_schema_migrations (
-                 version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now()
-             );
-             {}
-             {}
-             {}
-             {}
-             INSERT INTO bindu_schema_migrations (version, name)
-             VALUES (1, 'initial'), (2, 'operations'), (3, 'claims_and_lanes'), (4, 'operations_tooling');",
-            include_str!("../src/postgres/migrations/0001_initial.sql"),
-            include_str!("../src/postgres/migrations/0002_operations.sql"),
-            include_str!("../src/postgres/migrations/0003_claims_and_lanes.sql"),
-            include_str!("../src/postgres/migrations/0004_operations_tooling.sql"),
-        ))
-        .await
-        .unwrap();
+    let (client, schema) = schema_of_release(&server, &options, 4).await;
 
     // As the previous release wrote them: a 300-message conversation with artifacts, a task
     // with one message, and a task with none (a row written by hand).

@@ -16,11 +16,23 @@ use crate::Mode;
 use crate::recovery;
 use crate::stats::{Samples, Table};
 
-const COLUMNS: &str =
-    "id, context_id, state, state_timestamp, status_message, history, artifacts, metadata, owner";
-/// What update_task locks: the task and its claim.
-const LOCKED_COLUMNS: &str = "id, context_id, state, state_timestamp, status_message, history, artifacts, \
-                              metadata, owner, claim_token, claim_run, lease_until";
+// The statements of `src/postgres/storage/{codec,tasks}.rs`, written out (they are private).
+const HEAD: &str = "id, context_id, state, state_timestamp, status_message, metadata, owner";
+const ARTIFACTS: &str = "(SELECT coalesce(json_agg(a.body ORDER BY a.position), '[]')
+                          FROM task_artifacts a WHERE a.task_id = tasks.id) AS artifacts";
+/// A task with its whole history (load_task(id, None)).
+const HISTORY: &str = "(SELECT coalesce(json_agg(m.body ORDER BY m.position), '[]')
+                        FROM task_messages m WHERE m.task_id = tasks.id) AS history";
+/// What a write locks and decides on: the head, the named messages and the last $3, every
+/// artifact, the next positions.
+const VIEW: &str = "message_count, artifact_count,
+                    (SELECT coalesce(json_agg(m.body ORDER BY m.position), '[]')
+                     FROM (SELECT body, position FROM task_messages
+                           WHERE task_id = tasks.id AND message_id = ANY($2::uuid[])
+                           UNION
+                           SELECT body, position FROM task_messages
+                           WHERE task_id = tasks.id AND position >= tasks.message_count - $3::integer) m) AS history";
+const CLAIM: &str = "claim_token, claim_run, lease_until";
 
 /// The statements PostgresStorage runs, prepared once per raw client.
 struct Raw {
@@ -44,28 +56,51 @@ impl Raw {
             async move { client.prepare(&sql).await.unwrap() }
         };
         Self {
-            load: prepare(format!("SELECT {COLUMNS} FROM tasks WHERE id = $1")).await,
-            lock: prepare(format!("SELECT {COLUMNS} FROM tasks WHERE id = $1 FOR UPDATE")).await,
-            lock_with_claim: prepare(format!("SELECT {LOCKED_COLUMNS} FROM tasks WHERE id = $1 FOR UPDATE"))
+            load: prepare(format!("SELECT {HEAD}, {ARTIFACTS}, {HISTORY} FROM tasks WHERE id = $1")).await,
+            lock: prepare(format!("SELECT {HEAD}, {ARTIFACTS}, {VIEW} FROM tasks WHERE id = $1 FOR UPDATE"))
                 .await,
+            lock_with_claim: prepare(format!(
+                "SELECT {HEAD}, {ARTIFACTS}, {VIEW}, {CLAIM} FROM tasks WHERE id = $1 FOR UPDATE"
+            ))
+            .await,
             insert_context: prepare(
                 "INSERT INTO contexts (id, owner) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING".into(),
             )
             .await,
             context_owner: prepare("SELECT owner FROM contexts WHERE id = $1 FOR SHARE".into()).await,
-            insert_task: prepare(format!(
-                "INSERT INTO tasks (id, context_id, owner, state, state_timestamp, history)
-                 VALUES ($1, $2, $3, $4, now(), $5) ON CONFLICT (id) DO NOTHING RETURNING {COLUMNS}"
-            ))
+            insert_task: prepare(
+                "WITH task AS (
+                     INSERT INTO tasks (id, context_id, owner, state, state_timestamp, message_count)
+                     VALUES ($1, $2, $3, $4, now(), 1)
+                     ON CONFLICT (id) DO NOTHING RETURNING id, state_timestamp),
+                 message AS (
+                     INSERT INTO task_messages (task_id, position, message_id, body)
+                     SELECT id, 0, $5, $6 FROM task)
+                 SELECT state_timestamp FROM task"
+                    .into(),
+            )
             .await,
-            update: prepare(format!(
-                "UPDATE tasks SET state = $2, state_timestamp = now(), history = history || $3,
-                                  artifacts = artifacts || $4, metadata = metadata || $5, updated_at = now(),
-                                  claim_token = CASE WHEN $6 THEN claim_token END,
-                                  claim_run = CASE WHEN $6 THEN claim_run END,
-                                  lease_until = CASE WHEN $6 THEN lease_until END
-                 WHERE id = $1 RETURNING {COLUMNS}"
-            ))
+            update: prepare(
+                "WITH head AS (
+                     UPDATE tasks SET state = $2, state_timestamp = now(), metadata = metadata || $3,
+                                      updated_at = now(),
+                                      claim_token = CASE WHEN $4 THEN claim_token END,
+                                      claim_run = CASE WHEN $4 THEN claim_run END,
+                                      lease_until = CASE WHEN $4 THEN lease_until END,
+                                      message_count = $5 + cardinality($6::uuid[]),
+                                      artifact_count = $8 + cardinality($9::uuid[])
+                     WHERE id = $1 RETURNING state_timestamp, metadata),
+                 messages AS (
+                     INSERT INTO task_messages (task_id, position, message_id, body)
+                     SELECT $1, $5 + (n - 1)::integer, id, body
+                     FROM unnest($6::uuid[], $7::jsonb[]) WITH ORDINALITY AS x (id, body, n)),
+                 artifacts AS (
+                     INSERT INTO task_artifacts (task_id, position, artifact_id, body)
+                     SELECT $1, $8 + (n - 1)::integer, id, body
+                     FROM unnest($9::uuid[], $10::jsonb[]) WITH ORDINALITY AS x (id, body, n))
+                 SELECT state_timestamp, metadata FROM head"
+                    .into(),
+            )
             .await,
             client,
         }
@@ -76,13 +111,17 @@ impl Raw {
         let task_id = message.task_id.unwrap();
         let tx = self.client.transaction().await.unwrap();
         let none: Option<&str> = None;
-        assert!(tx.query_opt(&self.lock, &[&task_id.0]).await.unwrap().is_none());
+        let named = [message.message_id.0];
+        assert!(tx.query_opt(&self.lock, &[&task_id.0, &named.as_slice(), &1i32]).await.unwrap().is_none());
         tx.execute(&self.insert_context, &[&context.0, &none]).await.unwrap();
         tx.query_one(&self.context_owner, &[&context.0]).await.unwrap();
         let state = "submitted";
-        tx.query_opt(&self.insert_task, &[&task_id.0, &context.0, &none, &state, &Json([message])])
-            .await
-            .unwrap();
+        tx.query_opt(
+            &self.insert_task,
+            &[&task_id.0, &context.0, &none, &state, &message.message_id.0, &Json(message)],
+        )
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
     }
 
@@ -92,19 +131,24 @@ impl Raw {
 
     async fn update(&mut self, task_id: TaskId, state: TaskState, n: usize) {
         let tx = self.client.transaction().await.unwrap();
-        tx.query_one(&self.lock_with_claim, &[&task_id.0]).await.unwrap();
-        let empty: [Message; 0] = [];
-        let no_artifacts: [bindu::Artifact; 0] = [];
+        let none: [uuid::Uuid; 0] = [];
+        let row = tx.query_one(&self.lock_with_claim, &[&task_id.0, &none.as_slice(), &1i32]).await.unwrap();
+        let (messages, artifacts): (i32, i32) = (row.get("message_count"), row.get("artifact_count"));
+        let no_bodies: [Json<&Message>; 0] = [];
         let metadata = bindu::metadata([("n", serde_json::json!(n))]);
         tx.query_one(
             &self.update,
             &[
                 &task_id.0,
                 &state.as_str(),
-                &Json(&empty),
-                &Json(&no_artifacts),
                 &Json(&metadata),
                 &(state == TaskState::Working),
+                &messages,
+                &none.as_slice(),
+                &no_bodies.as_slice(),
+                &artifacts,
+                &none.as_slice(),
+                &no_bodies.as_slice(),
             ],
         )
         .await

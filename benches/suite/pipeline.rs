@@ -153,6 +153,33 @@ fn worker_options() -> WorkerOptions {
     WorkerOptions { concurrency: SLOTS, agent_may_block: false, ..WorkerOptions::default() }
 }
 
+/// The pair's storage and scheduler (for the workers) and how producers hand them tasks. With
+/// `together`, both are PostgreSQL in one schema and producers go through a `PostgresPipeline`
+/// on the very same backends.
+async fn backends(
+    kind: (Kind, Kind),
+    together: bool,
+    servers: &Servers,
+) -> (Arc<dyn Storage>, Arc<dyn Scheduler>, Producer) {
+    if !together {
+        let (storage, scheduler) = (storage(kind.0, servers).await, scheduler(kind.1, servers).await);
+        return (storage.clone(), scheduler.clone(), Producer::Separate(storage, scheduler));
+    }
+    assert_eq!(kind, (Kind::Postgres, Kind::Postgres), "one transaction needs one database");
+    let mut options = servers.postgres.options();
+    options.pool_size = 32;
+    let storage = Arc::new(PostgresStorage::connect_with(options.clone()).await.unwrap());
+    let scheduler =
+        Arc::new(PostgresScheduler::connect_with(PostgresSchedulerOptions::new(options)).await.unwrap());
+    let retry = RetrySettings::default();
+    let decorated_storage: Arc<dyn Storage> =
+        Arc::new(retry.storage_guards.apply(Retrying::with_policy(Arc::clone(&storage), retry.storage)));
+    let decorated_scheduler: Arc<dyn Scheduler> = Arc::new(
+        retry.scheduler_guards.apply(Retrying::with_policy(Arc::clone(&scheduler), retry.scheduler)),
+    );
+    (decorated_storage, decorated_scheduler, Producer::Together(PostgresPipeline::new(storage, scheduler)))
+}
+
 /// How producers hand tasks to the pipeline.
 #[derive(Clone)]
 enum Producer {
@@ -163,24 +190,6 @@ enum Producer {
 }
 
 impl Producer {
-    async fn new(
-        kind: (Kind, Kind),
-        together: bool,
-        servers: &Servers,
-        backends: (&Arc<dyn Storage>, &Arc<dyn Scheduler>),
-    ) -> Self {
-        if !together {
-            return Self::Separate(backends.0.clone(), backends.1.clone());
-        }
-        assert_eq!(kind, (Kind::Postgres, Kind::Postgres), "one transaction needs one database");
-        let mut options = servers.postgres.options();
-        options.pool_size = 32;
-        let storage = PostgresStorage::connect_with(options.clone()).await.unwrap();
-        let scheduler =
-            PostgresScheduler::connect_with(PostgresSchedulerOptions::new(options)).await.unwrap();
-        Self::Together(PostgresPipeline::new(Arc::new(storage), Arc::new(scheduler)))
-    }
-
     /// Submits a task and schedules its run; returns it and when its run was scheduled.
     async fn submit(&self) -> (TaskId, Instant) {
         let message = Message::user_text("a task for the pipeline").for_task(TaskId::new());
@@ -224,8 +233,7 @@ async fn redis_commands(url: &str) -> u64 {
 }
 
 async fn measure(kind: (Kind, Kind), together: bool, servers: &Servers, window: Duration) -> Measured {
-    let (storage, scheduler) = (storage(kind.0, servers).await, scheduler(kind.1, servers).await);
-    let producer = Producer::new(kind, together, servers, (&storage, &scheduler)).await;
+    let (storage, scheduler, producer) = backends(kind, together, servers).await;
     let started: Started = Arc::default();
     let workers = workers(&storage, &scheduler, &started);
     let stop = Arc::new(AtomicBool::new(false));
@@ -247,6 +255,9 @@ async fn measure(kind: (Kind, Kind), together: bool, servers: &Servers, window: 
     let (done_before, begun) = (completed(), Instant::now());
     tokio::time::sleep(window).await;
     let (done, elapsed) = (completed() - done_before, begun.elapsed());
+    // A pipeline that runs nothing is a broken benchmark, not a slow one: say so at once rather
+    // than wait out every latency sample.
+    assert!(done > 0, "{kind:?}: no task completed in {window:?}");
     stop.store(true, Ordering::Relaxed);
     for producer in producers {
         producer.await.unwrap();
@@ -296,8 +307,7 @@ async fn round_trips(kind: (Kind, Kind), together: bool, servers: &Servers, batc
         (postgres_commits(&postgres_options).await, redis_commands(servers.redis.url()).await)
     };
     let pipeline = |tasks: u64| async move {
-        let (storage, scheduler) = (storage(kind.0, servers).await, scheduler(kind.1, servers).await);
-        let producer = Producer::new(kind, together, servers, (&storage, &scheduler)).await;
+        let (storage, scheduler, producer) = backends(kind, together, servers).await;
         let workers = workers(&storage, &scheduler, &Arc::default());
         let producers: Vec<_> = (0..PRODUCERS as u64)
             .map(|i| {

@@ -329,7 +329,11 @@ async fn long_histories_of_the_previous_release_become_rows() {
         }
     };
     let tasks = [old(300, 4), old(1, 0), old(0, 0)];
-    for task in &tasks {
+    // And one holding an artifact id twice (which that release never wrote): the first is kept,
+    // and its position stays a gap.
+    let mut repeated = old(2, 3);
+    repeated.artifacts[1].artifact_id = repeated.artifacts[0].artifact_id;
+    for task in tasks.iter().chain([&repeated]) {
         client
             .execute(
                 "INSERT INTO tasks (id, context_id, state, state_timestamp, history, artifacts, metadata)
@@ -355,7 +359,7 @@ async fn long_histories_of_the_previous_release_become_rows() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(rows, 301, "every message is a row");
+    assert_eq!(rows, 303, "every message is a row");
     for task in &tasks {
         assert_eq!(storage.load_task(task.id, None).await.unwrap().as_ref(), Some(task), "kept, in order");
     }
@@ -395,4 +399,15 @@ async fn long_histories_of_the_previous_release_become_rows() {
         .unwrap()
         .get(0);
     assert_eq!(columns, 0);
+
+    // Past the gap, a new artifact is stored after the kept ones.
+    let kept = [repeated.artifacts[0].clone(), repeated.artifacts[2].clone()];
+    assert_eq!(storage.load_task(repeated.id, None).await.unwrap().unwrap().artifacts, kept);
+    let more = bindu::Artifact::new("after the upgrade", vec![bindu::Part::text("…")]);
+    let update = bindu::TaskUpdate::to(TaskState::Working).with_artifact(more.clone());
+    assert_eq!(
+        storage.update_task(repeated.id, &update).await.unwrap().artifacts,
+        [&kept[..], &[more]].concat()
+    );
+    assert_eq!(storage.load_task(repeated.id, None).await.unwrap().unwrap().artifacts.len(), 3);
 }

@@ -46,8 +46,11 @@ struct View {
     task: Task,
     owner: Option<String>,
     claim: Option<Claim>,
+    /// The next positions (past any gap an old duplicate left, see migration 0005).
     message_count: i32,
     artifact_count: i32,
+    /// How many artifacts `task` held as read: the model's appends come after them.
+    artifacts_read: usize,
 }
 
 async fn lock_view(
@@ -69,8 +72,10 @@ async fn lock_view(
     else {
         return Ok(None);
     };
+    let task = codec::task(&row)?;
     Ok(Some(View {
-        task: codec::task(&row)?,
+        artifacts_read: task.artifacts.len(),
+        task,
         owner: codec::owner(&row)?,
         claim: codec::claim(&row)?,
         message_count: codec::get(&row, "message_count")?,
@@ -116,7 +121,7 @@ impl View {
             .map_err(in_transaction)?;
         let task = &mut self.task;
         let new_messages = &task.history[found..];
-        let new_artifacts = &task.artifacts[self.artifact_count.max(0) as usize..];
+        let new_artifacts = &task.artifacts[self.artifacts_read..];
         let message_ids: Vec<uuid::Uuid> = new_messages.iter().map(|m| m.message_id.0).collect();
         let messages: Vec<Json<&Message>> = new_messages.iter().map(Json).collect();
         let artifact_ids: Vec<uuid::Uuid> = new_artifacts.iter().map(|a| a.artifact_id.0).collect();

@@ -206,9 +206,17 @@ impl App {
 
     /// A worker for `agent` on these backends, as the settings say: concurrency, lease, heartbeat,
     /// agent deadline, the worker policy, and rescue of tasks left without a run (on by default).
+    /// When both backends are PostgreSQL, it stores each run's result and acknowledges the run in
+    /// one transaction ([`Worker::with_finisher`]).
     pub fn worker(&self, agent: Arc<dyn Agent>) -> Worker {
         let options = self.settings.worker.options(self.settings.retry.worker);
-        Worker::new(Arc::clone(&self.storage), Arc::clone(&self.scheduler), agent).with_options(options)
+        let worker =
+            Worker::new(Arc::clone(&self.storage), Arc::clone(&self.scheduler), agent).with_options(options);
+        #[cfg(feature = "postgres")]
+        if let Some(pipeline) = &self.pipeline {
+            return worker.with_finisher(Arc::new(pipeline.clone()));
+        }
+        worker
     }
 
     /// Stops the background pruning and closes the storage (the scheduler closes when dropped).

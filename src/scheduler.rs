@@ -1,5 +1,6 @@
 //! The [`Scheduler`] trait: task operations delivered to workers, acknowledged after handling.
 
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -161,12 +162,29 @@ pub struct Delivery {
     delivery_count: u32,
     over_limit: bool,
     receipt: Box<dyn Receipt>,
+    /// What the backend needs to settle the delivery in a transaction of its own, if anything.
+    ticket: Option<Arc<dyn Any + Send + Sync>>,
 }
 
 impl Delivery {
     /// Wraps an operation with the backend's receipt. For backend authors.
     pub fn new(operation: TaskOperation, delivery_count: u32, receipt: Box<dyn Receipt>) -> Self {
-        Self { operation, delivery_count, over_limit: false, receipt }
+        Self { operation, delivery_count, over_limit: false, receipt, ticket: None }
+    }
+
+    /// Attaches what the backend needs to settle this delivery inside a transaction of its own —
+    /// e.g. [`PostgresPipeline`](crate::postgres::PostgresPipeline) acknowledges a run in the
+    /// transaction that stores its result. Decorators wrapping the receipt keep it. For backend
+    /// authors.
+    pub fn with_ticket(mut self, ticket: Arc<dyn Any + Send + Sync>) -> Self {
+        self.ticket = Some(ticket);
+        self
+    }
+
+    /// The ticket the backend attached ([`with_ticket`](Self::with_ticket)), if it is a `T`.
+    /// For backend authors.
+    pub fn ticket<T: Any>(&self) -> Option<&T> {
+        self.ticket.as_deref()?.downcast_ref()
     }
 
     /// Flags the delivery as past the backend's delivery limit. For backend authors.

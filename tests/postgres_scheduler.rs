@@ -317,3 +317,92 @@ async fn app_submit_commits_the_task_and_its_run_together() {
     assert_eq!(waiting().await, 2);
     app.close().await;
 }
+
+/// `PostgresPipeline` as a `Finisher`: a run's result and the acknowledgement of its delivery
+/// commit together. A refused result acknowledges nothing; a replay changes nothing; a delivery
+/// whose lease went to another receiver meanwhile is left to that receiver; a delivery of another
+/// scheduler is refused without touching the task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pipeline_stores_a_result_and_acknowledges_its_run_together() {
+    use bindu::memory::InMemoryScheduler;
+    use bindu::postgres::PostgresPipeline;
+    use bindu::worker::Finisher;
+
+    let server = PostgresServer::shared();
+    let storage = Arc::new(PostgresStorage::connect_with(server.options()).await.unwrap());
+    let scheduler = Arc::new(PostgresScheduler::connect_with(options(&server)).await.unwrap());
+    let pipeline = PostgresPipeline::new(Arc::clone(&storage), Arc::clone(&scheduler));
+    let in_flight = async || {
+        let stats = scheduler.stats().await.unwrap();
+        (stats.waiting_runs, stats.in_flight)
+    };
+    let within = Duration::from_secs(10);
+    let message = Message::user_text("finish me").for_task(TaskId::new());
+    let task_id = pipeline.submit(ContextId::new(), &message, None).await.unwrap().task.id;
+    let mut first = scheduler.receive(Lanes::Runs).await.unwrap();
+    let delivery = tokio::time::timeout(within, first.next()).await.unwrap().unwrap().unwrap();
+    assert!(pipeline.settles(&delivery));
+    let request = ClaimRequest::new(delivery.operation().id, Duration::from_secs(60));
+    assert!(matches!(storage.claim_task(task_id, &request).await.unwrap(), ClaimOutcome::Claimed { .. }));
+
+    let stranger = TaskUpdate::to(TaskState::Completed)
+        .expecting(TaskState::Working)
+        .fenced_by(bindu::ClaimToken::new());
+    let refused = pipeline.store_and_ack(task_id, &stranger, &delivery).await.unwrap_err();
+    assert!(matches!(refused, bindu::Error::Fenced { .. }), "{refused:?}");
+    assert_eq!(in_flight().await, (0, 1), "a refused result acknowledges nothing");
+
+    // The delivery's lease (1 s) lapses and another receiver takes it over.
+    let mut second = scheduler.receive(Lanes::Runs).await.unwrap();
+    let redelivered = tokio::time::timeout(within, second.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!(redelivered.operation().id, delivery.operation().id);
+
+    let answer = TaskUpdate::to(TaskState::Completed)
+        .with_message(Message::agent_text("finished"))
+        .expecting(TaskState::Working)
+        .fenced_by(request.token);
+    let task = pipeline.store_and_ack(task_id, &answer, &delivery).await.unwrap();
+    assert_eq!(task.status.state, TaskState::Completed);
+    assert_eq!(in_flight().await, (0, 1), "the lease of the second receiver is left alone");
+    redelivered.ack().await.unwrap();
+    assert_eq!(in_flight().await, (0, 0));
+
+    // Now with a delivery that is still held: stored and acknowledged at once, replayable.
+    let message = Message::user_text("and me").for_task(TaskId::new());
+    let task_id = pipeline.submit(ContextId::new(), &message, None).await.unwrap().task.id;
+    let delivery = tokio::time::timeout(within, first.next()).await.unwrap().unwrap().unwrap();
+    let request = ClaimRequest::new(delivery.operation().id, Duration::from_secs(60));
+    assert!(matches!(storage.claim_task(task_id, &request).await.unwrap(), ClaimOutcome::Claimed { .. }));
+    let answer = TaskUpdate::to(TaskState::Completed)
+        .with_message(Message::agent_text("finished too"))
+        .expecting(TaskState::Working)
+        .fenced_by(request.token);
+    assert_eq!(
+        pipeline.store_and_ack(task_id, &answer, &delivery).await.unwrap().status.state,
+        TaskState::Completed
+    );
+    assert_eq!(in_flight().await, (0, 0), "acknowledged in the result's transaction");
+    let replayed = pipeline.store_and_ack(task_id, &answer, &delivery).await.unwrap();
+    assert_eq!(replayed.status.state, TaskState::Completed, "a replay finds it applied");
+    let stored = storage.load_task(task_id, None).await.unwrap().unwrap();
+    assert_eq!(stored.history.len(), 2, "the answer is stored once");
+    tokio::time::sleep(EXPECT.redelivery_within).await;
+    assert!(
+        tokio::time::timeout(EXPECT.quiet_period, first.next()).await.is_err(),
+        "an acknowledged run is not delivered again"
+    );
+
+    // A delivery of another scheduler: refused, the task untouched.
+    let other = InMemoryScheduler::new();
+    let message = Message::user_text("elsewhere").for_task(TaskId::new());
+    let task_id = storage.submit_task(ContextId::new(), &message, None).await.unwrap().task.id;
+    other.run_task(&run_params(task_id)).await.unwrap();
+    let mut foreign = other.receive(Lanes::Runs).await.unwrap();
+    let foreign = foreign.next().await.unwrap().unwrap();
+    assert!(!pipeline.settles(&foreign));
+    let update = TaskUpdate::to(TaskState::Canceled);
+    let refused = pipeline.store_and_ack(task_id, &update, &foreign).await.unwrap_err();
+    assert!(refused.to_string().contains("delivery"), "{refused}");
+    let untouched = storage.load_task(task_id, None).await.unwrap().unwrap();
+    assert_eq!(untouched.status.state, TaskState::Submitted);
+}

@@ -22,7 +22,7 @@ use bindu::{
     TaskOperation, TaskSendParams, TaskState,
 };
 use common::servers::{Pair, Queue, SHORT, connect_scheduler, worker_options};
-use common::{TestAgent, shutdown_all, spawn_workers, submit, wait_for_state};
+use common::{TestAgent, shutdown_all, submit, wait_for_state};
 
 const LIMIT: Duration = Duration::from_secs(90);
 const NO_GUARDS: GuardSettings = GuardSettings { budget: None, breaker: None };
@@ -68,7 +68,7 @@ async fn answers_survive_outages_longer_than_the_policy(queue: Queue) {
             async move { Ok(AgentOutput::text(format!("answer to {}", input.history[0].text()))) }
         })
     };
-    let workers = spawn_workers(&pair.storage, &pair.scheduler, &agent, 2, worker_options(2, lease));
+    let workers = pair.spawn_workers(agent.clone(), 2, worker_options(2, lease));
     for (index, outage) in outages.iter().enumerate() {
         let task = submit(&*pair.storage, &*pair.scheduler, &format!("question {index}")).await;
         let done = wait_for_state(&*pair.storage, task.id, TaskState::Completed, LIMIT).await;
@@ -127,9 +127,7 @@ impl BlockedHolder {
             false => pair.scheduler.clone(),
         };
         let agent = blocking_agent(log.clone(), SHORT_LEASE * 3);
-        let worker = Worker::new(pair.storage.clone(), queue.clone(), agent)
-            .with_options(worker_options(1, SHORT_LEASE))
-            .spawn();
+        let worker = pair.worker(&queue, agent, worker_options(1, SHORT_LEASE)).spawn();
         Self { pair, dir, log, child, worker: Some(worker), queue }
     }
 
@@ -282,7 +280,7 @@ async fn tasks_left_without_a_run_are_rescued(queue: Queue) {
     let refusing = Arc::new(Faulty::new(Arc::clone(&pair.scheduler)));
     let client_scheduler: Arc<dyn Scheduler> = Arc::clone(&refusing) as Arc<dyn Scheduler>;
     let agent = TestAgent::echo();
-    let workers = spawn_workers(&pair.storage, &pair.scheduler, &agent, 2, worker_options(4, lease));
+    let workers = pair.spawn_workers(agent.clone(), 2, worker_options(4, lease));
     let (mut accepted, mut orphans) = (Vec::new(), 0);
     for i in 0..80 {
         if i == 20 {

@@ -16,7 +16,7 @@ use bindu::settings::GuardSettings;
 use bindu::worker::{AgentInput, AgentOutput};
 use bindu::{ContextId, Message, RetryPolicy, SchedulerExt, TaskId, TaskSendParams, TaskState};
 use common::servers::{Pair, Queue, worker_options};
-use common::{TestAgent, shutdown_all, spawn_workers};
+use common::{TestAgent, shutdown_all};
 use tokio::time::Instant;
 
 const TASKS: usize = 400;
@@ -58,7 +58,7 @@ async fn soak(queue: Queue) {
         tokio::time::sleep(Duration::from_millis(100 + fastrand::u64(0..700))).await;
         Ok(AgentOutput::text(format!("answer to {}", input.history[0].text())))
     });
-    let workers = spawn_workers(&pair.storage, &pair.scheduler, &agent, 2, worker_options(8, LEASE));
+    let workers = pair.spawn_workers(agent.clone(), 2, worker_options(8, LEASE));
     let stop = Arc::new(AtomicBool::new(false));
     let outages = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut chaos_tasks =

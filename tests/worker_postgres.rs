@@ -80,3 +80,74 @@ async fn a_crashed_workers_run_is_redelivered_after_its_lease() {
     assert_eq!((stuck.calls(task.id), healthy.calls(task.id)), (1, 1));
     worker.shutdown(Duration::from_secs(5)).await;
 }
+
+/// A worker given the pipeline — as `App::worker` gives it when both backends are PostgreSQL —
+/// acknowledges each run in the transaction that stores its result: the deliveries' own
+/// acknowledgement is never called, and every run is settled all the same. The same worker
+/// without it acknowledges each run apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_and_their_acknowledgements_commit_together() {
+    use bindu::Call;
+    use bindu::postgres::PostgresPipeline;
+    use bindu::testing::Faulty;
+
+    let server = PostgresServer::shared();
+    for together in [true, false] {
+        let options = server.options();
+        let bare = Arc::new(PostgresStorage::connect_with(options.clone()).await.unwrap());
+        let storage: Arc<dyn Storage> =
+            Arc::new(Retrying::with_policy(Arc::clone(&bare), RetryPolicy::STORAGE));
+        let queue =
+            Arc::new(PostgresScheduler::connect_with(PostgresSchedulerOptions::new(options)).await.unwrap());
+        let counted = Arc::new(Faulty::new(Arc::clone(&queue)));
+        let scheduler: Arc<dyn Scheduler> = Arc::clone(&counted) as Arc<dyn Scheduler>;
+        let agent = TestAgent::echo();
+        let mut worker =
+            Worker::new(storage.clone(), scheduler.clone(), agent.clone()).with_options(fast_options(4));
+        if together {
+            worker = worker.with_finisher(Arc::new(PostgresPipeline::new(bare, Arc::clone(&queue))));
+        }
+        let worker = worker.spawn();
+        let mut tasks = Vec::new();
+        for i in 0..10 {
+            tasks.push(submit(&*storage, &*scheduler, &format!("question {i}")).await.id);
+        }
+        for &task in &tasks {
+            wait_for_state(&*storage, task, TaskState::Completed, Duration::from_secs(30)).await;
+        }
+        wait_until("every run settled", Duration::from_secs(10), || async {
+            let stats = queue.stats().await.unwrap();
+            stats.in_flight + stats.waiting() == 0
+        })
+        .await;
+        let stats = worker.stats();
+        worker.shutdown(Duration::from_secs(5)).await;
+        assert_eq!((agent.total_calls(), stats.acknowledged), (10, 10), "together: {together}");
+        let acks = counted.calls(Call::ACK);
+        assert_eq!(acks, if together { 0 } else { 10 }, "together: {together}");
+    }
+}
+
+/// `App` gives its worker the pipeline when both backends are PostgreSQL, and not otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_finishes_runs_in_one_transaction_when_both_backends_are_postgres() {
+    let server = PostgresServer::shared();
+    let schema = server.options().schema.unwrap();
+    let url = server.url().to_owned();
+    for scheduler in ["postgres", "memory"] {
+        let (url, schema) = (url.clone(), schema.clone());
+        let lookup = move |name: &str| match name {
+            "STORAGE_TYPE" => Some("postgres".to_owned()),
+            "SCHEDULER_TYPE" => Some(scheduler.to_owned()),
+            "DATABASE_URL" => Some(url.clone()),
+            "DATABASE_SCHEMA" => Some(schema.clone()),
+            "RETENTION_INTERVAL" => Some("0".to_owned()),
+            _ => None,
+        };
+        let app = App::connect(&AppSettings::from(&Env::from_lookup(lookup)).unwrap()).await.unwrap();
+        let worker = format!("{:?}", app.worker(TestAgent::echo()));
+        let expected = format!("finisher: {}", scheduler == "postgres");
+        assert!(worker.contains(&expected), "{scheduler}: {worker}");
+        app.close().await;
+    }
+}

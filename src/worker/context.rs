@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::stats::Stat;
-use super::{Agent, TaskListener, WorkerOptions, WorkerStats};
+use super::{Agent, Finisher, TaskListener, WorkerOptions, WorkerStats};
 use crate::error::Result;
 use crate::model::{OperationId, Task, TaskId};
 use crate::retry::{Call, RetryPolicy, execute_with_retry};
@@ -30,6 +30,8 @@ pub const FAILURE_KEY: &str = "bindu.failureReason";
 pub(crate) enum Disposition {
     /// Its effect is stored (or there was nothing to do): acknowledge it.
     Ack,
+    /// Its effect is stored and it was acknowledged with it ([`Finisher`]): nothing left to do.
+    Acknowledged,
     /// It could not start (something it needs is unavailable, or the task is held elsewhere):
     /// hand it back, to be delivered again after the delay, not counted as a delivery.
     Release(Duration),
@@ -45,6 +47,8 @@ pub(crate) struct Context {
     pub(crate) agent: Arc<dyn Agent>,
     pub(crate) options: WorkerOptions,
     pub(crate) listener: Option<Arc<dyn TaskListener>>,
+    /// Stores a run's answer and acknowledges its delivery in one transaction, where it can.
+    pub(crate) finisher: Option<Arc<dyn Finisher>>,
     pub(crate) stats: Arc<WorkerStats>,
     /// The `worker` label of its metrics.
     pub(crate) name: &'static str,
@@ -73,6 +77,7 @@ impl Context {
             agent,
             options,
             listener,
+            finisher: None,
             stats: Arc::default(),
             name: "default",
             running: Mutex::default(),
@@ -133,6 +138,10 @@ impl Context {
                 tracing::error!(%operation, reason, "dead-lettering the operation");
                 let dead = self.step(Call::DEAD_LETTER, || delivery.dead_letter(&reason)).await;
                 ("dead-letter", Stat::DeadLettered, dead)
+            }
+            Disposition::Acknowledged => {
+                self.count(Stat::Acknowledged);
+                return;
             }
             Disposition::Leave => {
                 self.count(Stat::LeftForRedelivery);

@@ -20,6 +20,7 @@
 mod agent;
 mod context;
 mod control;
+mod finisher;
 mod heartbeat;
 mod history;
 mod listener;
@@ -32,6 +33,7 @@ mod stats;
 pub use crate::model::RUN_KEY;
 pub use agent::{Agent, AgentError, AgentInput, AgentOutput, FnAgent};
 pub use context::{FAILURE_KEY, PAUSED_FROM_KEY};
+pub use finisher::Finisher;
 pub use listener::TaskListener;
 pub use options::{RescueOptions, WorkerOptions};
 pub use runner::{ShutdownReport, Worker, WorkerHandle};

@@ -54,7 +54,8 @@ pub(crate) async fn run(ctx: &Context, delivery: &Arc<Delivery>, params: &TaskSe
         );
         let update = failure("dead_lettered", &reason);
         let heartbeat = heartbeat(ctx, delivery, task_id, request.token);
-        return match store(ctx, &heartbeat, task_id, request.token, update).await {
+        // Not acknowledged with the failure: the delivery is dead-lettered.
+        return match store(ctx, &heartbeat, None, task_id, request.token, update).await {
             Disposition::Ack => Disposition::DeadLetter(reason),
             other => other,
         };
@@ -98,7 +99,7 @@ async fn execute(ctx: &Context, delivery: &Arc<Delivery>, task: Task, token: Cla
         Err(err) => {
             tracing::error!(task = %task_id, error = %err, "could not build the agent's input");
             let update = failure("invalid_task", "the task's history could not be read");
-            return store(ctx, &heartbeat, task_id, token, update).await;
+            return store(ctx, &heartbeat, Some(delivery), task_id, token, update).await;
         }
     };
     let (run_number, interrupted) = ctx.start_run(task_id);
@@ -150,7 +151,7 @@ async fn execute(ctx: &Context, delivery: &Arc<Delivery>, task: Task, token: Cla
         // The worker is going away: the delivery comes back to whoever is left.
         Outcome::Halted => return Disposition::Leave,
     };
-    store(ctx, &heartbeat, task_id, token, update).await
+    store(ctx, &heartbeat, Some(delivery), task_id, token, update).await
 }
 
 /// Drives `call` on this thread taken out of the runtime's worker pool (`block_in_place`), so
@@ -180,25 +181,37 @@ fn heartbeat(ctx: &Context, delivery: &Arc<Delivery>, task_id: TaskId, token: Cl
 /// written again with capped backoff — the heartbeat keeps the claim and the delivery alive
 /// meanwhile — until it is stored, the claim is lost, or the worker shuts down (which aborts this).
 /// An answer storage refuses for good becomes a failure with the reason.
+///
+/// With `acknowledging`, the first attempt also acknowledges that delivery in the same
+/// transaction when the worker's [`Finisher`](super::Finisher) can; every later attempt is the
+/// plain write, acknowledged apart.
 async fn store(
     ctx: &Context,
     heartbeat: &Heartbeat,
+    acknowledging: Option<&Arc<Delivery>>,
     task_id: TaskId,
     token: ClaimToken,
     update: TaskUpdate,
 ) -> Disposition {
     let backoff = Backoff::new(Duration::from_millis(100), ctx.options.hold_max_wait);
     let mut update = update.expecting(TaskState::Working).fenced_by(token);
+    let mut together =
+        ctx.finisher.as_deref().zip(acknowledging).filter(|(finisher, delivery)| finisher.settles(delivery));
     let mut failures = 0u32;
     loop {
-        match ctx.storage.update_task(task_id, &update).await {
+        let acknowledged = together.is_some();
+        let written = match together.take() {
+            Some((finisher, delivery)) => finisher.store_and_ack(task_id, &update, delivery).await,
+            None => ctx.storage.update_task(task_id, &update).await,
+        };
+        match written {
             Ok(task) => {
                 if failures > 0 {
                     tracing::info!(task = %task_id, failures, "stored the held answer");
                 }
                 count_outcome(ctx, task.status.state);
                 ctx.stored(&task);
-                return Disposition::Ack;
+                return if acknowledged { Disposition::Acknowledged } else { Disposition::Ack };
             }
             Err(Error::Fenced { .. } | Error::StateConflict { .. } | Error::TaskImmutable { .. }) => {
                 return claim_lost(ctx, task_id);

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::context::{Context, Disposition};
-use super::{Agent, StatsSnapshot, TaskListener, WorkerOptions, control, rescue, run};
+use super::{Agent, Finisher, StatsSnapshot, TaskListener, WorkerOptions, control, rescue, run};
 use crate::model::{Action, Lanes};
 use crate::retry::{Backoff, Call};
 use crate::scheduler::{BatchHint, Delivery, Hold, OperationStream, Scheduler};
@@ -34,7 +34,10 @@ pub struct Worker {
 
 impl std::fmt::Debug for Worker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Worker").field("options", &self.ctx.options).finish_non_exhaustive()
+        f.debug_struct("Worker")
+            .field("options", &self.ctx.options)
+            .field("finisher", &self.ctx.finisher.is_some())
+            .finish_non_exhaustive()
     }
 }
 
@@ -79,6 +82,14 @@ impl Worker {
     /// Tells `listener` about every state this worker stores.
     pub fn with_listener(mut self, listener: Arc<dyn TaskListener>) -> Self {
         self.ctx.listener = Some(listener);
+        self
+    }
+
+    /// Stores each run's answer and acknowledges its delivery in one transaction through
+    /// `finisher`, where it [settles](Finisher::settles) the delivery.
+    /// [`App::worker`](crate::App::worker) sets it when both backends are PostgreSQL.
+    pub fn with_finisher(mut self, finisher: Arc<dyn Finisher>) -> Self {
+        self.ctx.finisher = Some(finisher);
         self
     }
 

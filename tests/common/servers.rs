@@ -5,10 +5,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bindu::postgres::{PostgresOptions, PostgresScheduler, PostgresSchedulerOptions, PostgresStorage};
+use bindu::postgres::{
+    PostgresOptions, PostgresPipeline, PostgresScheduler, PostgresSchedulerOptions, PostgresStorage,
+};
 use bindu::redis::{RedisScheduler, RedisSchedulerOptions};
 use bindu::settings::GuardSettings;
-use bindu::worker::{RescueOptions, WorkerOptions};
+use bindu::worker::{Agent, Finisher, RescueOptions, Worker, WorkerHandle, WorkerOptions};
 use bindu::{RetryPolicy, Retrying, Scheduler, Storage};
 use bindu_test_support::{PostgresServer, RedisServer, RedisServerOptions};
 
@@ -30,6 +32,9 @@ pub struct Pair {
     pub redis_options: Option<RedisSchedulerOptions>,
     pub storage: Arc<dyn Storage>,
     pub scheduler: Arc<dyn Scheduler>,
+    /// With the PostgreSQL queue, what `App` gives its workers: results and acknowledgements in
+    /// one transaction.
+    pub finisher: Option<Arc<dyn Finisher>>,
 }
 
 /// Retries well short of every outage these tests make.
@@ -62,9 +67,18 @@ impl Pair {
             options.max_deliveries = 5;
             options
         });
-        let storage = PostgresStorage::connect_with(storage_options.clone()).await.unwrap();
+        let storage = Arc::new(PostgresStorage::connect_with(storage_options.clone()).await.unwrap());
+        let (scheduler, finisher): (Box<dyn Scheduler>, Option<Arc<dyn Finisher>>) = match queue {
+            Queue::Redis => {
+                (connect_scheduler(queue, &storage_options, redis_options.as_ref(), lease).await, None)
+            }
+            Queue::Postgres => {
+                let scheduler = Arc::new(postgres_scheduler(&storage_options, lease).await);
+                let pipeline = PostgresPipeline::new(Arc::clone(&storage), Arc::clone(&scheduler));
+                (Box::new(scheduler), Some(Arc::new(pipeline)))
+            }
+        };
         let storage: Arc<dyn Storage> = Arc::new(guards.apply(Retrying::with_policy(storage, policy)));
-        let scheduler = connect_scheduler(queue, &storage_options, redis_options.as_ref(), lease).await;
         let scheduler: Arc<dyn Scheduler> = Arc::new(guards.apply(Retrying::with_policy(scheduler, policy)));
         Self {
             queue,
@@ -74,7 +88,32 @@ impl Pair {
             redis_options,
             storage,
             scheduler,
+            finisher,
         }
+    }
+
+    /// A worker on the pair's storage and `queue`, wired as `App` wires it.
+    pub fn worker(
+        &self,
+        queue: &Arc<dyn Scheduler>,
+        agent: Arc<dyn Agent>,
+        options: WorkerOptions,
+    ) -> Worker {
+        let worker = Worker::new(Arc::clone(&self.storage), Arc::clone(queue), agent).with_options(options);
+        match &self.finisher {
+            Some(finisher) => worker.with_finisher(Arc::clone(finisher)),
+            None => worker,
+        }
+    }
+
+    /// `count` workers on the pair's backends running `agent`, wired as `App` wires them.
+    pub fn spawn_workers(
+        &self,
+        agent: Arc<dyn Agent>,
+        count: usize,
+        options: WorkerOptions,
+    ) -> Vec<WorkerHandle> {
+        (0..count).map(|_| self.worker(&self.scheduler, Arc::clone(&agent), options).spawn()).collect()
     }
 
     /// A second queue of the pair's kind on the same servers (another Redis prefix, another
@@ -120,13 +159,15 @@ pub async fn connect_scheduler(
 ) -> Box<dyn Scheduler> {
     match queue {
         Queue::Redis => Box::new(RedisScheduler::connect_with(redis_options.unwrap().clone()).await.unwrap()),
-        Queue::Postgres => {
-            let mut options = PostgresSchedulerOptions::new(storage_options.clone());
-            options.lease = lease;
-            options.poll_interval = Duration::from_millis(200);
-            Box::new(PostgresScheduler::connect_with(options).await.unwrap())
-        }
+        Queue::Postgres => Box::new(postgres_scheduler(storage_options, lease).await),
     }
+}
+
+async fn postgres_scheduler(storage_options: &PostgresOptions, lease: Duration) -> PostgresScheduler {
+    let mut options = PostgresSchedulerOptions::new(storage_options.clone());
+    options.lease = lease;
+    options.poll_interval = Duration::from_millis(200);
+    PostgresScheduler::connect_with(options).await.unwrap()
 }
 
 /// Worker options for the real-server tests: claims leased for `lease`, quick heartbeats,

@@ -26,11 +26,12 @@ use tokio_util::sync::CancellationToken;
 pub use options::PostgresSchedulerOptions;
 
 use self::queries::Queue;
+use self::receipt::Lease;
 use self::receiver::Receiver;
 use super::{migrations, pool};
 use crate::error::{Error, Result};
 use crate::model::{DeadLetter, DeadLetterId, Lanes, Page, QueueStats, TaskOperation};
-use crate::scheduler::{BatchHint, OperationStream, Scheduler};
+use crate::scheduler::{BatchHint, Delivery, OperationStream, Scheduler};
 
 /// A scheduler on PostgreSQL. Clones share the queue, the pool and the closing. `Debug` hides
 /// the password.
@@ -102,6 +103,26 @@ impl PostgresScheduler {
     pub async fn enqueue_in<C: GenericClient>(&self, client: &C, operation: &TaskOperation) -> Result<()> {
         self.shared.check_open()?;
         self.shared.queue.enqueue(client, operation).await
+    }
+
+    /// Acknowledges `delivery` on `client` — inside the caller's transaction, so that it commits
+    /// with the caller's writes (and as durably: unlike [`Delivery::ack`], it does not turn
+    /// `synchronous_commit` off), or not at all. `false` when `delivery` is not this scheduler's
+    /// (nothing is done); `true` otherwise, also when its lease has gone to another delivery
+    /// meanwhile (then, as with [`Delivery::ack`], the row is left to its holder).
+    pub(crate) async fn ack_in<C: GenericClient>(&self, client: &C, delivery: &Delivery) -> Result<bool> {
+        match delivery.ticket::<Lease>() {
+            Some(lease) if Arc::ptr_eq(&lease.shared, &self.shared) => {
+                self.shared.queue.ack_durably(client, lease.id, &lease.holder).await?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Whether [`ack_in`](Self::ack_in) can settle `delivery`.
+    pub(crate) fn leased(&self, delivery: &Delivery) -> bool {
+        delivery.ticket::<Lease>().is_some_and(|lease| Arc::ptr_eq(&lease.shared, &self.shared))
     }
 
     /// The pool.

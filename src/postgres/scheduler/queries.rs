@@ -14,7 +14,7 @@ use tokio_postgres::types::Json;
 
 use crate::error::Result;
 use crate::model::{Lane, Lanes, TaskOperation};
-use crate::postgres::error::committing;
+use crate::postgres::error::{committing, in_transaction};
 use crate::postgres::seconds;
 
 /// Lease bookkeeping — a claim, an acknowledgement, a release, a lease extension, a dead letter —
@@ -193,6 +193,25 @@ impl Queue {
             self.table
         );
         client.execute(&sql, &[&id, &holder]).await.map_err(committing)?;
+        Ok(())
+    }
+
+    /// [`Queue::ack`] with the transaction's own durability: for an acknowledgement inside the
+    /// transaction that stores the operation's effect, which must not be committed
+    /// asynchronously.
+    pub(crate) async fn ack_durably<C: GenericClient>(
+        &self,
+        client: &C,
+        id: uuid::Uuid,
+        holder: &str,
+    ) -> Result<()> {
+        let sql = format!(
+            "UPDATE {} SET state = 'done', leased_by = NULL, lease_until = NULL, updated_at = now()
+             WHERE id = $1 AND state = 'leased' AND leased_by = $2",
+            self.table
+        );
+        let statement = client.prepare_cached(&sql).await.map_err(in_transaction)?;
+        client.execute(&statement, &[&id, &holder]).await.map_err(in_transaction)?;
         Ok(())
     }
 

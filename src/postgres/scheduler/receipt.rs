@@ -9,37 +9,45 @@ use super::Shared;
 use crate::error::Result;
 use crate::scheduler::{Hold, Receipt};
 
-/// Acts only while its delivery is still leased to it (`holder`, unique per delivery). Dropping
-/// it unsettled does nothing: the lease runs out and the operation is claimed again.
-pub(crate) struct LeaseReceipt {
+/// One delivery's lease on its row: `holder` is unique per delivery. It is also the delivery's
+/// [ticket](crate::scheduler::Delivery::ticket), so that
+/// [`PostgresPipeline`](crate::postgres::PostgresPipeline) can acknowledge it in the transaction
+/// that stores the run's result.
+#[derive(Debug)]
+pub(crate) struct Lease {
     pub(crate) shared: Arc<Shared>,
     pub(crate) id: uuid::Uuid,
     pub(crate) holder: String,
 }
 
+/// Acts only while its delivery is still leased to it. Dropping it unsettled does nothing: the
+/// lease runs out and the operation is claimed again.
+pub(crate) struct LeaseReceipt(pub(crate) Arc<Lease>);
+
 #[async_trait]
 impl Receipt for LeaseReceipt {
     async fn ack(&self) -> Result<()> {
-        super::acks::ack(&self.shared, self.id, &self.holder).await
+        let Lease { shared, id, holder } = &*self.0;
+        super::acks::ack(shared, *id, holder).await
     }
 
     async fn dead_letter(&self, reason: &str) -> Result<()> {
-        let (queue, id, holder) = (&self.shared.queue, self.id, &self.holder);
-        self.shared.run(async |client| queue.dead_letter(&*client, id, holder, reason).await).await
+        let Lease { shared, id, holder } = &*self.0;
+        shared.run(async |client| shared.queue.dead_letter(&*client, *id, holder, reason).await).await
     }
 
     async fn release(&self, delay: Duration) -> Result<()> {
-        let (queue, id, holder) = (&self.shared.queue, self.id, &self.holder);
+        let Lease { shared, id, holder } = &*self.0;
         // Never longer than a lease: a released operation is not parked for good.
-        let delay = delay.min(self.shared.options.lease);
-        self.shared.run(async |client| queue.release(&*client, id, holder, delay).await).await
+        let delay = delay.min(shared.options.lease);
+        shared.run(async |client| shared.queue.release(&*client, *id, holder, delay).await).await
     }
 
     async fn keep_alive(&self) -> Result<Hold> {
-        let (queue, id, holder, lease) =
-            (&self.shared.queue, self.id, &self.holder, self.shared.options.lease);
+        let Lease { shared, id, holder } = &*self.0;
+        let lease = shared.options.lease;
         let held =
-            self.shared.run(async |client| queue.keep_alive(&*client, id, holder, lease).await).await?;
+            shared.run(async |client| shared.queue.keep_alive(&*client, *id, holder, lease).await).await?;
         Ok(if held { Hold::Held } else { Hold::Lost })
     }
 }

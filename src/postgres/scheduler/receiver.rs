@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::Shared;
 use super::listener::{Listener, Wake};
 use super::queries::Claimed;
-use super::receipt::LeaseReceipt;
+use super::receipt::{Lease, LeaseReceipt};
 use crate::error::{Error, Result};
 use crate::model::Lanes;
 use crate::retry::Backoff;
@@ -122,8 +122,11 @@ impl Receiver {
             for row in claimed {
                 match row {
                     Claimed::Delivery { id, operation, deliveries } => {
-                        let receipt = LeaseReceipt { shared: Arc::clone(shared), id, holder: holder.clone() };
-                        let delivery = Delivery::new(*operation, deliveries, Box::new(receipt));
+                        let lease =
+                            Arc::new(Lease { shared: Arc::clone(shared), id, holder: holder.clone() });
+                        let delivery =
+                            Delivery::new(*operation, deliveries, Box::new(LeaseReceipt(Arc::clone(&lease))))
+                                .with_ticket(lease);
                         self.claimed.push_back(delivery.past_limit(deliveries > options.max_deliveries));
                     }
                     Claimed::Buried(reason) => {

@@ -103,6 +103,25 @@ impl PostgresStorage {
         })
         .await
     }
+
+    /// [`Storage::update_task`], then `then` in the same transaction (given the task as
+    /// stored), then one commit: both or neither.
+    pub(crate) async fn update_then(
+        &self,
+        task_id: TaskId,
+        update: &TaskUpdate,
+        then: impl AsyncFnOnce(&deadpool_postgres::Transaction<'_>) -> Result<()>,
+    ) -> Result<Task> {
+        self.options.limits.check_update(update)?;
+        self.on_connection(async |client| {
+            let tx = client.transaction().await.map_err(crate::postgres::error::in_transaction)?;
+            let task = tasks::update_in(&tx, task_id, update).await?;
+            then(&tx).await?;
+            tx.commit().await.map_err(crate::postgres::error::committing)?;
+            Ok(task)
+        })
+        .await
+    }
 }
 
 #[async_trait]

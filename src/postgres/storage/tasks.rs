@@ -236,8 +236,16 @@ pub(crate) async fn submit_in(
 
 pub(crate) async fn update_task(client: &mut Object, task_id: TaskId, update: &TaskUpdate) -> Result<Task> {
     let tx = client.transaction().await.map_err(in_transaction)?;
+    let task = update_in(&tx, task_id, update).await?;
+    tx.commit().await.map_err(committing)?;
+    Ok(task)
+}
+
+/// [`update_task`] inside `tx`, which the caller commits: e.g. with the acknowledgement of the
+/// run whose result it stores ([`PostgresPipeline`](crate::postgres::PostgresPipeline)).
+pub(crate) async fn update_in(tx: &Transaction<'_>, task_id: TaskId, update: &TaskUpdate) -> Result<Task> {
     let last = update.returned_history();
-    let Some(mut view) = lock_view(&tx, task_id, &update.messages, last).await? else {
+    let Some(mut view) = lock_view(tx, task_id, &update.messages, last).await? else {
         return Err(Error::not_found(Entity::Task, task_id));
     };
     if !update.check(&view.task, view.claim.as_ref())? {
@@ -248,9 +256,7 @@ pub(crate) async fn update_task(client: &mut Object, task_id: TaskId, update: &T
     // only that: rows appended, never the conversation rewritten.
     let found = view.task.history.len();
     view.task.apply(update);
-    let task = view.write(&tx, found, &update.metadata, last).await?;
-    tx.commit().await.map_err(committing)?;
-    Ok(task)
+    view.write(tx, found, &update.metadata, last).await
 }
 
 pub(crate) async fn update_task_state_if(

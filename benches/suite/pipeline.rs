@@ -19,7 +19,7 @@ use bindu::postgres::{
 use bindu::redis::{RedisScheduler, RedisStorage};
 use bindu::settings::RetrySettings;
 use bindu::worker::{
-    Agent, AgentError, AgentInput, AgentOutput, FnAgent, Worker, WorkerHandle, WorkerOptions,
+    Agent, AgentError, AgentInput, AgentOutput, Finisher, FnAgent, Worker, WorkerHandle, WorkerOptions,
 };
 use bindu::{
     ContextId, InMemoryStorage, Message, Retrying, Scheduler, SchedulerExt, Storage, TaskId, TaskSendParams,
@@ -64,6 +64,8 @@ struct Servers {
 struct Measured {
     tasks_per_second: f64,
     postgres_transactions_per_task: Option<f64>,
+    /// Of those, the ones that wrote (took a transaction id).
+    postgres_writes_per_task: Option<f64>,
     redis_commands_per_task: Option<f64>,
     latency: Samples,
 }
@@ -134,16 +136,17 @@ fn agent(started: Started) -> Arc<dyn Agent> {
     }))
 }
 
-fn workers(
-    storage: &Arc<dyn Storage>,
-    scheduler: &Arc<dyn Scheduler>,
-    started: &Started,
-) -> Vec<WorkerHandle> {
+fn workers(backends: &Backends, started: &Started) -> Vec<WorkerHandle> {
     (0..WORKERS)
         .map(|_| {
-            Worker::new(storage.clone(), scheduler.clone(), agent(started.clone()))
-                .with_options(worker_options())
-                .spawn()
+            let worker =
+                Worker::new(backends.storage.clone(), backends.scheduler.clone(), agent(started.clone()))
+                    .with_options(worker_options());
+            match &backends.finisher {
+                Some(finisher) => worker.with_finisher(Arc::clone(finisher)),
+                None => worker,
+            }
+            .spawn()
         })
         .collect()
 }
@@ -153,17 +156,24 @@ fn worker_options() -> WorkerOptions {
     WorkerOptions { concurrency: SLOTS, agent_may_block: false, ..WorkerOptions::default() }
 }
 
-/// The pair's storage and scheduler (for the workers) and how producers hand them tasks. With
-/// `together`, both are PostgreSQL in one schema and producers go through a `PostgresPipeline`
-/// on the very same backends.
-async fn backends(
-    kind: (Kind, Kind),
-    together: bool,
-    servers: &Servers,
-) -> (Arc<dyn Storage>, Arc<dyn Scheduler>, Producer) {
+/// A pair's backends as the workers and producers use them.
+struct Backends {
+    storage: Arc<dyn Storage>,
+    scheduler: Arc<dyn Scheduler>,
+    /// How producers hand tasks to the pipeline.
+    producer: Producer,
+    /// What stores a result and acknowledges its run in one transaction, if anything.
+    finisher: Option<Arc<dyn Finisher>>,
+}
+
+/// The pair's backends. With `together`, both are PostgreSQL in one schema, wired as `App` wires
+/// them: producers go through a `PostgresPipeline` on the very same backends, and the workers
+/// store each result and acknowledge its run through it.
+async fn backends(kind: (Kind, Kind), together: bool, servers: &Servers) -> Backends {
     if !together {
         let (storage, scheduler) = (storage(kind.0, servers).await, scheduler(kind.1, servers).await);
-        return (storage.clone(), scheduler.clone(), Producer::Separate(storage, scheduler));
+        let producer = Producer::Separate(storage.clone(), scheduler.clone());
+        return Backends { storage, scheduler, producer, finisher: None };
     }
     assert_eq!(kind, (Kind::Postgres, Kind::Postgres), "one transaction needs one database");
     let mut options = servers.postgres.options();
@@ -177,7 +187,13 @@ async fn backends(
     let decorated_scheduler: Arc<dyn Scheduler> = Arc::new(
         retry.scheduler_guards.apply(Retrying::with_policy(Arc::clone(&scheduler), retry.scheduler)),
     );
-    (decorated_storage, decorated_scheduler, Producer::Together(PostgresPipeline::new(storage, scheduler)))
+    let pipeline = PostgresPipeline::new(storage, scheduler);
+    Backends {
+        storage: decorated_storage,
+        scheduler: decorated_scheduler,
+        producer: Producer::Together(pipeline.clone()),
+        finisher: Some(Arc::new(pipeline)),
+    }
 }
 
 /// How producers hand tasks to the pipeline.
@@ -210,15 +226,23 @@ impl Producer {
     }
 }
 
-/// Commits of the PostgreSQL server so far (its own statistics, flushed first).
-async fn postgres_commits(options: &PostgresOptions) -> u64 {
+/// Commits of the PostgreSQL server so far (its own statistics, flushed first), and the next
+/// transaction id: only transactions that write take one, so its advance counts them.
+async fn postgres_commits(options: &PostgresOptions) -> (u64, u64) {
     let (client, connection) =
         options.driver_config_for_bench().connect(tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);
     client.batch_execute("SELECT pg_stat_force_next_flush()").await.ok();
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let row = client.query_one("SELECT sum(xact_commit)::bigint FROM pg_stat_database", &[]).await.unwrap();
-    row.get::<_, i64>(0) as u64
+    let row = client
+        .query_one(
+            "SELECT (SELECT sum(xact_commit) FROM pg_stat_database)::bigint,
+                    pg_snapshot_xmax(pg_current_snapshot())::text::bigint",
+            &[],
+        )
+        .await
+        .unwrap();
+    (row.get::<_, i64>(0) as u64, row.get::<_, i64>(1) as u64)
 }
 
 /// Commands the Redis server processed so far.
@@ -233,9 +257,10 @@ async fn redis_commands(url: &str) -> u64 {
 }
 
 async fn measure(kind: (Kind, Kind), together: bool, servers: &Servers, window: Duration) -> Measured {
-    let (storage, scheduler, producer) = backends(kind, together, servers).await;
+    let backends = backends(kind, together, servers).await;
+    let producer = backends.producer.clone();
     let started: Started = Arc::default();
-    let workers = workers(&storage, &scheduler, &started);
+    let workers = workers(&backends, &started);
     let stop = Arc::new(AtomicBool::new(false));
     let submitted = Arc::new(AtomicU64::new(0));
     let producers: Vec<_> = (0..PRODUCERS)
@@ -282,24 +307,27 @@ async fn measure(kind: (Kind, Kind), together: bool, servers: &Servers, window: 
     for worker in workers {
         worker.shutdown(Duration::from_secs(5)).await;
     }
-    drop((storage, scheduler, producer));
+    drop((backends, producer));
     let batch = if window < Duration::from_secs(1) { 64 } else { 1024 };
-    let (commits_per_task, commands_per_task) = round_trips(kind, together, servers, batch).await;
+    let (commits_per_task, writes_per_task, commands_per_task) =
+        round_trips(kind, together, servers, batch).await;
     let uses = |k: Kind| kind.0 == k || kind.1 == k;
     Measured {
         tasks_per_second: done as f64 / elapsed.as_secs_f64(),
         postgres_transactions_per_task: uses(Kind::Postgres).then_some(commits_per_task),
+        postgres_writes_per_task: uses(Kind::Postgres).then_some(writes_per_task),
         redis_commands_per_task: uses(Kind::Redis).then_some(commands_per_task),
         latency,
     }
 }
 
-/// PostgreSQL commits and Redis commands per task, from the servers' own statistics, over a fixed
+/// PostgreSQL commits (all, and those that wrote) and Redis commands per task, from the servers'
+/// own statistics, over a fixed
 /// batch run by a pipeline of its own. PostgreSQL publishes a busy backend's commits up to seconds
 /// late but always when the backend exits, so each count is taken after the pipeline's
 /// connections closed; what connecting and starting cost (migration checks, a worker's first
 /// reads) is measured by a pipeline that runs nothing, and taken out.
-async fn round_trips(kind: (Kind, Kind), together: bool, servers: &Servers, batch: u64) -> (f64, f64) {
+async fn round_trips(kind: (Kind, Kind), together: bool, servers: &Servers, batch: u64) -> (f64, f64, f64) {
     let postgres_options = servers.postgres.options();
     let snapshot = || async {
         // The closed connections' backends flush their statistics as they exit.
@@ -307,8 +335,9 @@ async fn round_trips(kind: (Kind, Kind), together: bool, servers: &Servers, batc
         (postgres_commits(&postgres_options).await, redis_commands(servers.redis.url()).await)
     };
     let pipeline = |tasks: u64| async move {
-        let (storage, scheduler, producer) = backends(kind, together, servers).await;
-        let workers = workers(&storage, &scheduler, &Arc::default());
+        let backends = backends(kind, together, servers).await;
+        let producer = backends.producer.clone();
+        let workers = workers(&backends, &Arc::default());
         let producers: Vec<_> = (0..PRODUCERS as u64)
             .map(|i| {
                 let producer = producer.clone();
@@ -340,7 +369,13 @@ async fn round_trips(kind: (Kind, Kind), together: bool, servers: &Servers, batc
         let overhead = started.saturating_sub(start);
         end.saturating_sub(started).saturating_sub(overhead) as f64 / batch as f64
     };
-    (per_task(start.0, started.0, end.0), per_task(start.1, started.1, end.1))
+    let ((start_commits, start_xid), (started_commits, started_xid), (end_commits, end_xid)) =
+        (start.0, started.0, end.0);
+    (
+        per_task(start_commits, started_commits, end_commits),
+        per_task(start_xid, started_xid, end_xid),
+        per_task(start.1, started.1, end.1),
+    )
 }
 
 /// Single-row `UPDATE` transactions per second from `RAW_CLIENTS` connections.
@@ -481,8 +516,10 @@ pub fn run(mode: Mode, table: &mut Table) {
             let measured = measure((storage, queue), together, servers, window).await;
             let uses_postgres = storage == Kind::Postgres || queue == Kind::Postgres;
             let mut cost = Vec::new();
-            if let Some(tx) = measured.postgres_transactions_per_task {
-                cost.push(format!("{tx:.1} PostgreSQL tx/task"));
+            if let (Some(tx), Some(writes)) =
+                (measured.postgres_transactions_per_task, measured.postgres_writes_per_task)
+            {
+                cost.push(format!("{tx:.1} PostgreSQL tx/task ({writes:.1} writing)"));
             }
             if let Some(commands) = measured.redis_commands_per_task {
                 cost.push(format!("{commands:.1} Redis commands/task"));
@@ -506,7 +543,7 @@ pub fn run(mode: Mode, table: &mut Table) {
                     queue.name(),
                     if uses_postgres { format!(" ({settings})") } else { String::new() },
                     match (together, storage == queue && uses_postgres) {
-                        (true, _) => ", submit + run in one transaction (App::submit)",
+                        (true, _) => ", as App wires it: submit + run, result + ack in one transaction each",
                         (false, true) => ", submit_task then run_task",
                         (false, false) => "",
                     }

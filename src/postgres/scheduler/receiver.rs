@@ -31,6 +31,8 @@ pub(crate) struct Receiver {
     claimed: VecDeque<Delivery>,
     wake: Arc<Wake>,
     _listener: Arc<Listener>,
+    /// The last claim took fewer than it asked for: the lane held no more then.
+    drained: bool,
     failures: u32,
     ended: bool,
 }
@@ -51,6 +53,7 @@ impl Receiver {
             claimed: VecDeque::new(),
             wake,
             _listener: listener,
+            drained: false,
             failures: 0,
             ended: false,
         };
@@ -68,6 +71,16 @@ impl Receiver {
             }
             if let Some(delivery) = self.claimed.pop_front() {
                 return Some((Ok(delivery), self));
+            }
+            // Anything enqueued since the last claim notifies a receiver, and a notification that
+            // comes before the wait begins is kept: wait for it rather than spend a transaction
+            // finding the lane empty (the poll still runs, for releases and lapsed leases).
+            if std::mem::take(&mut self.drained) {
+                tokio::select! {
+                    () = self.wake.idle_for(self.shared.options.poll_interval) => {}
+                    () = closed.cancelled() => {}
+                }
+                continue;
             }
             let wait = match self.claim().await {
                 Ok(Some(delivery)) => {
@@ -119,6 +132,7 @@ impl Receiver {
             if claimed.is_empty() {
                 return Ok(None);
             }
+            self.drained = claimed.len() < batch;
             for row in claimed {
                 match row {
                     Claimed::Delivery { id, operation, deliveries } => {

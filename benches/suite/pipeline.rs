@@ -67,7 +67,37 @@ struct Measured {
     /// Of those, the ones that wrote (took a transaction id).
     postgres_writes_per_task: Option<f64>,
     redis_commands_per_task: Option<f64>,
+    /// Cores busy during the window: the servers' processes, and this one (producers, workers).
+    server_cores: f64,
+    client_cores: f64,
     latency: Samples,
+}
+
+/// CPU seconds used so far by the servers' processes (`postgres`, `redis-server`) and by this
+/// process, from `/proc` (zero where it cannot be read). A process that exits meanwhile takes its
+/// share along; the pools keep their connections, so the window's backends live through it.
+fn cpu_seconds() -> (f64, f64) {
+    // `/proc/PID/stat`: the command in parentheses, then fields from the third on; utime and
+    // stime are the 14th and 15th, in ticks of USER_HZ (100 on Linux).
+    let parse = |stat: &str| -> Option<(String, u64)> {
+        let (head, rest) = stat.rsplit_once(')')?;
+        let command = head.split_once('(')?.1.to_owned();
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        Some((command, ticks))
+    };
+    let read = |path: std::path::PathBuf| std::fs::read_to_string(path).ok().and_then(|stat| parse(&stat));
+    let mut servers = 0;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let numeric = entry.file_name().to_str().is_some_and(|name| name.bytes().all(|b| b.is_ascii_digit()));
+        if let Some((command, ticks)) = numeric.then(|| read(entry.path().join("stat"))).flatten()
+            && (command == "postgres" || command == "redis-server")
+        {
+            servers += ticks;
+        }
+    }
+    let own = read("/proc/self/stat".into()).map_or(0, |(_, ticks)| ticks);
+    (servers as f64 / 100.0, own as f64 / 100.0)
 }
 
 async fn storage(kind: Kind, servers: &Servers) -> Arc<dyn Storage> {
@@ -277,9 +307,11 @@ async fn measure(kind: (Kind, Kind), together: bool, servers: &Servers, window: 
     let completed = || workers.iter().map(|w| w.stats().completed).sum::<u64>();
     // Warm up, then count what completes in the window.
     tokio::time::sleep(window / 4).await;
-    let (done_before, begun) = (completed(), Instant::now());
+    let (done_before, cpu_before, begun) = (completed(), cpu_seconds(), Instant::now());
     tokio::time::sleep(window).await;
     let (done, elapsed) = (completed() - done_before, begun.elapsed());
+    let cpu_after = cpu_seconds();
+    let cores = |before: f64, after: f64| (after - before) / elapsed.as_secs_f64();
     // A pipeline that runs nothing is a broken benchmark, not a slow one: say so at once rather
     // than wait out every latency sample.
     assert!(done > 0, "{kind:?}: no task completed in {window:?}");
@@ -317,6 +349,8 @@ async fn measure(kind: (Kind, Kind), together: bool, servers: &Servers, window: 
         postgres_transactions_per_task: uses(Kind::Postgres).then_some(commits_per_task),
         postgres_writes_per_task: uses(Kind::Postgres).then_some(writes_per_task),
         redis_commands_per_task: uses(Kind::Redis).then_some(commands_per_task),
+        server_cores: cores(cpu_before.0, cpu_after.0),
+        client_cores: cores(cpu_before.1, cpu_after.1),
         latency,
     }
 }
@@ -524,8 +558,15 @@ pub fn run(mode: Mode, table: &mut Table) {
             if let Some(commands) = measured.redis_commands_per_task {
                 cost.push(format!("{commands:.1} Redis commands/task"));
             }
+            cost.push(format!(
+                "CPU: servers {:.2} + client {:.2} cores",
+                measured.server_cores, measured.client_cores
+            ));
+            // With one transaction there is no run_task of its own: from the submit that
+            // schedules the run, its own commit included.
             let latency = format!(
-                "run_task → agent p50 {} ms, p99 {} ms",
+                "{} → agent p50 {} ms, p99 {} ms",
+                if together { "submit" } else { "run_task" },
                 short(measured.latency.median()),
                 short(quantile(&measured.latency, 0.99))
             );

@@ -192,7 +192,8 @@ impl Queue {
              FROM {ASYNC_COMMIT} WHERE id = $1 AND state = 'leased' AND leased_by = $2",
             self.table
         );
-        client.execute(&sql, &[&id, &holder]).await.map_err(committing)?;
+        let statement = client.prepare_cached(&sql).await.map_err(committing)?;
+        client.execute(&statement, &[&id, &holder]).await.map_err(committing)?;
         Ok(())
     }
 
@@ -247,7 +248,8 @@ impl Queue {
              FROM {ASYNC_COMMIT} WHERE id = $1 AND state = 'leased' AND leased_by = $2",
             self.table
         );
-        client.execute(&sql, &[&id, &holder, &reason]).await.map_err(committing)?;
+        let statement = client.prepare_cached(&sql).await.map_err(committing)?;
+        client.execute(&statement, &[&id, &holder, &reason]).await.map_err(committing)?;
         Ok(())
     }
 
@@ -266,7 +268,8 @@ impl Queue {
              FROM {ASYNC_COMMIT} WHERE id = $1 AND state = 'leased' AND leased_by = $2",
             self.table
         );
-        client.execute(&sql, &[&id, &holder, &seconds(delay)]).await.map_err(committing)?;
+        let statement = client.prepare_cached(&sql).await.map_err(committing)?;
+        client.execute(&statement, &[&id, &holder, &seconds(delay)]).await.map_err(committing)?;
         Ok(())
     }
 
@@ -283,7 +286,9 @@ impl Queue {
              FROM {ASYNC_COMMIT} WHERE id = $1 AND state = 'leased' AND leased_by = $2",
             self.table
         );
-        let extended = client.execute(&sql, &[&id, &holder, &seconds(lease)]).await.map_err(committing)?;
+        let statement = client.prepare_cached(&sql).await.map_err(committing)?;
+        let extended =
+            client.execute(&statement, &[&id, &holder, &seconds(lease)]).await.map_err(committing)?;
         Ok(extended == 1)
     }
 }

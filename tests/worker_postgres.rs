@@ -151,3 +151,49 @@ async fn the_app_finishes_runs_in_one_transaction_when_both_backends_are_postgre
         app.close().await;
     }
 }
+
+/// A result whose transaction fails for the acknowledgement's sake — here the queue's table is
+/// gone (as with a storage role that cannot reach the queue's schema) — is still stored, through
+/// the ordinary path: the agent's answer, not a failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_is_stored_when_only_its_acknowledgement_fails() {
+    use bindu::postgres::PostgresPipeline;
+
+    let server = PostgresServer::shared();
+    let bare = Arc::new(PostgresStorage::connect_with(server.options()).await.unwrap());
+    let storage: Arc<dyn Storage> = Arc::new(Retrying::with_policy(Arc::clone(&bare), RetryPolicy::STORAGE));
+    let queue_options = PostgresSchedulerOptions::new(server.options());
+    let queue_schema = queue_options.postgres.schema.clone().unwrap();
+    let queue = Arc::new(PostgresScheduler::connect_with(queue_options).await.unwrap());
+    let scheduler: Arc<dyn Scheduler> = Arc::clone(&queue) as Arc<dyn Scheduler>;
+    let go = Arc::new(tokio::sync::Notify::new());
+    let started = Arc::new(tokio::sync::Notify::new());
+    let agent = {
+        let (go, started) = (go.clone(), started.clone());
+        TestAgent::new(move |input: AgentInput| {
+            let (go, started) = (go.clone(), started.clone());
+            async move {
+                started.notify_one();
+                go.notified().await;
+                Ok(AgentOutput::text(format!("answer to {}", input.history[0].text())))
+            }
+        })
+    };
+    let worker = Worker::new(storage.clone(), scheduler.clone(), agent.clone())
+        .with_options(fast_options(1))
+        .with_finisher(Arc::new(PostgresPipeline::new(bare, queue)))
+        .spawn();
+    let task = submit(&*storage, &*scheduler, "question").await;
+    tokio::time::timeout(Duration::from_secs(20), started.notified()).await.unwrap();
+
+    let (client, connection) = tokio_postgres::connect(server.url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let rename = |from: &str, to: &str| format!("ALTER TABLE \"{queue_schema}\".{from} RENAME TO {to}");
+    client.batch_execute(&rename("operations", "operations_away")).await.unwrap();
+    go.notify_one();
+    let done = wait_for_state(&*storage, task.id, TaskState::Completed, Duration::from_secs(20)).await;
+    assert_eq!(done.history.last().unwrap().text(), "answer to question");
+    client.batch_execute(&rename("operations_away", "operations")).await.unwrap();
+    assert_eq!(agent.calls(task.id), 1);
+    worker.shutdown(Duration::from_secs(5)).await;
+}

@@ -16,7 +16,9 @@ use crate::scheduler::Delivery;
 /// [`App::worker`](crate::App::worker) does when both backends are PostgreSQL) makes its first
 /// attempt to store a run's answer through it. After any failure it goes back to its usual path,
 /// unchanged: the answer is held and written through the storage (its retries, budget and
-/// breaker), then the delivery is acknowledged. Runs it cannot settle
+/// breaker), then the delivery is acknowledged. Only the update's own verdicts (fenced, state
+/// conflict, immutable task, not found) stand; any other failure may be the acknowledgement's,
+/// so the plain write decides, at once — an answer is never failed for the queue's sake. Runs it cannot settle
 /// ([`settles`](Self::settles) is `false`) take the usual path from the start.
 #[async_trait]
 pub trait Finisher: Send + Sync + std::fmt::Debug {

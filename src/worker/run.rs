@@ -201,7 +201,15 @@ async fn store(
     loop {
         let acknowledged = together.is_some();
         let written = match together.take() {
-            Some((finisher, delivery)) => finisher.store_and_ack(task_id, &update, delivery).await,
+            Some((finisher, delivery)) => match finisher.store_and_ack(task_id, &update, delivery).await {
+                Err(err) if !is_verdict(&err) => {
+                    // Perhaps the acknowledgement's failure, not the answer's (the queue out of the
+                    // storage's reach, an outage): the plain write decides, at once.
+                    tracing::debug!(task = %task_id, error = %err, "could not store the answer with its acknowledgement; storing it alone");
+                    continue;
+                }
+                written => written,
+            },
             None => ctx.storage.update_task(task_id, &update).await,
         };
         match written {
@@ -260,6 +268,18 @@ async fn store(
             }
         }
     }
+}
+
+/// Whether `err` is the storage's verdict on the update itself (it would refuse the plain write
+/// the same way), rather than a failure that may be another's.
+fn is_verdict(err: &Error) -> bool {
+    matches!(
+        err,
+        Error::Fenced { .. }
+            | Error::StateConflict { .. }
+            | Error::TaskImmutable { .. }
+            | Error::NotFound { .. }
+    )
 }
 
 fn claim_lost(ctx: &Context, task_id: TaskId) -> Disposition {

@@ -237,6 +237,13 @@ impl Delivery {
         self.receipt.release(delay).await
     }
 
+    /// Records that the operation was acknowledged inside a backend's own transaction (through
+    /// its [ticket](Self::ticket)), so that the receipt's wrappers — the metrics — see it like
+    /// [`ack`](Self::ack). Sends nothing. For backend authors.
+    pub fn acknowledged_elsewhere(&self) {
+        self.receipt.acknowledged_elsewhere();
+    }
+
     /// Tells the scheduler the receiver is still working on it, so that a long-running operation
     /// is not handed to another receiver; [`Hold::Lost`] once it was settled or taken over.
     /// Idempotent.
@@ -268,6 +275,9 @@ pub trait Receipt: Send + Sync {
     async fn release(&self, delay: Duration) -> Result<()>;
     /// See [`Delivery::keep_alive`].
     async fn keep_alive(&self) -> Result<Hold>;
+    /// See [`Delivery::acknowledged_elsewhere`]. Nothing is sent; wrappers pass it on (and may
+    /// count it as an acknowledgement). The default does nothing.
+    fn acknowledged_elsewhere(&self) {}
 }
 
 /// How many operations a stream's reader can take now: see [`Scheduler::receive_batched`].

@@ -330,7 +330,9 @@ async fn the_pipeline_stores_a_result_and_acknowledges_its_run_together() {
 
     let server = PostgresServer::shared();
     let storage = Arc::new(PostgresStorage::connect_with(server.options()).await.unwrap());
-    let scheduler = Arc::new(PostgresScheduler::connect_with(options(&server)).await.unwrap());
+    let queue_options = options(&server);
+    let queue_schema = queue_options.postgres.schema.clone().unwrap();
+    let scheduler = Arc::new(PostgresScheduler::connect_with(queue_options).await.unwrap());
     let pipeline = PostgresPipeline::new(Arc::clone(&storage), Arc::clone(&scheduler));
     let in_flight = async || {
         let stats = scheduler.stats().await.unwrap();
@@ -391,6 +393,30 @@ async fn the_pipeline_stores_a_result_and_acknowledges_its_run_together() {
         tokio::time::timeout(EXPECT.quiet_period, first.next()).await.is_err(),
         "an acknowledged run is not delivered again"
     );
+
+    // The acknowledgement fails (the queue's table is gone): the result is not stored either.
+    let message = Message::user_text("both or neither").for_task(TaskId::new());
+    let task_id = pipeline.submit(ContextId::new(), &message, None).await.unwrap().task.id;
+    let delivery = tokio::time::timeout(within, first.next()).await.unwrap().unwrap().unwrap();
+    let request = ClaimRequest::new(delivery.operation().id, Duration::from_secs(60));
+    assert!(matches!(storage.claim_task(task_id, &request).await.unwrap(), ClaimOutcome::Claimed { .. }));
+    let answer = TaskUpdate::to(TaskState::Completed)
+        .with_message(Message::agent_text("not without its acknowledgement"))
+        .expecting(TaskState::Working)
+        .fenced_by(request.token);
+    let (client, connection) = tokio_postgres::connect(server.url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let rename = |from: &str, to: &str| format!("ALTER TABLE \"{queue_schema}\".{from} RENAME TO {to}");
+    client.batch_execute(&rename("operations", "operations_away")).await.unwrap();
+    pipeline
+        .store_and_ack(task_id, &answer, &delivery)
+        .await
+        .expect_err("the acknowledgement cannot be written");
+    let stored = storage.load_task(task_id, None).await.unwrap().unwrap();
+    assert_eq!((stored.status.state, stored.history.len()), (TaskState::Working, 1), "rolled back with it");
+    client.batch_execute(&rename("operations_away", "operations")).await.unwrap();
+    pipeline.store_and_ack(task_id, &answer, &delivery).await.unwrap();
+    assert_eq!(in_flight().await, (0, 0));
 
     // A delivery of another scheduler: refused, the task untouched.
     let other = InMemoryScheduler::new();

@@ -197,3 +197,36 @@ async fn a_result_is_stored_when_only_its_acknowledgement_fails() {
     assert_eq!(agent.calls(task.id), 1);
     worker.shutdown(Duration::from_secs(5)).await;
 }
+
+/// Runs acknowledged in their result's transaction count in the scheduler's metrics like any
+/// other acknowledgement: `delivered` and `acknowledged` keep adding up.
+#[tokio::test]
+async fn acknowledgements_in_the_results_transaction_are_counted() {
+    use bindu::postgres::PostgresPipeline;
+    use common::recorded::Recorded;
+
+    let metrics = Recorded::install();
+    let server = PostgresServer::shared();
+    let bare = Arc::new(PostgresStorage::connect_with(server.options()).await.unwrap());
+    let storage: Arc<dyn Storage> = Arc::new(Retrying::with_policy(Arc::clone(&bare), RetryPolicy::STORAGE));
+    let queue = Arc::new(
+        PostgresScheduler::connect_with(PostgresSchedulerOptions::new(server.options())).await.unwrap(),
+    );
+    let scheduler: Arc<dyn Scheduler> =
+        Arc::new(Retrying::with_policy(Arc::clone(&queue), RetryPolicy::SCHEDULER).named("postgres"));
+    let agent = TestAgent::echo();
+    let worker = Worker::new(storage.clone(), scheduler.clone(), agent.clone())
+        .with_options(fast_options(2))
+        .with_finisher(Arc::new(PostgresPipeline::new(bare, queue)))
+        .spawn();
+    for i in 0..3 {
+        let task = submit(&*storage, &*scheduler, &format!("counted {i}")).await;
+        wait_for_state(&*storage, task.id, TaskState::Completed, Duration::from_secs(20)).await;
+    }
+    let stats = worker.stats();
+    worker.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(stats.acknowledged, 3);
+    let runs = [("backend", "postgres"), ("lane", "runs")];
+    assert_eq!(metrics.counter("bindu_scheduler_delivered_total", &runs), 3);
+    assert_eq!(metrics.counter("bindu_scheduler_acknowledged_total", &runs), 3);
+}

@@ -70,8 +70,11 @@ impl Finisher for PostgresPipeline {
             });
         }
         let scheduler = &self.scheduler;
-        self.storage
+        let task = self
+            .storage
             .update_then(task_id, update, async |tx| scheduler.ack_in(tx, delivery).await.map(drop))
-            .await
+            .await?;
+        delivery.acknowledged_elsewhere();
+        Ok(task)
     }
 }

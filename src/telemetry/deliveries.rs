@@ -72,4 +72,9 @@ impl Receipt for MeteredReceipt {
     async fn keep_alive(&self) -> Result<Hold> {
         self.inner.keep_alive().await
     }
+
+    fn acknowledged_elsewhere(&self) {
+        self.inner.acknowledged_elsewhere();
+        counter!(ACKNOWLEDGED, "backend" => self.backend, "lane" => self.lane).increment(1);
+    }
 }

@@ -180,6 +180,9 @@ impl Receipt for FaultyReceipt {
     async fn keep_alive(&self) -> Result<Hold> {
         self.control.run(KEEP_ALIVE, self.inner.keep_alive()).await
     }
+    fn acknowledged_elsewhere(&self) {
+        self.inner.acknowledged_elsewhere();
+    }
 }
 
 /// The body of every forwarded method: the inner call under the scripted faults.

@@ -205,7 +205,7 @@ async fn store(
                 Err(err) if !is_verdict(&err) => {
                     // Perhaps the acknowledgement's failure, not the answer's (the queue out of the
                     // storage's reach, an outage): the plain write decides, at once.
-                    tracing::debug!(task = %task_id, error = %err, "could not store the answer with its acknowledgement; storing it alone");
+                    tracing::warn!(task = %task_id, error = %err, "could not store the answer with its acknowledgement; storing it alone");
                     continue;
                 }
                 written => written,

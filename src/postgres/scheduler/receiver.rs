@@ -130,6 +130,9 @@ impl Receiver {
                 })
                 .await?;
             if claimed.is_empty() {
+                // Nothing claimable: the caller waits anyway (a batch of only poison left
+                // `drained` set, which would make it wait twice).
+                self.drained = false;
                 return Ok(None);
             }
             self.drained = claimed.len() < batch;

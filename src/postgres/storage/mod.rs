@@ -104,8 +104,8 @@ impl PostgresStorage {
         .await
     }
 
-    /// [`Storage::update_task`], then `then` in the same transaction (given the task as
-    /// stored), then one commit: both or neither.
+    /// [`Storage::update_task`], then `then` in the same transaction, then one commit: both or
+    /// neither.
     pub(crate) async fn update_then(
         &self,
         task_id: TaskId,

@@ -154,11 +154,13 @@ async fn the_app_finishes_runs_in_one_transaction_when_both_backends_are_postgre
 
 /// A result whose transaction fails for the acknowledgement's sake — here the queue's table is
 /// gone (as with a storage role that cannot reach the queue's schema) — is still stored, through
-/// the ordinary path: the agent's answer, not a failure.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// the ordinary path: the agent's answer, not a failure. (One thread, so that the worker's logs
+/// are captured: they show the one-transaction write was tried.)
+#[tokio::test]
 async fn a_result_is_stored_when_only_its_acknowledgement_fails() {
     use bindu::postgres::PostgresPipeline;
 
+    let (logs, _guard) = common::logs::Captured::install();
     let server = PostgresServer::shared();
     let bare = Arc::new(PostgresStorage::connect_with(server.options()).await.unwrap());
     let storage: Arc<dyn Storage> = Arc::new(Retrying::with_policy(Arc::clone(&bare), RetryPolicy::STORAGE));
@@ -193,6 +195,10 @@ async fn a_result_is_stored_when_only_its_acknowledgement_fails() {
     go.notify_one();
     let done = wait_for_state(&*storage, task.id, TaskState::Completed, Duration::from_secs(20)).await;
     assert_eq!(done.history.last().unwrap().text(), "answer to question");
+    assert!(
+        logs.text().contains("could not store the answer with its acknowledgement; storing it alone"),
+        "the one-transaction write was tried first"
+    );
     client.batch_execute(&rename("operations_away", "operations")).await.unwrap();
     assert_eq!(agent.calls(task.id), 1);
     worker.shutdown(Duration::from_secs(5)).await;

@@ -18,8 +18,8 @@ use crate::scheduler::Delivery;
 /// unchanged: the answer is held and written through the storage (its retries, budget and
 /// breaker), then the delivery is acknowledged. Only the update's own verdicts (fenced, state
 /// conflict, immutable task, not found) stand; any other failure may be the acknowledgement's,
-/// so the plain write decides, at once — an answer is never failed for the queue's sake. Runs it cannot settle
-/// ([`settles`](Self::settles) is `false`) take the usual path from the start.
+/// so the plain write decides, at once — an answer is never failed for the queue's sake. Runs it
+/// cannot settle ([`settles`](Self::settles) is `false`) take the usual path from the start.
 #[async_trait]
 pub trait Finisher: Send + Sync + std::fmt::Debug {
     /// Whether [`store_and_ack`](Self::store_and_ack) can acknowledge `delivery`: it came from

@@ -111,18 +111,21 @@ impl PostgresScheduler {
     /// (nothing is done); `true` otherwise, also when its lease has gone to another delivery
     /// meanwhile (then, as with [`Delivery::ack`], the row is left to its holder).
     pub(crate) async fn ack_in<C: GenericClient>(&self, client: &C, delivery: &Delivery) -> Result<bool> {
-        match delivery.ticket::<Lease>() {
-            Some(lease) if Arc::ptr_eq(&lease.shared, &self.shared) => {
-                self.shared.queue.ack_durably(client, lease.id, &lease.holder).await?;
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
+        let Some(lease) = self.lease_of(delivery) else {
+            return Ok(false);
+        };
+        self.shared.queue.ack_durably(client, lease.id, &lease.holder).await?;
+        Ok(true)
     }
 
     /// Whether [`ack_in`](Self::ack_in) can settle `delivery`.
     pub(crate) fn leased(&self, delivery: &Delivery) -> bool {
-        delivery.ticket::<Lease>().is_some_and(|lease| Arc::ptr_eq(&lease.shared, &self.shared))
+        self.lease_of(delivery).is_some()
+    }
+
+    /// The lease of `delivery`, if this scheduler handed it out.
+    fn lease_of<'d>(&self, delivery: &'d Delivery) -> Option<&'d Lease> {
+        delivery.ticket::<Lease>().filter(|lease| Arc::ptr_eq(&lease.shared, &self.shared))
     }
 
     /// The pool.
